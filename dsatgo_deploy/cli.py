@@ -1,0 +1,385 @@
+"""The command line: ``dsatgo train | export | sim | parity | report | demo`` and ``dsatgo-export``.
+
+Only this module knows every stage. Errors a user can fix print one line on
+stderr (``dsatgo: error: ...``) and exit 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import UserError
+
+EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def _load_data(dataset: str):
+    from .train.data import load_dataset
+
+    try:
+        return load_dataset(dataset)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _dataset_of(provenance: dict, override: str | None) -> str:
+    return override or provenance.get("training", {}).get("dataset") or "digits"
+
+
+def _load_network(path: str):
+    """A deployable network from a .npz file or an export folder holding network.npz."""
+    from .export.exporter import NETWORK_FILE
+    from .network import load
+
+    candidate = Path(path)
+    if candidate.is_dir():
+        candidate = candidate / NETWORK_FILE
+    return load(candidate)
+
+
+# --------------------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from .train.loop import TrainConfig, train
+
+    values: dict[str, Any] = {}
+    if args.config:
+        config_path = Path(args.config)
+        try:
+            values.update(json.loads(config_path.read_text()))
+        except FileNotFoundError:
+            raise UserError(f"{config_path}: no such config file") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{config_path}: not valid JSON ({exc})") from None
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UserError(f"{config_path}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    for name in ("dataset", "hidden", "timesteps", "epochs", "batch_size", "lr", "optimizer", "ablation",
+                 "seed", "device", "out", "weight_decay", "label_smoothing", "surrogate_variant", "decay_mode"):
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value
+    values["resume"] = args.resume
+    values["progress"] = not args.no_progress and not args.json
+    try:
+        config = TrainConfig(**values)
+        config.neuron_config()
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"bad training configuration: {exc}") from None
+    started = time.time()
+    summary = train(config, _load_data(config.dataset))
+    summary["seconds"] = round(time.time() - started, 1)
+    if args.json:
+        _print_json({k: v for k, v in summary.items() if k != "history"})
+    else:
+        print(f"trained {config.model} on {config.dataset}: test accuracy {summary['test_accuracy']:.2%} "
+              f"after {config.epochs} epochs ({summary['seconds']} s); checkpoint {summary['checkpoint']}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- export
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .export.exporter import export_checkpoint
+
+    from .export.exporter import TARGETS
+
+    if args.target not in TARGETS:
+        raise UserError(f"unknown --target {args.target!r} (known: {', '.join(TARGETS)})")
+    model = Path(args.model)
+    checkpoint = load_checkpoint(model)  # fail early, with one line, before any data is loaded
+    out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{args.target}")
+    calibration = None
+    if args.calibrate > 0:
+        data = _load_data(_dataset_of({"training": checkpoint["meta"]}, args.dataset))
+        calibration = data.x_train[: args.calibrate]
+    result = export_checkpoint(model, out, target=args.target, calibration_x=calibration,
+                               threshold_policy=args.threshold_policy, input_bits=args.input_bits,
+                               overwrite=args.overwrite)
+    if args.json:
+        _print_json({"out": str(result.out_dir), "manifest": result.manifest})
+    else:
+        print(f"exported {model} -> {result.out_dir}/ (target {args.target}, {args.threshold_policy} thresholds)")
+        for layer, q in zip(result.network.layers, result.layers):
+            schedule = ",".join(str(v) for v in q.threshold_schedule_int) or "readout"
+            print(f"  {layer.name:<10} {layer.fan_in:>5} -> {layer.num_neurons:<5} scale {q.scale:10.2f}  "
+                  f"weight_exp {q.weight_exp:>2}  clipped {q.weights_clipped}  vth [{schedule}]")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- sim
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from .hardware_sim.sides import run_side
+
+    net = _load_network(args.network)
+    data = _load_data(_dataset_of(net.provenance, args.dataset))
+    x, y = data.x_test[: args.samples], data.y_test[: args.samples]
+    started = time.time()
+    record = run_side(args.backend, net=net, checkpoint=None, x=x, device=args.device)
+    seconds = time.time() - started
+    accuracy = float((record.predictions == y).mean())
+    spikes = {name: int(s.sum()) for name, s in record.spikes.items()}
+    result = {"backend": args.backend, "samples": len(x), "accuracy": accuracy, "seconds": round(seconds, 3),
+              "spikes_per_inference": {k: v / max(len(x), 1) for k, v in spikes.items()}}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{args.backend}: accuracy {accuracy:.2%} on {len(x)} test samples in {seconds:.2f} s")
+        for name, count in spikes.items():
+            print(f"  {name:<10} {count / max(len(x), 1):10.1f} spikes per inference")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parity
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from .checkpoint import load_checkpoint
+    from .hardware_sim.parity import apply_tolerance, compare, format_report
+    from .hardware_sim.sides import SIDES, run_side
+
+    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
+    if len(sides) != 2 or any(s not in SIDES for s in sides):
+        raise UserError(f"--sides takes two of {', '.join(SIDES)} separated by a comma, got {args.sides!r}")
+    checkpoint = load_checkpoint(args.model) if args.model else None
+    net = _load_network(args.network) if args.network else None
+    if "torch" in sides and checkpoint is None:
+        raise UserError("the torch side needs --model MODEL.pt")
+    if any(s != "torch" for s in sides) and net is None:
+        raise UserError("the reference and lava sides need --network (an export folder or network.npz)")
+    provenance = net.provenance if net else {"training": checkpoint["meta"]}
+    data = _load_data(_dataset_of(provenance, args.dataset))
+    x, y = data.x_test[: args.samples], data.y_test[: args.samples]
+    records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device) for side in sides]
+    report = apply_tolerance(compare(records[0], records[1], y), args.min_class_agreement, args.min_spike_agreement)
+    if args.json:
+        _print_json(report.to_dict())
+    else:
+        print(format_report(report))
+    return EXIT_OK if report.passed else EXIT_PARITY_FAILED
+
+
+# --------------------------------------------------------------------------- report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .fileio import write_json
+    from .hardware_sim import energy
+    from .hardware_sim.reference import encode_input, simulate
+
+    net = _load_network(args.network)
+    data = _load_data(_dataset_of(net.provenance, args.dataset))
+    x, y = data.x_test[: args.samples], data.y_test[: args.samples]
+    result = simulate(net, x, device=args.device)
+    counts = energy.count_operations(net, result.spikes, encode_input(net, x).numpy())
+    profiles = [energy.load_profile(p) for p in args.profile]
+    report = energy.report_dict(counts, [energy.estimate_energy(counts, p) for p in profiles])
+    report["accuracy"] = float((result.predictions == y).mean())
+    report["samples"] = len(x)
+    out = Path(args.out) if args.out else (Path(args.network) if Path(args.network).is_dir()
+                                            else Path(args.network).parent) / "report.json"
+    write_json(out, report)
+    if args.json:
+        _print_json(report)
+    else:
+        print(energy.format_table(report))
+        print(f"report written to {out}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    summary = run_demo(Path(args.out), epochs=args.epochs, samples=args.samples, lava=not args.no_lava)
+    if args.json:
+        _print_json(summary)
+    return EXIT_OK if summary.get("passed", False) else EXIT_PARITY_FAILED
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    from .export.exporter import TARGETS
+
+    parser.add_argument("model", help="checkpoint written by `dsatgo train` (model.pt)")
+    parser.add_argument("--target", default="loihi", help=f"what to write: {', '.join(TARGETS)}")
+    parser.add_argument("--out", help="output folder (default: <model>_<target> beside the checkpoint)")
+    parser.add_argument("--threshold-policy", default="schedule", choices=["schedule", "per-layer"],
+                        help="schedule: DS-ATGO's T thresholds per layer; per-layer: one threshold per layer")
+    parser.add_argument("--calibrate", type=int, default=256, metavar="N",
+                        help="training samples used to size each layer's scale (0: worst-case bounds)")
+    parser.add_argument("--dataset", help="data set for calibration (default: the one the model was trained on)")
+    parser.add_argument("--input-bits", type=int, default=8, help="bits of the graded input spikes")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.set_defaults(func=cmd_export)
+
+
+EXPORT_EXAMPLE = "example:\n  dsatgo-export runs/digits/model.pt --target loihi --out runs/digits/loihi"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dsatgo", formatter_class=_Formatter,
+        description="Train DS-ATGO spiking networks, export them to Loihi fixed point, "
+                    "and check them in Lava and a bit-exact reference simulator.",
+        epilog="example (the whole path on scikit-learn's digits):\n"
+               "  dsatgo train --out runs/digits/model.pt\n"
+               "  dsatgo-export runs/digits/model.pt --target loihi --out runs/digits/loihi\n"
+               "  dsatgo parity --model runs/digits/model.pt --network runs/digits/loihi --sides torch,lava\n"
+               "  dsatgo report runs/digits/loihi")
+    parser.add_argument("--version", action="version", version=f"dsatgo-deploy {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a DS-ATGO network", formatter_class=_Formatter,
+                           epilog="example:\n  dsatgo train --dataset digits --hidden 128 --timesteps 4 "
+                                  "--epochs 40 --out runs/digits/model.pt")
+    train.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
+    train.add_argument("--dataset", help="digits (bundled) or synthetic [digits]")
+    train.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes [128]")
+    train.add_argument("--timesteps", "-T", type=int, help="timesteps T [4]")
+    train.add_argument("--epochs", type=int, help="epochs [30]")
+    train.add_argument("--batch-size", type=int, help="mini-batch size [32]")
+    train.add_argument("--lr", type=float, help="learning rate [2e-3]")
+    train.add_argument("--optimizer", choices=["adam", "sgd"], help="optimizer [adam]")
+    train.add_argument("--weight-decay", type=float, help="weight decay [0]")
+    train.add_argument("--label-smoothing", type=float, help="label smoothing [0.1]")
+    train.add_argument("--ablation", choices=["ds-atgo", "at", "tgo", "vanilla"],
+                       help="adaptive threshold and/or TGO surrogate width [ds-atgo]")
+    train.add_argument("--surrogate-variant", choices=["paper", "code"],
+                       help="TGO width from dVth (paper) or sigma (authors' code) [paper]")
+    train.add_argument("--decay-mode", choices=["plif", "fixed"], help="learnable PLIF decay or fixed 0.2 [plif]")
+    train.add_argument("--seed", type=int, help="random seed [0]")
+    train.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... [auto]")
+    train.add_argument("--out", help="checkpoint path, rewritten every epoch [runs/digits/model.pt]")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--json", action="store_true", help="print the summary as JSON")
+    train.set_defaults(func=cmd_train)
+
+    export = sub.add_parser("export", help="freeze, quantize and write targets (same as dsatgo-export)",
+                            formatter_class=_Formatter, epilog=EXPORT_EXAMPLE)
+    _add_export_arguments(export)
+
+    sim = sub.add_parser("sim", help="run a deployable network on a data set", formatter_class=_Formatter,
+                         epilog="example:\n  dsatgo sim runs/digits/loihi --backend lava --samples 100")
+    sim.add_argument("network", help="export folder or network.npz")
+    sim.add_argument("--backend", default="reference", choices=["reference", "lava"])
+    sim.add_argument("--dataset", help="data set (default: the one the model was trained on)")
+    sim.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
+    sim.add_argument("--device", default="cpu", help="torch device of the reference simulator")
+    sim.add_argument("--json", action="store_true", help="print the figures as JSON")
+    sim.set_defaults(func=cmd_sim)
+
+    parity = sub.add_parser("parity", help="compare spikes of two engines; exit 1 beyond tolerance",
+                            formatter_class=_Formatter,
+                            epilog="example:\n  dsatgo parity --model runs/digits/model.pt --network runs/digits/loihi "
+                                   "--sides reference,lava --samples 100\n\n"
+                                   "exit status: 0 within tolerance, 1 beyond, 2 on bad input")
+    parity.add_argument("--model", help="checkpoint (for the torch side)")
+    parity.add_argument("--network", help="export folder or network.npz (for reference and lava)")
+    parity.add_argument("--sides", default="reference,lava", help="two of torch, reference, lava")
+    parity.add_argument("--dataset", help="data set (default: the one the model was trained on)")
+    parity.add_argument("--samples", type=int, default=100, help="test samples")
+    parity.add_argument("--min-class-agreement", type=float, default=1.0, help="fraction of equal predictions required")
+    parity.add_argument("--min-spike-agreement", type=float, default=1.0,
+                        help="fraction of (sample, neuron) spike counts that must be equal, per layer")
+    parity.add_argument("--device", default="cpu", help="torch device for the torch and reference sides")
+    parity.add_argument("--json", action="store_true", help="print the report as JSON")
+    parity.set_defaults(func=cmd_parity)
+
+    report = sub.add_parser("report", help="spikes, synaptic operations and energy per inference",
+                            formatter_class=_Formatter,
+                            epilog="example:\n  dsatgo report runs/digits/loihi --profile loihi1 cmos45nm")
+    report.add_argument("network", help="export folder or network.npz")
+    report.add_argument("--profile", nargs="+", default=["loihi1", "loihi2", "cmos45nm"],
+                        help="device profiles: built-in names or JSON files")
+    report.add_argument("--dataset", help="data set (default: the one the model was trained on)")
+    report.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
+    report.add_argument("--out", help="report.json path (default: beside the network)")
+    report.add_argument("--device", default="cpu", help="torch device of the reference simulator")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.set_defaults(func=cmd_report)
+
+    demo = sub.add_parser("demo", help="train, export, simulate, check parity and report on digits",
+                          formatter_class=_Formatter, epilog="example:\n  dsatgo demo --out demo_out")
+    demo.add_argument("--out", default="demo_out", help="output folder")
+    demo.add_argument("--epochs", type=int, default=40, help="training epochs")
+    demo.add_argument("--samples", type=int, default=None, help="test samples for Lava (default: all)")
+    demo.add_argument("--no-lava", action="store_true", help="skip the Lava run")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return func(args)
+    except UserError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return _run(build_parser(), argv)
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    """``dsatgo-export``: the same as ``dsatgo export``."""
+    parser = argparse.ArgumentParser(
+        prog="dsatgo-export", formatter_class=_Formatter,
+        description="Freeze a DS-ATGO checkpoint (thresholds, decays), quantize it to Loihi fixed point "
+                    "and write the deployable network, a lava-dl netx HDF5 file and a manifest.",
+        epilog=EXPORT_EXAMPLE)
+    _add_export_arguments(parser)
+    return _run(parser, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

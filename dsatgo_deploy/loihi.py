@@ -1,0 +1,208 @@
+"""Loihi fixed-point arithmetic, exactly as Lava's bit-accurate CPU models compute it.
+
+This module is the project's single source of integer truth: the reference
+simulator, the quantizer and the tests all use it. Every rule here was read from
+lava-nc 0.10.0 (``lava/proc/lif/models.py: AbstractPyLifModelFixed``,
+``lava/proc/dense/models.py: AbstractPyDenseModelBitAcc``,
+``lava/utils/weightutils.py``) and is pinned by property tests to a plain
+Python-integer statement of the same rules (tests/core/test_loihi.py).
+
+Functions are pure and vectorised over torch int64 tensors (any device), in the
+style of Norse: NamedTuple parameters and state, no hidden mutation.
+
+Bit widths (Loihi 1/2 neuron core, as Lava declares them):
+
+======================  ======================================  ==============
+quantity                range                                   Lava field
+======================  ======================================  ==============
+weight mantissa         8 bit: [-256, 254] even (mixed sign),   Dense.weights
+                        [0, 255] (excitatory), [-255, 0]
+weight exponent         [-8, 7] (shift of the synaptic SUM)     weight_exp
+synaptic input a        int32 on the wire                       a_out / a_in
+current decay du        12 bit [0, 4095]; factor (4095-du)/4096 du
+voltage decay dv        [0, 4096]; factor (4096-dv)/4096        dv
+current u               24 bit (wraps)                          u
+voltage v               24 bit, saturates at +-(2**23 - 1)      v
+bias mantissa           13 bit signed [-4096, 4095]             bias_mant
+bias exponent           3 bit [0, 7]                            bias_exp
+threshold mantissa      17 bit unsigned [0, 131071]; << 6       vth
+======================  ======================================  ==============
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+#: Bit widths and the constants that follow from them.
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT  # 4096
+CURRENT_DECAY_OFFSET = 1  # Lava's ds_offset: du = 0 still leaks 1/4096
+VOLTAGE_DECAY_OFFSET = 0  # Lava's dm_offset
+ACTIVATION_SHIFT = 6  # synaptic input is MSB-aligned by << 6
+THRESHOLD_SHIFT = 6  # vth mantissa is MSB-aligned by << 6
+STATE_BITS = 24
+STATE_HALF = 1 << (STATE_BITS - 1)  # 2**23
+VOLTAGE_LIMIT = STATE_HALF - 1  # v saturates at +-(2**23 - 1)
+WEIGHT_BITS = 8
+WEIGHT_EXP_RANGE = (-8, 7)
+BIAS_MANT_BITS = 13
+BIAS_MANT_RANGE = (-(1 << (BIAS_MANT_BITS - 1)), (1 << (BIAS_MANT_BITS - 1)) - 1)
+BIAS_EXP_RANGE = (0, 7)
+THRESHOLD_BITS = 17
+THRESHOLD_RANGE = (0, (1 << THRESHOLD_BITS) - 1)
+CURRENT_DECAY_RANGE = (0, 4095)
+VOLTAGE_DECAY_RANGE = (0, 4096)
+#: A LIF whose vth mantissa is 2**17 never fires: vth << 6 = 2**23 exceeds the
+#: largest voltage, 2**23 - 1. netx uses the same value for a missing neuron.
+NEVER_FIRES_VTH = 1 << THRESHOLD_BITS
+
+
+def wrap_signed(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Two's-complement wrap of an int64 tensor to ``bits`` bits."""
+    half = 1 << (bits - 1)
+    return torch.remainder(x + half, 1 << bits) - half
+
+
+def shift(x: torch.Tensor, exponent: int | torch.Tensor) -> torch.Tensor:
+    """``x << e`` for e >= 0, arithmetic ``x >> -e`` (floor) otherwise, as numpy does."""
+    if isinstance(exponent, int):
+        return x << exponent if exponent >= 0 else x >> -exponent
+    exponent = torch.as_tensor(exponent, dtype=torch.int64, device=x.device)
+    return torch.where(exponent >= 0, x << exponent.clamp(min=0), x >> (-exponent).clamp(min=0))
+
+
+def decay(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """``sign(x * f) * (|x * f| >> 12)``: Loihi's decay rounds toward zero."""
+    product = x * factor
+    return torch.sign(product) * (product.abs() >> DECAY_SHIFT)
+
+
+def current_decay_factor(du: int) -> int:
+    """Multiplier of u per step, over 4096: (4096 - (du + 1))."""
+    return DECAY_UNITY - (du + CURRENT_DECAY_OFFSET)
+
+
+def voltage_decay_factor(dv: int) -> int:
+    """Multiplier of v per step, over 4096: (4096 - dv)."""
+    return DECAY_UNITY - (dv + VOLTAGE_DECAY_OFFSET)
+
+
+def effective_bias(bias_mant: torch.Tensor, bias_exp: int | torch.Tensor) -> torch.Tensor:
+    """Bias added to v every step: ``bias_mant << bias_exp`` (int32)."""
+    return wrap_signed(shift(bias_mant.to(torch.int64), bias_exp), 32)
+
+
+def dense_accumulate(
+    weight: torch.Tensor, inputs: torch.Tensor, weight_exp: int, graded: bool
+) -> torch.Tensor:
+    """Synaptic input of a Dense layer for a batch of input messages.
+
+    ``a = wrap32((sum_j W[i, j] * m_j) shifted by weight_exp)`` where m_j is the
+    graded payload (graded) or 1 for every non-zero message (binary). The shift
+    applies to the SUM (floor for negative exponents), as in Lava's Dense.
+
+    weight: (out, in) float tensor holding integers; inputs: (batch, in) integers
+    as float of the same dtype. Float matmul is exact while every partial sum
+    stays below 2**24 (float32) or 2**53 (float64); the caller picks the dtype
+    (see :func:`exact_float_dtype`). Returns int64 (batch, out).
+    """
+    messages = inputs if graded else (inputs != 0).to(weight.dtype)
+    total = (messages @ weight.t()).round().to(torch.int64)
+    return wrap_signed(shift(total, weight_exp), 32)
+
+
+def exact_float_dtype(max_abs_weight: int, fan_in: int, max_abs_message: int) -> torch.dtype:
+    """The narrowest float dtype whose matmul is exact for these integer bounds."""
+    bound = max_abs_weight * fan_in * max(max_abs_message, 1)
+    return torch.float32 if bound < (1 << 24) else torch.float64
+
+
+class LIFParameters(NamedTuple):
+    """Fixed-point CUBA LIF parameters of one layer (all integers).
+
+    du: current decay, 12 bit; dv: voltage decay, [0, 4096];
+    bias: effective bias (bias_mant << bias_exp), int64 tensor broadcastable to v;
+    threshold: vth mantissa (17 bit), scalar int or int64 tensor broadcastable to v;
+    the neuron fires when v > threshold << 6.
+    """
+
+    du: int
+    dv: int
+    bias: torch.Tensor
+    threshold: int | torch.Tensor
+
+
+class LIFState(NamedTuple):
+    """Current u (24-bit wrap) and voltage v (24-bit saturating), int64 tensors."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+
+
+def lif_initial_state(shape: tuple[int, ...], device: torch.device | str = "cpu") -> LIFState:
+    zeros = torch.zeros(shape, dtype=torch.int64, device=device)
+    return LIFState(u=zeros, v=zeros.clone())
+
+
+def lif_subthreshold(params: LIFParameters, state: LIFState, a_in: torch.Tensor) -> LIFState:
+    """One step of u and v before the spike test (Lava ``subthr_dynamics``).
+
+        u' = wrap24( wrap32( decay(u, 4095 - du) + wrap32(a << 6) ) )
+        v' = clip( wrap32( decay(v, 4096 - dv) + u' + bias ), +-(2**23 - 1) )
+
+    wrap24 is Lava's single +-2**24 correction: u' in (-2**23, 2**23].
+    """
+    decayed_u = decay(state.u, current_decay_factor(params.du))
+    summed = wrap_signed(decayed_u + wrap_signed(a_in << ACTIVATION_SHIFT, 32), 32)
+    u = torch.where(summed > STATE_HALF, summed - 2 * STATE_HALF, summed)
+    u = torch.where(summed <= -STATE_HALF, summed + 2 * STATE_HALF, u)
+    decayed_v = decay(state.v, voltage_decay_factor(params.dv))
+    v = wrap_signed(decayed_v + u + params.bias, 32).clamp(-VOLTAGE_LIMIT, VOLTAGE_LIMIT)
+    return LIFState(u=u, v=v)
+
+
+def lif_step(
+    params: LIFParameters, state: LIFState, a_in: torch.Tensor
+) -> tuple[LIFState, torch.Tensor]:
+    """One Loihi LIF step: dynamics, strict threshold ``v > vth << 6``, v reset to 0.
+
+    u is not reset (Lava's LIF resets only v). Returns the new state and the
+    boolean spike tensor.
+    """
+    state = lif_subthreshold(params, state, a_in)
+    threshold = params.threshold
+    if isinstance(threshold, torch.Tensor):
+        threshold = threshold.to(torch.int64)
+    spikes = state.v > (threshold << THRESHOLD_SHIFT)
+    v = torch.where(spikes, torch.zeros_like(state.v), state.v)
+    return LIFState(u=state.u, v=v), spikes
+
+
+def weight_sign_mode(weight: torch.Tensor) -> str:
+    """Lava's sign mode of a weight matrix: 'excitatory', 'inhibitory' or 'mixed'."""
+    if bool((weight >= 0).all()):
+        return "excitatory"
+    if bool((weight <= 0).all()):
+        return "inhibitory"
+    return "mixed"
+
+
+def representable_weights(weight: torch.Tensor, num_weight_bits: int = WEIGHT_BITS) -> torch.Tensor:
+    """The weights Lava's Dense actually uses (clip, then truncate; weightutils.py).
+
+    Mixed-sign matrices lose their lowest bit (8 bits including the sign), so
+    odd weights floor to even ones: 11 -> 10, -11 -> -12.
+    """
+    w = weight.to(torch.int64)
+    mode = weight_sign_mode(w)
+    truncated_bits = WEIGHT_BITS - num_weight_bits + (mode == "mixed")
+    if mode == "mixed":
+        w = w.clamp(-256, 255)
+        return (w >> truncated_bits) << truncated_bits
+    if mode == "excitatory":
+        w = w.clamp(0, 255)
+        return (w >> truncated_bits) << truncated_bits
+    w = (-w).clamp(0, 255)
+    return -((w >> truncated_bits) << truncated_bits)

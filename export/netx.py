@@ -1,0 +1,87 @@
+"""Writer of lava-dl netx HDF5 files (``lava.lib.dl.netx.hdf5.Network`` loads them).
+
+netx describes each layer with float arrays of integer values and computes
+the weight exponent itself on load (``optimize_weight_bits``), with bias_exp
+fixed at 6 and one threshold per layer. So the writer needs, per layer:
+
+* weight_exp == 0 (netx has no field for a shift of the synaptic sum);
+* integer weights in [-256, 254] (mixed) or [0, 255] (excitatory), with at least
+  one positive weight: netx's own rescaling is then exact (LOIHI_FIXED_POINT.md §6);
+  an all-non-positive matrix would hit netx's lossy power-of-two corner;
+* bias_exp == 6;
+* one threshold per layer: a schedule is collapsed to its per-layer value
+  (``per_layer_thresholds``), which the export report states.
+
+The readout becomes a CUBA layer with vThMant = 2**17 (never fires; netx's own
+value for a missing neuron), iDecay = du + 1 = 4096, vDecay = dv = 0.
+Input: a layer of type 'input' with the input shape; the first dense layer
+receives graded spikes (pass ``input_message_bits`` to ``netx.hdf5.Network``,
+recorded in the manifest).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from dsatgo_deploy import loihi
+from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.fileio import atomic_file
+from dsatgo_deploy.network import DeployableNetwork
+
+
+def per_layer_thresholds(net: DeployableNetwork) -> dict[str, int]:
+    """The single threshold mantissa written for each spiking layer (first value of a
+    collapsed schedule, else the rounded mean of the schedule)."""
+    return {layer.name: int(round(float(np.mean(layer.threshold_schedule))))
+            for layer in net.layers if layer.spiking}
+
+
+def check_netx_expressible(net: DeployableNetwork) -> None:
+    """Raise UserError naming the layer and field netx cannot represent."""
+    previous = "input"
+    for layer in net.layers:
+        if layer.weight_exp != 0:
+            raise UserError(f"layer '{layer.name}': field 'weight_exp' = {layer.weight_exp}: netx cannot express a "
+                            "weight exponent (it derives one from the weights)")
+        if layer.bias_exp != 6:
+            raise UserError(f"layer '{layer.name}': field 'bias_exp' = {layer.bias_exp}: netx fixes bias_exp at 6")
+        if layer.weight.max() <= 0:
+            raise UserError(f"layer '{layer.name}': field 'weight': no positive weight; netx's weight rescaling "
+                            "is lossy for such a matrix")
+        if layer.sources != [previous]:
+            raise UserError(f"layer '{layer.name}': field 'sources': netx files are chains, but it reads "
+                            f"{layer.sources} instead of {previous!r}")
+        previous = layer.name
+
+
+def write_netx(net: DeployableNetwork, path: str | os.PathLike) -> dict[str, int]:
+    """Write ``net`` as a netx HDF5 file, atomically; return the per-layer thresholds used."""
+    import h5py
+
+    check_netx_expressible(net)
+    thresholds = per_layer_thresholds(net)
+    with atomic_file(path, "wb") as handle:
+        with h5py.File(handle, "w") as h5:
+            layers = h5.create_group("layer")
+            entry = layers.create_group("0")
+            entry.create_dataset("type", data=np.array([b"input"]))
+            entry.create_dataset("shape", data=np.array(net.input_shape[::-1], dtype=np.int64))
+            for index, layer in enumerate(net.layers, start=1):
+                group = layers.create_group(str(index))
+                group.create_dataset("type", data=np.array([b"dense"]))
+                group.create_dataset("shape", data=np.array([layer.num_neurons], dtype=np.int64))
+                group.create_dataset("inFeatures", data=layer.fan_in)
+                group.create_dataset("outFeatures", data=layer.num_neurons)
+                group.create_dataset("weight", data=layer.weight.astype(np.float64))
+                group.create_dataset("bias", data=layer.bias_mant.astype(np.float64))
+                neuron = group.create_group("neuron")
+                neuron.create_dataset("type", data=np.array([b"CUBA"]))
+                vth = thresholds[layer.name] if layer.spiking else loihi.NEVER_FIRES_VTH
+                neuron.create_dataset("vThMant", data=vth)
+                neuron.create_dataset("iDecay", data=layer.current_decay + 1)
+                neuron.create_dataset("vDecay", data=layer.voltage_decay)
+                neuron.create_dataset("refDelay", data=1)
+                neuron.create_dataset("gradedSpike", data=False)
+    return thresholds

@@ -1,0 +1,186 @@
+"""Quantize: a frozen float network -> a deployable network in Loihi fixed point.
+
+One scale per layer, shared by weights, bias and thresholds. With ``q_in`` the
+float value of one input message unit (1 for spikes, the input step for graded
+input) and ``s`` the layer's scale (integer units of the synaptic input ``a``
+per unit of float current):
+
+    W_int    = round(W * q_in * s / 2**weight_exp)     8-bit mantissa (even if mixed sign)
+    bias     = round(b * s * 64 / 2**bias_exp)         13-bit mantissa, bias_exp = 6
+    vth(t)   = round(theta(t) * s)                     17 bit; fires when v > vth << 6
+    dv       = round(4096 * (1 - tau)), du = 4095      (no synaptic current memory)
+
+so that v = 64 * s * U. The scale is the largest the 8-bit weight mantissa
+allows (s0 = 254 / (max|W| q_in)), times 2**weight_exp, with weight_exp the
+largest value in [-8, 7] (preferring 0, which netx can express) that keeps
+vth <= 2**17 - 1, |a| < 2**17 (so a << 6 stays within u's 24 bits) and, for
+the readout, T * |a| < 2**17 (v's 24 bits). |a| is taken from calibration
+data when given (with a 2x margin), else from the worst case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from dsatgo_deploy import loihi
+from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.network import INPUT, DeployableNetwork, DenseLayer, InputEncoding
+
+from .freeze import FrozenNetwork, run_frozen
+
+SYNAPSE_LIMIT = 1 << 17  # |a| below this keeps a << 6 inside u's 24 bits
+BIAS_EXP = 6  # netx fixes bias_exp at 6; one bias unit is one unit of a
+CALIBRATION_MARGIN = 2.0
+
+
+@dataclass
+class LayerQuantization:
+    """What quantization did to one layer (numbers for export_report.json)."""
+
+    name: str
+    scale: float
+    weight_exp: int
+    max_abs_weight_float: float
+    weights_rounded: int  # weights whose integer differs from the exact scaled value by >= 0.25
+    weights_clipped: int
+    weights_zeroed: int  # non-zero float weights that became 0
+    bias_clipped: int
+    thresholds_clipped: int
+    max_abs_synaptic_input: float  # estimate used to choose the exponent
+    threshold_schedule_float: list[float] = field(default_factory=list)
+    threshold_schedule_int: list[int] = field(default_factory=list)
+
+
+def _weight_mantissa_limits(weight: np.ndarray) -> tuple[int, int, int]:
+    """(lo, hi, step) of the integer weights Lava's Dense represents exactly."""
+    if np.all(weight >= 0):
+        return 0, 255, 1
+    if np.all(weight <= 0):
+        return -255, 0, 1
+    return -256, 254, 2
+
+
+def quantize_layer_weights(weight: np.ndarray, multiplier: float) -> tuple[np.ndarray, int]:
+    """Round W * multiplier to representable mantissas; return (ints, clipped count)."""
+    lo, hi, step = _weight_mantissa_limits(weight)
+    scaled = weight * multiplier / step
+    rounded = np.rint(scaled) * step
+    clipped = int(np.sum((rounded < lo) | (rounded > hi)))
+    return np.clip(rounded, lo, hi).astype(np.int64), clipped
+
+
+def choose_input_encoding(input_quantum: float | None, calibration_x: np.ndarray | None, bits: int = 8) -> InputEncoding:
+    """Graded-spike encoding: the data's own quantum when it has one, else max|x| / (2**bits - 1)."""
+    signed = bool(calibration_x is not None and np.min(calibration_x) < 0)
+    if input_quantum:
+        return InputEncoding(kind="graded", bits=bits, step=float(input_quantum), signed=signed)
+    peak = float(np.max(np.abs(calibration_x))) if calibration_x is not None and calibration_x.size else 1.0
+    levels = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    return InputEncoding(kind="graded", bits=bits, step=(peak or 1.0) / levels, signed=signed)
+
+
+def quantize(
+    frozen: FrozenNetwork,
+    calibration_x: np.ndarray | None = None,
+    input_bits: int = 8,
+    threshold_policy: str = "schedule",
+    provenance: dict | None = None,
+) -> tuple[DeployableNetwork, list[LayerQuantization]]:
+    """Quantize a frozen network. threshold_policy: 'schedule' (T values per layer)
+    or 'per-layer' (one value: the mean of the schedule)."""
+    if threshold_policy not in ("schedule", "per-layer"):
+        raise UserError(f"unknown threshold policy {threshold_policy!r} (known: schedule, per-layer)")
+    encoding = choose_input_encoding(frozen.input_quantum, calibration_x, input_bits)
+    currents = None
+    if calibration_x is not None and len(calibration_x):
+        _, _, currents = run_frozen(frozen, calibration_x)
+    layers: list[DenseLayer] = []
+    reports: list[LayerQuantization] = []
+    steps = frozen.timesteps
+    for layer in frozen.layers:
+        graded = layer.source == INPUT
+        q_in = encoding.step if graded else 1.0
+        max_message = max(abs(v) for v in encoding.payload_range) if graded else 1
+        max_abs_w = float(np.max(np.abs(layer.weight)))
+        if max_abs_w == 0.0:
+            raise UserError(f"layer '{layer.name}': field 'weight': all weights are zero; Loihi export needs a non-zero weight")
+        base_scale = 254.0 / (max_abs_w * q_in)  # a per unit current at weight_exp = 0
+        if currents is not None:
+            max_current = CALIBRATION_MARGIN * float(np.max(np.abs(currents[layer.name])))
+        else:
+            max_current = float(np.max(np.sum(np.abs(layer.weight), axis=1) * q_in * max_message + np.abs(layer.bias)))
+        if layer.spiking:
+            theta = np.asarray(layer.threshold_schedule, dtype=np.float64)
+            if threshold_policy == "per-layer":
+                theta = np.full(steps, float(np.mean(theta)))
+            theta_max = float(np.max(np.abs(theta)))
+        else:
+            theta = None
+            theta_max = 0.0
+        accumulation = 1 if layer.spiking else steps  # the readout integrates T steps without leak
+
+        def fits(exp: int) -> bool:
+            scale = base_scale * 2.0 ** exp
+            return (scale * theta_max <= loihi.THRESHOLD_RANGE[1]
+                    and scale * max_current * accumulation < SYNAPSE_LIMIT
+                    and scale * float(np.max(np.abs(layer.bias), initial=0.0)) <= loihi.BIAS_MANT_RANGE[1])
+
+        weight_exp = 0
+        while not fits(weight_exp) and weight_exp > loihi.WEIGHT_EXP_RANGE[0]:
+            weight_exp -= 1
+        if not fits(weight_exp):
+            raise UserError(f"layer '{layer.name}': cannot fit Loihi's bit widths even with weight exponent "
+                            f"{weight_exp} (max |current| {max_current:.3g}, max threshold {theta_max:.3g})")
+        # Raise the exponent while the threshold would have fewer than 8 bits of resolution.
+        while (layer.spiking and base_scale * 2.0 ** weight_exp * theta_max < 256
+               and weight_exp < loihi.WEIGHT_EXP_RANGE[1] and fits(weight_exp + 1)):
+            weight_exp += 1
+        scale = base_scale * 2.0 ** weight_exp
+        multiplier = q_in * scale / 2.0 ** weight_exp
+        weight_int, weights_clipped = quantize_layer_weights(layer.weight, multiplier)
+        exact = layer.weight * multiplier
+        bias_exact = layer.bias * scale * 64 / 2 ** BIAS_EXP
+        bias_int = np.rint(bias_exact)
+        bias_clipped = int(np.sum((bias_int < loihi.BIAS_MANT_RANGE[0]) | (bias_int > loihi.BIAS_MANT_RANGE[1])))
+        bias_int = np.clip(bias_int, *loihi.BIAS_MANT_RANGE).astype(np.int64)
+        if layer.spiking:
+            vth_exact = np.rint(theta * scale)
+            thresholds_clipped = int(np.sum((vth_exact < loihi.THRESHOLD_RANGE[0]) | (vth_exact > loihi.THRESHOLD_RANGE[1])))
+            vth = np.clip(vth_exact, *loihi.THRESHOLD_RANGE).astype(np.int64)
+            if threshold_policy == "per-layer":
+                vth = vth[:1]
+            dv = int(round(4096 * (1.0 - layer.tau)))
+        else:
+            thresholds_clipped = 0
+            vth = np.zeros(0, dtype=np.int64)
+            dv = 0  # the readout integrates without leak
+        layers.append(DenseLayer(
+            name=layer.name, sources=[layer.source], weight=weight_int, weight_exp=weight_exp,
+            bias_mant=bias_int, bias_exp=BIAS_EXP, threshold_schedule=vth,
+            current_decay=loihi.CURRENT_DECAY_RANGE[1], voltage_decay=min(max(dv, 0), 4096),
+            spiking=layer.spiking, input_message_bits=encoding.bits if graded else 0, scale=scale))
+        reports.append(LayerQuantization(
+            name=layer.name, scale=scale, weight_exp=weight_exp, max_abs_weight_float=max_abs_w,
+            weights_rounded=int(np.sum(np.abs(weight_int - exact) >= 0.25)),
+            weights_clipped=weights_clipped,
+            weights_zeroed=int(np.sum((weight_int == 0) & (layer.weight != 0))),
+            bias_clipped=bias_clipped, thresholds_clipped=thresholds_clipped,
+            max_abs_synaptic_input=max_current * scale,
+            threshold_schedule_float=[] if theta is None else [float(v) for v in theta],
+            threshold_schedule_int=[int(v) for v in vth]))
+    net = DeployableNetwork(
+        timesteps=steps, input_shape=frozen.input_shape, input_encoding=encoding, layers=layers,
+        provenance=dict(provenance or {}),
+        quantization={"threshold_policy": threshold_policy, "input_bits": input_bits,
+                      "calibration_samples": 0 if calibration_x is None else int(len(calibration_x)),
+                      "bias_exp": BIAS_EXP, "calibration_margin": CALIBRATION_MARGIN,
+                      "layers": [asdict(r) for r in reports]})
+    net.validate("quantized network")
+    return net, reports
+
+
+def dequantized_readout(net: DeployableNetwork, readout_v: np.ndarray) -> np.ndarray:
+    """Readout potential after T steps -> the float model's mean current (v = 64 s T I)."""
+    return readout_v / (64.0 * net.output.scale * net.timesteps)

@@ -1,0 +1,144 @@
+"""Parity: does the deployed network do what the trained one did, and where not?
+
+Any two runs of the same network on the same samples (the torch float model,
+the reference simulator, Lava) are compared layer by layer:
+
+* spike trains: the share of (sample, timestep, neuron) entries that agree;
+* spike counts per neuron (summed over T): the share of (sample, neuron) pairs
+  with equal counts, and the totals of each side;
+* the first divergence in (sample, layer, timestep, neuron) order, with both values;
+* predicted classes: agreement, and the accuracy of each side against labels.
+
+A run is a :class:`RunRecord`; the checker never needs to know which engine made it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RunRecord:
+    """What one engine did on B samples: spikes per spiking layer (B, T, n) bool,
+    and predicted classes (B,)."""
+
+    name: str
+    spikes: dict[str, np.ndarray]
+    predictions: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.spikes = {k: np.asarray(v).astype(bool) for k, v in self.spikes.items()}
+        self.predictions = np.asarray(self.predictions).reshape(-1)
+        for layer, array in self.spikes.items():
+            if array.ndim != 3 or array.shape[0] != len(self.predictions):
+                raise ValueError(f"run '{self.name}': layer '{layer}': spikes must be (B, T, n) with "
+                                 f"B = {len(self.predictions)}, got {array.shape}")
+
+
+@dataclass
+class Divergence:
+    sample: int
+    layer: str
+    timestep: int
+    neuron: int
+    values: tuple[int, int]
+
+
+@dataclass
+class LayerParity:
+    layer: str
+    spikes: tuple[int, int]
+    spike_train_agreement: float
+    spike_count_agreement: float
+    mismatched_entries: int
+
+
+@dataclass
+class ParityReport:
+    sides: tuple[str, str]
+    samples: int
+    layers: list[LayerParity]
+    class_agreement: float
+    accuracy: tuple[float | None, float | None]
+    first_divergence: Divergence | None
+    bit_exact: bool
+    passed: bool = True
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare(a: RunRecord, b: RunRecord, labels: np.ndarray | None = None) -> ParityReport:
+    """Compare two runs layer by layer (layers in a's order; both must have the same layers)."""
+    if set(a.spikes) != set(b.spikes):
+        raise ValueError(f"runs '{a.name}' and '{b.name}' record different layers: {sorted(a.spikes)} vs {sorted(b.spikes)}")
+    if len(a.predictions) != len(b.predictions):
+        raise ValueError(f"runs '{a.name}' and '{b.name}' cover {len(a.predictions)} and {len(b.predictions)} samples")
+    layers: list[LayerParity] = []
+    first: Divergence | None = None
+    first_key: tuple[int, int, int, int] | None = None
+    order = list(a.spikes)
+    for rank, layer in enumerate(order):
+        sa, sb = a.spikes[layer], b.spikes[layer]
+        if sa.shape != sb.shape:
+            raise ValueError(f"layer '{layer}': spike shapes differ: {sa.shape} ({a.name}) vs {sb.shape} ({b.name})")
+        mismatch = sa != sb
+        counts_a, counts_b = sa.sum(axis=1), sb.sum(axis=1)
+        layers.append(LayerParity(
+            layer=layer, spikes=(int(sa.sum()), int(sb.sum())),
+            spike_train_agreement=float(1.0 - mismatch.mean()) if mismatch.size else 1.0,
+            spike_count_agreement=float((counts_a == counts_b).mean()) if counts_a.size else 1.0,
+            mismatched_entries=int(mismatch.sum())))
+        if mismatch.any():
+            sample, t, neuron = np.argwhere(mismatch)[0]
+            # argwhere is (sample, t, neuron)-ordered within a layer; across layers the earliest sample wins,
+            # then the earlier layer.
+            key = (int(sample), rank, int(t), int(neuron))
+            if first_key is None or key < first_key:
+                first_key = key
+                first = Divergence(int(sample), layer, int(t), int(neuron), (int(sa[sample, t, neuron]), int(sb[sample, t, neuron])))
+    class_agreement = float((a.predictions == b.predictions).mean()) if len(a.predictions) else 1.0
+    accuracy: tuple[float | None, float | None] = (None, None)
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        accuracy = (float((a.predictions == labels).mean()), float((b.predictions == labels).mean()))
+    bit_exact = first is None and bool(np.array_equal(a.predictions, b.predictions))
+    return ParityReport((a.name, b.name), len(a.predictions), layers, class_agreement, accuracy, first, bit_exact)
+
+
+def apply_tolerance(report: ParityReport, min_class_agreement: float = 1.0, min_spike_agreement: float = 1.0) -> ParityReport:
+    """Mark the report failed where agreement falls below the tolerances (fractions in [0, 1])."""
+    failures = []
+    if report.class_agreement < min_class_agreement:
+        failures.append(f"class agreement {report.class_agreement:.4f} < {min_class_agreement:.4f}")
+    for layer in report.layers:
+        if layer.spike_count_agreement < min_spike_agreement:
+            failures.append(f"layer '{layer.layer}': spike-count agreement {layer.spike_count_agreement:.4f} "
+                            f"< {min_spike_agreement:.4f}")
+    report.failures = failures
+    report.passed = not failures
+    return report
+
+
+def format_report(report: ParityReport) -> str:
+    """A readable table of a parity report."""
+    a, b = report.sides
+    lines = [f"parity {a} vs {b} on {report.samples} samples: "
+             + ("bit-exact" if report.bit_exact else "differs"),
+             f"{'layer':<14}{'spikes ' + a:>20}{'spikes ' + b:>20}{'train agree':>13}{'count agree':>13}"]
+    for layer in report.layers:
+        lines.append(f"{layer.layer:<14}{layer.spikes[0]:>20}{layer.spikes[1]:>20}"
+                     f"{layer.spike_train_agreement:>13.4%}{layer.spike_count_agreement:>13.4%}")
+    lines.append(f"predicted-class agreement: {report.class_agreement:.2%}")
+    if report.accuracy[0] is not None:
+        lines.append(f"accuracy: {a} {report.accuracy[0]:.2%}, {b} {report.accuracy[1]:.2%}")
+    if report.first_divergence is not None:
+        d = report.first_divergence
+        lines.append(f"first divergence: sample {d.sample}, layer '{d.layer}', timestep {d.timestep}, "
+                     f"neuron {d.neuron}: {a}={d.values[0]} {b}={d.values[1]}")
+    lines.append("PASS" if report.passed else "FAIL: " + "; ".join(report.failures))
+    return "\n".join(lines)

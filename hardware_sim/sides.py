@@ -1,0 +1,65 @@
+"""The engines parity can compare, each turned into a :class:`RunRecord`.
+
+* ``torch``: the trained model in eval mode (float, running thresholds), from
+  its checkpoint; the one place where hardware_sim drives a trained model.
+* ``reference``: the deployable network in our bit-exact integer simulator.
+* ``lava``: the deployable network as Lava processes, Loihi2SimCfg fixed_pt.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dsatgo_deploy.network import DeployableNetwork
+
+from .parity import RunRecord
+from .reference import simulate
+
+SIDES = ("torch", "reference", "lava")
+
+
+@torch.no_grad()
+def run_torch(checkpoint: dict, x: np.ndarray, device: str = "cpu", batch_size: int = 512) -> RunRecord:
+    """The trained model in eval mode; spikes of every spiking layer (B, T, n)."""
+    from dsatgo_deploy.train.models import build_model
+
+    model = build_model(checkpoint["arch"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.to(device).eval()
+    spikes: dict[str, list[np.ndarray]] = {}
+    predictions = []
+    for start in range(0, len(x), batch_size):
+        xb = torch.as_tensor(x[start:start + batch_size], dtype=torch.float32, device=device)
+        predictions.append(model(xb).argmax(dim=1).cpu().numpy())
+        for name, trace in model.traces().items():
+            spikes.setdefault(name, []).append(trace.spikes.transpose(0, 1).bool().cpu().numpy())
+    return RunRecord("torch", {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(predictions))
+
+
+def run_reference(net: DeployableNetwork, x: np.ndarray, device: str = "cpu") -> RunRecord:
+    result = simulate(net, x, device=device)
+    return RunRecord("reference", result.spikes, result.predictions)
+
+
+def run_lava(net: DeployableNetwork, x: np.ndarray, **kwargs) -> RunRecord:
+    from .lava_backend import run_lava as _run
+
+    result = _run(net, x, **kwargs)
+    return RunRecord("lava", result.spikes, result.predictions)
+
+
+def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
+             device: str = "cpu") -> RunRecord:
+    """Run one side by name; the caller supplies what that side needs."""
+    if side == "torch":
+        if checkpoint is None:
+            raise ValueError("the torch side needs the trained checkpoint (--model)")
+        return run_torch(checkpoint, x, device)
+    if net is None:
+        raise ValueError(f"the {side} side needs the deployable network (--network)")
+    if side == "reference":
+        return run_reference(net, x, device)
+    if side == "lava":
+        return run_lava(net, x)
+    raise ValueError(f"unknown side {side!r} (known: {', '.join(SIDES)})")

@@ -1,0 +1,182 @@
+"""DS-ATGO LIF neuron: hard-reset LIF with a forward adaptive threshold (AT) and a
+backward threshold-driven surrogate width (TGO).
+
+Dynamics (paper Eqs. 1-3), for t = 1..T:
+
+    U(t) = tau * U(t-1) * (1 - S(t-1)) + I(t)
+    S(t) = 1(U(t) >= Vth(t))
+
+Adaptive threshold (Eq. 5), one scalar per layer per timestep, from the
+membrane-potential distribution of the mini-batch (U charged, pre-reset,
+detached; std unbiased as in the authors' code):
+
+    dVth(t) = f_c * (mean(U(t)) + std(U(t)))                  threshold_mode "adaptive"
+    dVth    = f_c * sqrt(1 + tau^2) * Vth                     threshold_mode "estimated"
+    dVth    = Vth                                             threshold_mode "fixed"
+
+In training the batch value is used and a running average is kept per
+timestep (Eq. 6: running <- m * batch + (1 - m) * running, m = 0.1, init 1.0);
+eval uses the running value. Surrogate width (Eq. 7): kappa = kappa0 * (1 +
+tanh(stat - Vth)) with stat = dVth ("tgo"), sigma ("tgo_sigma", the authors'
+code) or kappa = kappa0 ("fixed").
+
+The pure function :func:`lif_sequence` does the work over explicit parameters
+and state; :class:`DSATGOLIF` is a thin module holding the decay parameter and
+the running thresholds (registered buffers, so checkpoints carry them).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .surrogate import inside_window, spike, tgo_width
+
+THRESHOLD_MODES = ("adaptive", "estimated", "fixed")
+SURROGATE_MODES = ("tgo", "tgo_sigma", "fixed")
+DECAY_MODES = ("plif", "fixed")
+
+
+class NeuronConfig(NamedTuple):
+    """Hyper-parameters shared by the DS-ATGO layers of a model."""
+
+    threshold_mode: str = "adaptive"
+    surrogate_mode: str = "tgo"
+    decay_mode: str = "plif"
+    tau_init: float = 0.2
+    v_th0: float = 1.0
+    f_c: float = 1.0
+    kappa0: float = 1.0
+    momentum: float = 0.1
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NeuronConfig":
+        config = cls(**data)
+        if config.threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {config.threshold_mode!r}")
+        if config.surrogate_mode not in SURROGATE_MODES:
+            raise ValueError(f"surrogate_mode must be one of {SURROGATE_MODES}, got {config.surrogate_mode!r}")
+        if config.decay_mode not in DECAY_MODES:
+            raise ValueError(f"decay_mode must be one of {DECAY_MODES}, got {config.decay_mode!r}")
+        if not 0.0 < config.tau_init < 1.0:
+            raise ValueError(f"tau_init must be in (0, 1), got {config.tau_init}")
+        return config
+
+
+#: The four ablation settings of the paper (Fig. 6).
+ABLATIONS = {
+    "vanilla": dict(threshold_mode="fixed", surrogate_mode="fixed"),
+    "at": dict(threshold_mode="adaptive", surrogate_mode="fixed"),
+    "tgo": dict(threshold_mode="fixed", surrogate_mode="tgo"),
+    "ds-atgo": dict(threshold_mode="adaptive", surrogate_mode="tgo"),
+}
+
+
+class LayerTrace(NamedTuple):
+    """What one layer did over T steps: spikes (T, B, ...), thresholds (T,),
+    surrogate widths (T,), share of neurons inside the surrogate window (T,)."""
+
+    spikes: torch.Tensor
+    thresholds: torch.Tensor
+    widths: torch.Tensor
+    window_share: torch.Tensor
+
+
+def batch_statistics(potential: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased std over the whole layer tensor (batch x channels x space)."""
+    detached = potential.detach()
+    return detached.mean(), detached.std()
+
+
+def lif_sequence(
+    currents: torch.Tensor,
+    tau: torch.Tensor,
+    config: NeuronConfig,
+    running_threshold: torch.Tensor,
+    training: bool,
+) -> tuple[torch.Tensor, torch.Tensor, LayerTrace]:
+    """Run a DS-ATGO LIF layer over T steps.
+
+    currents: (T, B, ...) input current I(t); tau: scalar decay in (0, 1);
+    running_threshold: (T,) running averages (read in eval, not modified here).
+    Returns (spikes (T, B, ...), batch thresholds (T,) to fold into the running
+    averages, trace).
+    """
+    steps = currents.shape[0]
+    potential = torch.zeros_like(currents[0])
+    previous_spike = torch.zeros_like(currents[0])
+    spikes, thresholds, widths, shares, batch_thresholds = [], [], [], [], []
+    estimated = config.f_c * torch.sqrt(1.0 + tau.detach() ** 2) * config.v_th0
+    for t in range(steps):
+        potential = tau * potential * (1.0 - previous_spike) + currents[t]
+        needs_stats = training and (config.threshold_mode == "adaptive" or config.surrogate_mode != "fixed")
+        if needs_stats:
+            mean, std = batch_statistics(potential)
+            batch_threshold = config.f_c * (mean + std)
+        else:
+            mean = std = batch_threshold = torch.as_tensor(float("nan"), device=currents.device)
+        if config.threshold_mode == "adaptive":
+            threshold = batch_threshold if training else running_threshold[t]
+        elif config.threshold_mode == "estimated":
+            threshold = estimated
+        else:
+            threshold = torch.as_tensor(config.v_th0, device=currents.device)
+        if config.surrogate_mode == "fixed" or not training:
+            kappa = torch.as_tensor(config.kappa0, device=currents.device)
+        else:
+            statistic = batch_threshold if config.surrogate_mode == "tgo" else std
+            kappa = tgo_width(statistic, config.v_th0, config.kappa0).to(currents.device)
+        out = spike(potential, threshold, kappa)
+        spikes.append(out)
+        thresholds.append(threshold.detach().reshape(()))
+        widths.append(kappa.detach().reshape(()))
+        shares.append(inside_window(potential.detach(), threshold.detach(), kappa).float().mean())
+        batch_thresholds.append(batch_threshold.detach().reshape(()))
+        previous_spike = out
+    spike_tensor = torch.stack(spikes)
+    trace = LayerTrace(spike_tensor, torch.stack(thresholds), torch.stack(widths), torch.stack(shares))
+    return spike_tensor, torch.stack(batch_thresholds), trace
+
+
+def decay_logit_for(tau: float) -> float:
+    """Inverse of sigmoid: the PLIF parameter w with sigmoid(w) = tau (0.2 -> -ln 4)."""
+    return math.log(tau / (1.0 - tau))
+
+
+class DSATGOLIF(nn.Module):
+    """A layer of DS-ATGO LIF neurons (see the module docstring for the equations).
+
+    Parameters/buffers (their names are part of the checkpoint format):
+    ``decay_logit`` (tau = sigmoid(decay_logit); a Parameter for PLIF, a buffer
+    for a fixed decay) and ``running_threshold`` (T,) initialised to 1.0.
+    """
+
+    def __init__(self, timesteps: int, config: NeuronConfig) -> None:
+        super().__init__()
+        self.config = config
+        logit = torch.tensor(decay_logit_for(config.tau_init))
+        if config.decay_mode == "plif":
+            self.decay_logit = nn.Parameter(logit)
+        else:
+            self.register_buffer("decay_logit", logit)
+        self.register_buffer("running_threshold", torch.ones(timesteps))
+        self.last_trace: LayerTrace | None = None
+
+    @property
+    def tau(self) -> torch.Tensor:
+        return torch.sigmoid(self.decay_logit)
+
+    def forward(self, currents: torch.Tensor) -> torch.Tensor:
+        """currents (T, B, ...) -> spikes (T, B, ...); updates running thresholds in training."""
+        spikes, batch_thresholds, trace = lif_sequence(
+            currents, self.tau, self.config, self.running_threshold, self.training
+        )
+        if self.training and self.config.threshold_mode == "adaptive":
+            with torch.no_grad():
+                m = self.config.momentum
+                self.running_threshold.mul_(1.0 - m).add_(m * batch_thresholds.to(self.running_threshold))
+        self.last_trace = trace
+        return spikes
