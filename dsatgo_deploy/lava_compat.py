@@ -26,6 +26,14 @@ repairs two import failures of the released wheels:
    raise :class:`ImportError` naming the cause.  With a working torchvision the
    real module is imported.
 
+3. ``lava/magma/runtime/message_infrastructure/multiprocessing.py`` calls
+   ``multiprocessing.set_start_method('fork')`` at import time, which raises
+   "context has already been set" once anything in the process has fixed the
+   start method (torch training does, through ``get_start_method()``).  The
+   finder rewrites that one call to :func:`use_fork_start_method`, which sets
+   'fork' when nothing or 'fork' was chosen and otherwise raises a clear error
+   (Lava's runtime needs fork).
+
 Where lava imports cleanly the finder changes nothing.  Installing after lava
 has been imported does not repair modules that are already loaded.
 """
@@ -42,10 +50,13 @@ import sys
 import threading
 import types
 
-__all__ = ["install", "rewrite_var_model_source", "VAR_MODEL", "OBJECT_DETECTION"]
+__all__ = ["install", "rewrite_var_model_source", "rewrite_start_method_source", "use_fork_start_method",
+           "VAR_MODEL", "OBJECT_DETECTION", "MULTIPROCESSING"]
 
 VAR_MODEL = "lava.magma.compiler.var_model"
 OBJECT_DETECTION = "lava.lib.dl.slayer.object_detection"
+MULTIPROCESSING = "lava.magma.runtime.message_infrastructure.multiprocessing"
+_START_METHOD_CALL = re.compile(r"""^(?P<indent>[ \t]*)mp\.set_start_method\(['"]fork['"]\)[ \t]*$""", re.MULTILINE)
 
 # ``    NAME: ByteEncoder = ByteEncoder()`` (a class-body field), optionally
 # followed by a comment.  Nothing else is touched.
@@ -75,6 +86,23 @@ def rewrite_var_model_source(source: str) -> str:
     return new if count else source
 
 
+def rewrite_start_method_source(source: str) -> str:
+    """Return ``source`` with ``mp.set_start_method('fork')`` turned into
+    ``_dsatgo_use_fork(mp)`` (same line); unchanged (the same object) without it."""
+    new, count = _START_METHOD_CALL.subn(r"\g<indent>_dsatgo_use_fork(mp)", source)
+    return new if count else source
+
+
+def use_fork_start_method(mp) -> None:
+    """Select multiprocessing's 'fork' start method for Lava, even if it was already fixed to 'fork'."""
+    current = mp.get_start_method(allow_none=True)
+    if current not in (None, "fork"):
+        raise RuntimeError(f"Lava's runtime needs the 'fork' multiprocessing start method, but this process "
+                           f"already uses {current!r}; import lava (or call multiprocessing.set_start_method"
+                           "('fork')) before choosing another start method")
+    mp.set_start_method("fork", force=True)
+
+
 class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
     """Runs rewritten source under the original file name; never uses or writes
     bytecode caches (the cached .pyc belongs to the unpatched source)."""
@@ -91,6 +119,7 @@ class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
 
     def exec_module(self, module: types.ModuleType) -> None:
         module.__dict__.setdefault("dataclasses", dataclasses)
+        module.__dict__.setdefault("_dsatgo_use_fork", use_fork_start_method)
         super().exec_module(module)
 
 
@@ -122,7 +151,7 @@ class _StubLoader(importlib.abc.Loader):
 
 class _LavaCompatFinder(importlib.abc.MetaPathFinder):
     """See the module docstring.  Consulted for every import, it answers only
-    for the two lava module names (and submodules of a stubbed one)."""
+    for the three lava module names (and submodules of a stubbed one)."""
 
     _dsatgo_lava_compat = True
 
@@ -172,7 +201,11 @@ class _LavaCompatFinder(importlib.abc.MetaPathFinder):
     # -- MetaPathFinder --------------------------------------------------------
     def find_spec(self, fullname, path=None, target=None):
         if fullname == VAR_MODEL:
-            return self._var_model_spec(fullname, path, target)
+            if sys.version_info < (3, 11):
+                return None
+            return self._patched_spec(fullname, path, target, rewrite_var_model_source)
+        if fullname == MULTIPROCESSING:
+            return self._patched_spec(fullname, path, target, rewrite_start_method_source)
         if fullname == OBJECT_DETECTION:
             reason = self.torchvision_error()
             if reason is None:
@@ -190,9 +223,7 @@ class _LavaCompatFinder(importlib.abc.MetaPathFinder):
                 )
         return None
 
-    def _var_model_spec(self, fullname, path, target):
-        if sys.version_info < (3, 11):
-            return None
+    def _patched_spec(self, fullname, path, target, rewrite):
         spec = self._other_spec(fullname, path, target)
         if spec is None or not spec.origin or not spec.has_location:
             return None
@@ -201,7 +232,7 @@ class _LavaCompatFinder(importlib.abc.MetaPathFinder):
                 source = fh.read()
         except (OSError, UnicodeDecodeError):
             return None
-        patched = rewrite_var_model_source(source)
+        patched = rewrite(source)
         if patched is source:
             return None  # already fixed upstream: normal import
         loader = _PatchedSourceLoader(fullname, spec.origin, patched)

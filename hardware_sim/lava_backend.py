@@ -15,14 +15,17 @@ The graph, built once and compiled once for all samples::
 * Spikes of every spiking layer go to sink RingBuffers; the readout's v is
   recorded by a Monitor and read at each sample's last timestep.
 
-``run()`` is always followed by ``stop()``; a failure inside a Lava process is
-re-raised with the real exception Lava keeps in its actors, and a run that does
-not finish within ``timeout_s`` is abandoned with a clear message.
+``run()`` is always followed by ``stop()``. A failure inside a Lava process is
+raised as LavaRunError with the real exception Lava keeps in its actors, as
+soon as it happens (Lava's own error path joins every actor and so hangs while
+the healthy ones wait for messages); a run that does not finish within
+``timeout_s`` is ended the same way, its actor processes terminated.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -35,6 +38,7 @@ from dsatgo_deploy.network import INPUT, DeployableNetwork
 from .reference import SimulationResult
 
 CHUNK_STEPS = 500  # run() calls of this many steps, so a progress bar can move
+POLL_S = 0.2  # how often a running Lava graph is checked for failed processes
 
 
 class LavaRunError(RuntimeError):
@@ -105,21 +109,46 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava) -> _Graph:
     return _Graph(source, neurons, sinks, monitor, total)
 
 
-def _real_exception(process) -> str:
-    """The exception a Lava actor caught; Lava itself only says 'see output above'."""
+def _actors(process) -> list:
     try:
-        actors = process._runtime._messaging_infrastructure.actors
-        found = [repr(a.exception) for a in actors if getattr(a, "exception", None) is not None]
-        return "; ".join(found)
-    except AttributeError:
-        return ""
+        return list(process._runtime._messaging_infrastructure.actors)
+    except AttributeError:  # not compiled or started yet
+        return []
+
+
+def _actor_errors(process) -> list[str]:
+    """Exceptions Lava's actor processes caught. Lava itself only says 'see output above'
+    (and, with several actors, hangs while joining the healthy ones)."""
+    errors = []
+    for actor in _actors(process):
+        try:
+            caught = actor.exception
+        except (OSError, EOFError, ValueError):  # pipe closed by a concurrent join
+            caught = getattr(actor, "_exception", None)
+        if caught:
+            exc, trace = caught
+            where = [line.strip() for line in str(trace).strip().splitlines() if line.strip().startswith("File ")]
+            errors.append(f"{type(exc).__name__}: {exc}" + (f" ({where[-1]})" if where else ""))
+    return errors
 
 
 def _stop(process, timeout_s: float = 30.0) -> None:
-    """stop() in a daemon thread: after a failed run Lava's stop() can hang."""
+    """stop() in a daemon thread, waiting at most timeout_s: Lava's stop() can hang after a failure."""
     thread = threading.Thread(target=process.stop, daemon=True)
     thread.start()
     thread.join(timeout_s)
+
+
+def _shutdown(process, timeout_s: float = 3.0) -> None:
+    """End a failed or hung run: terminate Lava's actor processes, then stop() in a daemon
+    thread (after a failure Lava's own stop() can hang)."""
+    for actor in _actors(process):
+        try:
+            if actor.is_alive():
+                actor.terminate()
+        except (ValueError, AssertionError, AttributeError):  # already closed
+            pass
+    _stop(process, timeout_s)
 
 
 def run_lava(
@@ -156,7 +185,8 @@ def run_lava(
             done = 0
             from tqdm import tqdm
 
-            with tqdm(total=graph.total_steps, desc="lava", unit="step", disable=not progress, leave=False) as bar:
+            with tqdm(total=graph.total_steps, desc="lava", unit="step", disable=None if progress else True,
+                      leave=False) as bar:
                 while done < graph.total_steps:
                     chunk = min(CHUNK_STEPS, graph.total_steps - done)
                     entry.run(condition=RunSteps(num_steps=chunk), run_cfg=config)
@@ -170,14 +200,20 @@ def run_lava(
         warnings.filterwarnings("ignore", message="Cannot import module")
         worker = threading.Thread(target=execute, daemon=True)
         worker.start()
-        worker.join(timeout_s)
-        if worker.is_alive():
-            _stop(entry, 5.0)
-            raise LavaRunError(f"Lava run did not finish within {timeout_s} s ({samples} samples x {steps} steps); "
-                               "the runtime was asked to stop")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while worker.is_alive():
+            worker.join(POLL_S)
+            errors = _actor_errors(entry)
+            if errors:
+                _shutdown(entry)
+                raise LavaRunError("a Lava process failed: " + "; ".join(errors))
+            if deadline is not None and time.monotonic() > deadline:
+                _shutdown(entry)
+                raise LavaRunError(f"Lava run did not finish within {timeout_s} s ({samples} samples x {steps} "
+                                   "steps); its processes were terminated")
         if failure:
-            cause = _real_exception(entry) or repr(failure[0])
-            _stop(entry)
+            cause = "; ".join(_actor_errors(entry)) or repr(failure[0])
+            _shutdown(entry)
             raise LavaRunError(f"Lava run failed: {cause}") from failure[0]
         try:
             spikes_wall = {name: sink.data.get().astype(bool) for name, sink in graph.sinks.items()}

@@ -279,3 +279,51 @@ def test_netx_imports_and_obd_stub_explains(tmp_path):
     assert out["obd"] and "slayer.object_detection needs a working torchvision" in out["obd"]
     assert "torchvision::nms" in out["obd"]
     assert out["sub"] and "needs a working torchvision" in out["sub"]
+
+
+# --------------------------------------------------------------------------
+# lava's import-time multiprocessing.set_start_method('fork')
+# --------------------------------------------------------------------------
+def test_start_method_rewrite_keeps_lines_and_is_a_no_op_without_the_call():
+    source = "import multiprocessing as mp\n    mp.set_start_method('fork')\nx = 1\n"
+    rewritten = lava_compat.rewrite_start_method_source(source)
+    assert rewritten.splitlines() == ["import multiprocessing as mp", "    _dsatgo_use_fork(mp)", "x = 1"]
+    untouched = "import multiprocessing as mp\n"
+    assert lava_compat.rewrite_start_method_source(untouched) is untouched
+
+
+def test_use_fork_start_method_accepts_fork_and_refuses_another_choice():
+    class FakeMultiprocessing:
+        def __init__(self, current):
+            self.current = current
+
+        def get_start_method(self, allow_none=False):
+            return self.current
+
+        def set_start_method(self, method, force=False):
+            assert force
+            self.current = method
+
+    for current in (None, "fork"):
+        mp = FakeMultiprocessing(current)
+        lava_compat.use_fork_start_method(mp)
+        assert mp.current == "fork"
+    with pytest.raises(RuntimeError, match="needs the 'fork'.*'spawn'"):
+        lava_compat.use_fork_start_method(FakeMultiprocessing("spawn"))
+
+
+@needs_lava
+def test_lava_imports_after_the_start_method_was_fixed():
+    # torch training fixes the start method through get_start_method(); lava's import then raised
+    # "context has already been set" before the rewrite.
+    out = run_fresh(
+        """
+        import json, multiprocessing as mp
+        mp.get_start_method()
+        from dsatgo_deploy import lava_compat
+        lava_compat.install()
+        import lava.proc.dense.process
+        print(json.dumps({"method": mp.get_start_method()}))
+        """
+    )
+    assert out["method"] == "fork"

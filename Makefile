@@ -1,0 +1,44 @@
+# Two commands on a fresh machine with Python 3.11:
+#   make demo   creates .venv, installs everything, runs the whole path on digits
+#   make test   creates .venv if needed, runs the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch 2.13.0 CPU (a newer or unpinned torch pulls a multi-GB CUDA build).
+TORCH := torch==2.13.0
+# lava-nc / lava-dl declare Python < 3.11, numpy < 2 and torch < 2.4: install them
+# without their declared dependencies and add their real runtime needs (pyproject
+# extra "lava"); dsatgo_deploy.lava_compat repairs their imports on Python 3.11.
+LAVA := lava-nc==0.10.0 lava-dl==0.6.0
+
+.PHONY: all install demo test bench clean
+
+all: test
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --ignore-requires-python $(LAVA)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[lava,dev]"
+	@# Both lava wheels drop a top-level `tests` package (~110 MB) into site-packages,
+	@# which would shadow ours: remove it, and only if it is lava's.
+	@site=$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	if [ -d "$$site/tests/lava" ]; then rm -rf "$$site/tests"; echo "removed lava's stray site-packages/tests"; fi
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/dsatgo demo --out demo_out
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache *.egg-info

@@ -1,0 +1,131 @@
+"""The whole path on scikit-learn's digits, as ``make demo`` runs it.
+
+train (DS-ATGO MLP) -> export (Loihi fixed point, netx) -> reference simulator
+-> Lava fixed_pt -> parity (torch vs reference vs Lava) -> report (spikes,
+synaptic operations, energy) -> <out>/report.json, with the figures printed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .fileio import write_json
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool = True,
+             hidden: tuple[int, ...] = (128,), timesteps: int = 4, seed: int = 0) -> dict[str, Any]:
+    """Run every stage; return (and write to out/report.json) the figures."""
+    from .checkpoint import load_checkpoint
+    from .export.exporter import export_checkpoint
+    from .hardware_sim import energy
+    from .hardware_sim.parity import apply_tolerance, compare, format_report
+    from .hardware_sim.reference import encode_input, simulate
+    from .hardware_sim.sides import run_reference, run_torch
+    from .train.data import load_digits
+    from .train.loop import TrainConfig, train
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    data = load_digits()
+    x, y = data.x_test[:samples], data.y_test[:samples]
+
+    _say(f"[1/5] training a DS-ATGO spiking MLP 64-{'-'.join(map(str, hidden))}-10, T={timesteps}, "
+         f"{epochs} epochs on digits ({len(data.x_train)} train / {len(data.x_test)} test images)")
+    model_path = out / "model.pt"
+    train(TrainConfig(hidden=list(hidden), timesteps=timesteps, epochs=epochs, seed=seed, out=str(model_path),
+                      device="cpu"), data)
+    checkpoint = load_checkpoint(model_path)
+
+    _say("[2/5] exporting to Loihi fixed point (threshold schedules, 8-bit weights, netx HDF5)")
+    export_dir = out / "loihi"
+    exported = export_checkpoint(model_path, export_dir, calibration_x=data.x_train[:256], overwrite=True)
+    net = exported.network
+
+    _say(f"[3/5] simulating {len(x)} test samples: torch float model and the bit-exact reference")
+    torch_run = run_torch(checkpoint, x)
+    reference_run = run_reference(net, x)
+    summary: dict[str, Any] = {
+        "samples": int(len(x)),
+        "accuracy": {"float": float((torch_run.predictions == y).mean()),
+                     "quantized_reference": float((reference_run.predictions == y).mean())},
+        "parity": {},
+    }
+    parity_reports = {"torch_vs_reference": compare(torch_run, reference_run, y)}
+    if lava:
+        _say(f"[4/5] running the same {len(x)} samples in Lava (Loihi2SimCfg fixed_pt), compiled once")
+        from .hardware_sim.sides import run_lava
+
+        lava_started = time.time()
+        lava_run = run_lava(net, x, progress=True)
+        summary["lava_seconds"] = round(time.time() - lava_started, 2)
+        summary["accuracy"]["lava"] = float((lava_run.predictions == y).mean())
+        parity_reports["reference_vs_lava"] = apply_tolerance(compare(reference_run, lava_run, y))
+        parity_reports["torch_vs_lava"] = apply_tolerance(compare(torch_run, lava_run, y), min_class_agreement=0.95,
+                                                          min_spike_agreement=0.0)
+    else:
+        _say("[4/5] Lava run skipped (--no-lava)")
+    for name, report in parity_reports.items():
+        summary["parity"][name] = {
+            "bit_exact": report.bit_exact, "class_agreement": report.class_agreement,
+            "passed": report.passed, "failures": report.failures,
+            "layers": [{"layer": l.layer, "spikes": list(l.spikes), "spike_train_agreement": l.spike_train_agreement,
+                        "spike_count_agreement": l.spike_count_agreement, "mismatched_entries": l.mismatched_entries}
+                       for l in report.layers],
+            "first_divergence": None if report.first_divergence is None else vars(report.first_divergence),
+        }
+
+    _say("[5/5] counting spikes and synaptic operations; energy per inference")
+    result = simulate(net, x)
+    counts = energy.count_operations(net, result.spikes, encode_input(net, x).numpy())
+    profiles = [energy.load_profile(name) for name in ("loihi1", "loihi2", "cmos45nm")]
+    energy_report = energy.report_dict(counts, [energy.estimate_energy(counts, p) for p in profiles])
+    summary["energy_report"] = energy_report
+    summary["spikes_per_inference"] = energy_report["totals"]["spikes"]
+    summary["synops_per_inference"] = energy_report["totals"]["synops"]
+    summary["energy_pj_per_inference"] = {e["profile"]: e["totals"]["snn_total_pj"] for e in energy_report["energy"]}
+    summary["ann_energy_pj_per_inference"] = {e["profile"]: e["totals"]["ann_pj"] for e in energy_report["energy"]}
+    summary["export"] = {"folder": str(export_dir), "layers": [
+        {"name": q.name, "scale": q.scale, "weight_exp": q.weight_exp, "weights_clipped": q.weights_clipped,
+         "threshold_schedule": q.threshold_schedule_int} for q in exported.layers]}
+    accuracy = summary["accuracy"]
+    summary["passed"] = (all(r.passed for r in parity_reports.values())
+                         and abs(accuracy["float"] - accuracy["quantized_reference"]) <= 0.02)
+    summary["seconds"] = round(time.time() - started, 1)
+    write_json(out / "report.json", summary)
+
+    _say("")
+    _say(energy.format_table(energy_report))
+    for name, report in parity_reports.items():
+        _say("")
+        _say(format_report(report))
+    _say("")
+    _say("=" * 72)
+    _say(f"float accuracy (torch, adaptive thresholds frozen) : {accuracy['float']:.2%}")
+    _say(f"quantized accuracy (reference simulator)           : {accuracy['quantized_reference']:.2%}")
+    if "lava" in accuracy:
+        _say(f"Lava accuracy (Loihi2SimCfg fixed_pt)              : {accuracy['lava']:.2%}")
+        exact = parity_reports["reference_vs_lava"]
+        entries = sum(int(np.prod(s.shape)) for s in reference_run.spikes.values())
+        _say(f"reference vs Lava: {'bit-exact' if exact.bit_exact else 'DIFFERENT'} on {len(x)} samples "
+             f"({entries} spike entries, {sum(l.mismatched_entries for l in exact.layers)} mismatched)")
+        _say(f"torch vs Lava predicted-class agreement            : {parity_reports['torch_vs_lava'].class_agreement:.2%}")
+    _say(f"torch vs reference spike-train agreement           : "
+         + ", ".join(f"{l.layer} {l.spike_train_agreement:.2%}" for l in parity_reports["torch_vs_reference"].layers))
+    _say(f"spikes per inference                                : {summary['spikes_per_inference']:.1f}")
+    _say(f"synaptic operations per inference                   : {summary['synops_per_inference']:.1f}")
+    for profile, pj in summary["energy_pj_per_inference"].items():
+        ann = summary["ann_energy_pj_per_inference"][profile]
+        _say(f"energy per inference, {profile:<10}                 : {pj / 1000:.3f} nJ"
+             + (f" (equivalent ANN {ann / 1000:.3f} nJ)" if ann is not None else ""))
+    _say(f"report: {out / 'report.json'}   total time {summary['seconds']} s   "
+         + ("PASSED" if summary["passed"] else "FAILED"))
+    return summary
