@@ -21,7 +21,10 @@ def tgo_width(threshold_statistic: torch.Tensor | float, v_th0: float, kappa0: f
     authors' code); ``v_th0`` is the initial threshold Vth.
     """
     statistic = torch.as_tensor(threshold_statistic, dtype=torch.float32)
-    return kappa0 * (1.0 + torch.tanh(statistic - v_th0))
+    # 1 + tanh(x) == 2 sigmoid(2x), computed without cancellation: for dVth far below Vth
+    # the width stays positive instead of rounding to 0 (which would divide by zero in Eq. 4).
+    width = kappa0 * 2.0 * torch.sigmoid(2.0 * (statistic - v_th0))
+    return width.clamp_min(torch.finfo(width.dtype).tiny)
 
 
 def inside_window(potential: torch.Tensor, threshold: torch.Tensor | float, kappa: torch.Tensor | float) -> torch.Tensor:

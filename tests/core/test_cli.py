@@ -1,0 +1,123 @@
+"""The command line: help with examples, one-line errors with exit 2, parity exit codes."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dsatgo_deploy.cli import build_parser, export_main, main
+
+COMMANDS = ["train", "export", "sim", "parity", "report", "demo"]
+
+
+def _console_script(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "example" in capsys.readouterr().out
+
+
+def test_console_scripts_are_installed():
+    for name in ("dsatgo", "dsatgo-export"):
+        done = subprocess.run([_console_script(name), "--help"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "example" in done.stdout
+
+
+def _assert_one_line_error(capsys, code: int, needle: str) -> None:
+    captured = capsys.readouterr()
+    assert code == 2
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    assert needle in lines[0]
+
+
+def test_missing_checkpoint(tmp_path, capsys):
+    code = export_main([str(tmp_path / "absent.pt"), "--out", str(tmp_path / "out")])
+    _assert_one_line_error(capsys, code, "absent.pt: no such file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_checkpoint_that_is_not_a_model(tmp_path, capsys):
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), tensor)
+    for path, needle in ((text, "not a loadable dsatgo-deploy checkpoint"), (tensor, "not a dsatgo-deploy model")):
+        code = export_main([str(path), "--out", str(tmp_path / "out")])
+        _assert_one_line_error(capsys, code, needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.pt", "tensor.pt"]
+
+
+class _Payload:
+    def __reduce__(self):
+        return (Path.touch, (Path("/tmp/dsatgo-pwned"),))
+
+
+def test_a_malicious_pickle_is_not_executed(tmp_path, capsys):
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as handle:
+        pickle.dump({"format": "dsatgo-checkpoint", "x": _Payload()}, handle)
+    Path("/tmp/dsatgo-pwned").unlink(missing_ok=True)
+    code = export_main([str(evil), "--out", str(tmp_path / "out")])
+    _assert_one_line_error(capsys, code, "not a loadable dsatgo-deploy checkpoint")
+    assert not Path("/tmp/dsatgo-pwned").exists()
+
+
+def test_unknown_target(trained_checkpoint, tmp_path, capsys):
+    code = export_main([str(trained_checkpoint), "--target", "truenorth", "--out", str(tmp_path / "out")])
+    _assert_one_line_error(capsys, code, "unknown --target 'truenorth'")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_then_sim_on_the_reference(trained_checkpoint, tmp_path, capsys):
+    out = tmp_path / "loihi"
+    assert export_main([str(trained_checkpoint), "--out", str(out), "--calibrate", "64"]) == 0
+    capsys.readouterr()
+    assert main(["sim", str(out), "--samples", "50", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 50 and result["accuracy"] > 0.8
+    assert result["spikes_per_inference"]["fc1"] > 0
+
+
+def test_parity_exit_codes(trained_checkpoint, exported, capsys):
+    common = ["parity", "--model", str(trained_checkpoint), "--network", str(exported.out_dir), "--samples", "60"]
+    # torch float vs quantized reference: close, not identical
+    assert main(common + ["--sides", "torch,reference", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert not report["bit_exact"] and report["first_divergence"] is not None
+    assert report["class_agreement"] > 0.9
+    assert main(common + ["--sides", "torch,reference", "--min-class-agreement", "0.9",
+                          "--min-spike-agreement", "0.5"]) == 0
+    assert "first divergence: sample" in capsys.readouterr().out
+    code = main(common + ["--sides", "torch,nowhere"])
+    _assert_one_line_error(capsys, code, "--sides takes two of")
+
+
+def test_report_writes_json_with_energy(exported, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert main(["report", str(exported.out_dir), "--samples", "30", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["samples"] == 30
+    assert {e["profile"] for e in report["energy"]} == {"loihi1", "loihi2", "cmos45nm"}
+    assert report["totals"]["synops"] > 0
+    assert "Energy per inference" in capsys.readouterr().out
+
+
+def test_parser_lists_every_command():
+    help_text = build_parser().format_help()
+    for command in COMMANDS:
+        assert command in help_text
