@@ -101,7 +101,10 @@ def dense_accumulate(
 
     ``a = wrap32((sum_j W[i, j] * m_j) shifted by weight_exp)`` where m_j is the
     graded payload (graded) or 1 for every non-zero message (binary). The shift
-    applies to the SUM (floor for negative exponents), as in Lava's Dense.
+    applies to the SUM (floor for negative exponents), as in Lava's Dense. A
+    graded sum is Lava's int32 ``weights.dot(s_in)``, so it wraps to 32 bits
+    BEFORE the shift (matters for |sum| >= 2**31 with weight_exp < 0); a binary
+    sum is int64 there and is not wrapped before the shift.
 
     weight: (out, in) float tensor holding integers; inputs: (batch, in) integers
     as float of the same dtype. Float matmul is exact while every partial sum
@@ -110,6 +113,8 @@ def dense_accumulate(
     """
     messages = inputs if graded else (inputs != 0).to(weight.dtype)
     total = (messages @ weight.t()).round().to(torch.int64)
+    if graded:
+        total = wrap_signed(total, 32)
     return wrap_signed(shift(total, weight_exp), 32)
 
 

@@ -34,6 +34,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,10 +287,14 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
     if not Path(path).is_file():
         raise NetworkFormatError(f"{origin}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ValueError("a single .npy array, not an .npz archive")
+        with loaded as archive:
             header = json.loads(archive["header"].tobytes().decode("utf-8"))
             arrays = {key: archive[key] for key in archive.files if key != "header"}
-    except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, KeyError, UnicodeDecodeError, EOFError, NotImplementedError,
+            zipfile.BadZipFile, zlib.error) as exc:  # truncated or corrupt archives raise the last four
         raise NetworkFormatError(f"{origin}: not a deployable network file ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise NetworkFormatError(f"{origin}: not a deployable network file (header format is {header.get('format') if isinstance(header, dict) else None!r})")
@@ -310,7 +316,7 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
             quantization=header.get("quantization", {}),
             format_version=header["format_version"],
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise NetworkFormatError(f"{origin}: malformed header ({exc.__class__.__name__}: {exc})") from None
     validate(net, origin)
     return net

@@ -1,0 +1,558 @@
+"""dsatgo_deploy.network: the deployable-network format, its validation and its files."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import zipfile
+
+import numpy as np
+import pytest
+
+from dsatgo_deploy import network as N
+from dsatgo_deploy.errors import NetworkFormatError, UserError
+
+T = 3
+
+
+def make_net() -> N.DeployableNetwork:
+    """input 6 (graded 8-bit) -> dense 5 spiking (threshold schedule, T = 3) -> readout 3."""
+    rng = np.random.default_rng(7)
+    hidden_w = rng.integers(-128, 128, (5, 6)) * 2  # mixed sign: even values in [-256, 254]
+    hidden_w[0, 0], hidden_w[0, 1] = -256, 254
+    readout_w = rng.integers(0, 256, (3, 5))  # excitatory: any value in [0, 255]
+    readout_w[0, 0], readout_w[0, 1] = 255, 11
+    hidden = N.DenseLayer(
+        name="hidden",
+        sources=["input"],
+        weight=hidden_w,
+        weight_exp=-2,
+        bias_mant=[0, 100, -4096, 4095, 7],
+        bias_exp=3,
+        threshold_schedule=[1000, 2000, 2**17 - 1],
+        current_decay=410,
+        voltage_decay=1024,
+        spiking=True,
+        input_message_bits=8,
+        scale=12.5,
+    )
+    readout = N.DenseLayer(
+        name="readout",
+        sources=["hidden"],
+        weight=readout_w,
+        weight_exp=1,
+        bias_mant=np.zeros(3),
+        bias_exp=0,
+        threshold_schedule=[],
+        current_decay=4095,
+        voltage_decay=0,
+        spiking=False,
+        input_message_bits=0,
+        scale=3.0,
+    )
+    return N.DeployableNetwork(
+        timesteps=T,
+        input_shape=(2, 3),
+        input_encoding=N.InputEncoding(kind="graded", bits=8, step=1 / 255, signed=False),
+        layers=[hidden, readout],
+        provenance={"checkpoint": "model.pt", "sha256": "ab" * 32, "nested": {"list": [1, 2.5, "x", None, True]}},
+        quantization={"weight_scale": [0.1, 0.2], "method": "per-layer"},
+    )
+
+
+def assert_same_network(a: N.DeployableNetwork, b: N.DeployableNetwork) -> None:
+    assert a.timesteps == b.timesteps
+    assert a.input_shape == b.input_shape and isinstance(b.input_shape, tuple)
+    assert a.input_encoding == b.input_encoding
+    assert a.provenance == b.provenance
+    assert a.quantization == b.quantization
+    assert a.format_version == b.format_version
+    assert len(a.layers) == len(b.layers)
+    for la, lb in zip(a.layers, b.layers):
+        for f in (f.name for f in N.dataclasses.fields(N.DenseLayer)):
+            x, y = getattr(la, f), getattr(lb, f)
+            if isinstance(x, np.ndarray):
+                assert y.dtype == np.int64, (la.name, f, y.dtype)
+                assert x.shape == y.shape and np.array_equal(x, y), (la.name, f)
+            else:
+                assert type(x) is type(y) and x == y, (la.name, f, x, y)
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+def test_valid_network_validates_and_round_trips(tmp_path):
+    net = make_net()
+    net.validate()
+    path = tmp_path / "net.npz"
+    N.save(net, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.npz"]  # no temporary left
+    loaded = N.load(path)
+    assert_same_network(net, loaded)
+    assert loaded.input_size == 6 and loaded.output.name == "readout"
+    assert loaded.layer("hidden").num_neurons == 5 and loaded.layer("hidden").fan_in == 6
+    assert [loaded.layer("hidden").threshold_at(t) for t in range(T)] == [1000, 2000, 2**17 - 1]
+    # Saving the loaded network again gives the same content.
+    N.save(loaded, tmp_path / "again.npz")
+    assert_same_network(net, N.load(tmp_path / "again.npz"))
+
+
+def test_collapsed_threshold_schedule_round_trips(tmp_path):
+    net = make_net()
+    net.layers[0].threshold_schedule = np.array([4321])
+    N.save(net, tmp_path / "net.npz")
+    loaded = N.load(tmp_path / "net.npz")
+    assert [loaded.layers[0].threshold_at(t) for t in range(T)] == [4321] * T
+
+
+def test_file_holds_no_pickles_and_a_json_header(tmp_path):
+    N.save(make_net(), tmp_path / "net.npz")
+    with np.load(tmp_path / "net.npz", allow_pickle=False) as archive:
+        header = json.loads(archive["header"].tobytes().decode("utf-8"))
+        assert all(archive[k].dtype != object for k in archive.files)
+        assert set(archive.files) == {"header"} | {f"layer{i}.{f}" for i in range(2) for f in ("weight", "bias_mant", "threshold_schedule")}
+    assert header["format"] == N.FORMAT_NAME and header["format_version"] == N.FORMAT_VERSION
+    assert [layer["name"] for layer in header["layers"]] == ["hidden", "readout"]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _set_weight(layer_index, index, value):
+    def mutate(net):
+        net.layers[layer_index].weight[index] = value
+
+    return mutate
+
+
+def _set(layer_index, field, value):
+    def mutate(net):
+        setattr(net.layers[layer_index], field, value)
+        net.layers[layer_index].__post_init__()  # the coercions a constructor applies
+
+    return mutate
+
+
+def _readout_not_last(net):
+    net.layers[0].spiking = False
+    net.layers[0].threshold_schedule = np.zeros(0, dtype=np.int64)
+
+
+def _last_layer_spiking(net):
+    net.layers[1].spiking = True
+    net.layers[1].threshold_schedule = np.array([10])
+
+
+def _all_inhibitory_readout(net):
+    net.layers[1].weight = -np.abs(net.layers[1].weight)
+    net.layers[1].weight[2, 2] = -256  # inhibitory weights are [-255, 0]
+
+
+def _excitatory_256(net):
+    net.layers[1].weight[1, 1] = 256
+
+
+INVALID = {
+    # name: (mutation, layer, field, message fragment)
+    "odd weight in a mixed matrix": (_set_weight(0, (1, 2), 11), "hidden", "weight", "weight[1, 2] = 11 is not an 8-bit Loihi weight for a mixed matrix (Lava would use 10)"),
+    "odd negative weight in a mixed matrix": (_set_weight(0, (2, 3), -11), "hidden", "weight", "(Lava would use -12)"),
+    "mixed weight 255": (_set_weight(0, (0, 1), 255), "hidden", "weight", "(Lava would use 254)"),
+    "weight above range": (_set_weight(0, (1, 2), 300), "hidden", "weight", "(Lava would use 254)"),
+    "weight below range": (_set_weight(0, (1, 2), -258), "hidden", "weight", "(Lava would use -256)"),
+    "excitatory weight 256": (_excitatory_256, "readout", "weight", "(Lava would use 255)"),
+    "inhibitory weight -256": (_all_inhibitory_readout, "readout", "weight", "for a inhibitory matrix (Lava would use -255)"),
+    "weight_exp 8": (_set(0, "weight_exp", 8), "hidden", "weight_exp", "value 8 outside [-8, 7]"),
+    "weight_exp -9": (_set(1, "weight_exp", -9), "readout", "weight_exp", "value -9 outside [-8, 7]"),
+    "bias mantissa 4096": (_set(0, "bias_mant", [0, 0, 4096, 0, 0]), "hidden", "bias_mant", "value 4096 outside [-4096, 4095]"),
+    "bias mantissa -4097": (_set(1, "bias_mant", [0, -4097, 0]), "readout", "bias_mant", "value -4097 outside"),
+    "bias mantissa shape": (_set(0, "bias_mant", [1, 2, 3]), "hidden", "bias_mant", "shape (3,) != (5,)"),
+    "bias_exp 8": (_set(0, "bias_exp", 8), "hidden", "bias_exp", "value 8 outside [0, 7]"),
+    "bias_exp -1": (_set(1, "bias_exp", -1), "readout", "bias_exp", "value -1 outside [0, 7]"),
+    "threshold 2**17": (_set(0, "threshold_schedule", [5, 2**17, 5]), "hidden", "threshold_schedule", "value 131072 outside [0, 131071]"),
+    "threshold negative": (_set(0, "threshold_schedule", [5, -1, 5]), "hidden", "threshold_schedule", "value -1 outside"),
+    "schedule of 2 for T = 3": (_set(0, "threshold_schedule", [5, 6]), "hidden", "threshold_schedule", "has 2 values; expected 1 or T = 3"),
+    "schedule of 4 for T = 3": (_set(0, "threshold_schedule", [5, 6, 7, 8]), "hidden", "threshold_schedule", "has 4 values"),
+    "empty schedule on a spiking layer": (_set(0, "threshold_schedule", []), "hidden", "threshold_schedule", "has 0 values"),
+    "thresholds on the readout": (_set(1, "threshold_schedule", [7]), "readout", "threshold_schedule", "non-spiking"),
+    "weight shape vs input": (_set(0, "weight", np.zeros((5, 7))), "hidden", "weight", "does not match (out, 6) from source 'input'"),
+    "weight shape vs hidden": (_set(1, "weight", np.zeros((3, 6))), "readout", "weight", "does not match (out, 5) from source 'hidden'"),
+    "weight not 2-D": (_set(1, "weight", np.zeros(5)), "readout", "weight", "does not match"),
+    "no neuron": (_set(1, "weight", np.zeros((0, 5))), "readout", "weight", "at least one neuron"),
+    "unknown source": (_set(1, "sources", ["nope"]), "readout", "sources", "reads 'nope', which is not an earlier layer"),
+    "later source": (_set(0, "sources", ["readout"]), "hidden", "sources", "reads 'readout'"),
+    "two sources": (_set(1, "sources", ["hidden", "input"]), "readout", "sources", "exactly one source"),
+    "duplicate name": (_set(1, "name", "hidden"), "hidden", "name", "unique"),
+    "layer named input": (_set(0, "name", "input"), "input", "name", "unique"),
+    "last layer spiking": (_last_layer_spiking, "readout", "spiking", "the last layer must be the non-spiking readout"),
+    "readout not last": (_readout_not_last, "hidden", "spiking", "only the last layer may be a non-spiking readout"),
+    "binary input_message_bits from a graded input": (_set(0, "input_message_bits", 0), "hidden", "input_message_bits", "graded 8-bit payloads"),
+    "graded input_message_bits from spikes": (_set(1, "input_message_bits", 8), "readout", "input_message_bits", "binary spikes"),
+    "unknown kind": (_set(0, "kind", "conv"), "hidden", "kind", "unknown layer kind 'conv'"),
+    "du 4096": (_set(0, "current_decay", 4096), "hidden", "current_decay", "value 4096 outside [0, 4095]"),
+    "du -1": (_set(1, "current_decay", -1), "readout", "current_decay", "value -1 outside [0, 4095]"),
+    "dv 4097": (_set(0, "voltage_decay", 4097), "hidden", "voltage_decay", "value 4097 outside [0, 4096]"),
+    "dv -1": (_set(1, "voltage_decay", -1), "readout", "voltage_decay", "value -1 outside [0, 4096]"),
+    "scale 0": (_set(0, "scale", 0.0), "hidden", "scale", "positive"),
+    "scale nan": (_set(1, "scale", float("nan")), "readout", "scale", "positive"),
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID), ids=list(INVALID))
+def test_validation_names_layer_and_field(case, tmp_path):
+    mutate, layer, field, fragment = INVALID[case]
+    net = make_net()
+    mutate(net)
+    with pytest.raises(NetworkFormatError) as info:
+        net.validate("model.npz")
+    message = str(info.value)
+    assert message.startswith(f"model.npz: layer '{layer}': field '{field}': "), message
+    assert fragment in message, message
+    assert isinstance(info.value, UserError)
+    # save refuses it too, naming the path, and writes nothing
+    path = tmp_path / "bad.npz"
+    with pytest.raises(NetworkFormatError, match=re.escape(f"{path}: layer '{layer}': field '{field}'")):
+        N.save(net, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_input_encoding_bits_must_match_first_layer():
+    net = make_net()
+    net.input_encoding = N.InputEncoding(bits=4)
+    with pytest.raises(NetworkFormatError, match=r"layer 'hidden': field 'input_message_bits': is 8, but its source 'input' sends graded 4-bit payloads"):
+        net.validate()
+
+
+@pytest.mark.parametrize(
+    "mutate, field, fragment",
+    [
+        (lambda net: setattr(net, "timesteps", 0), "timesteps", "must be >= 1"),
+        (lambda net: setattr(net, "format_version", 2), "format_version", "version 2 is not supported"),
+        (lambda net: setattr(net, "layers", []), "layers", "no layers"),
+    ],
+    ids=["timesteps", "format_version", "layers"],
+)
+def test_network_level_validation(mutate, field, fragment):
+    net = make_net()
+    mutate(net)
+    with pytest.raises(NetworkFormatError, match=re.escape(f"network: field '{field}': ")) as info:
+        net.validate()
+    assert fragment in str(info.value)
+
+
+def test_valid_edge_values_pass():
+    net = make_net()
+    hidden, readout = net.layers
+    hidden.weight_exp, readout.weight_exp = -8, 7
+    hidden.bias_exp, readout.bias_exp = 7, 0
+    hidden.current_decay, hidden.voltage_decay = 0, 4096
+    readout.current_decay, readout.voltage_decay = 4095, 0
+    hidden.threshold_schedule = np.array([0, 2**17 - 1, 1])
+    readout.bias_mant = np.array([-4096, 4095, 0])
+    readout.weight = -np.abs(readout.weight)  # inhibitory, values in [-255, 0]
+    net.validate()
+
+
+# --------------------------------------------------------------------------- refused files
+
+
+def _write_archive(path, header=None, drop=(), arrays=None):
+    """Write an .npz like save does, with the header (a JSON value) and arrays edited."""
+    net = make_net()
+    good = path.with_name("good-" + path.name)
+    N.save(net, good)
+    with np.load(good, allow_pickle=False) as archive:
+        content = {k: archive[k] for k in archive.files}
+    good.unlink()
+    if header is not None:
+        content["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    for key in drop:
+        content.pop(key)
+    content.update(arrays or {})
+    np.savez(path, **content)
+
+
+def _header():
+    net = make_net()
+    path_header = {
+        "format": N.FORMAT_NAME,
+        "format_version": net.format_version,
+        "timesteps": net.timesteps,
+        "input_shape": list(net.input_shape),
+        "input_encoding": N.dataclasses.asdict(net.input_encoding),
+        "provenance": {},
+        "quantization": {},
+        "layers": [
+            {k: v for k, v in N.dataclasses.asdict(layer).items() if k not in ("weight", "bias_mant", "threshold_schedule")}
+            for layer in net.layers
+        ],
+    }
+    return path_header
+
+
+def _refused(path, *fragments):
+    with pytest.raises(NetworkFormatError) as info:
+        N.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_missing_file_is_refused(tmp_path):
+    _refused(tmp_path / "absent.npz", "no such file")
+    (tmp_path / "folder.npz").mkdir()
+    _refused(tmp_path / "folder.npz")
+
+
+def test_text_file_is_refused(tmp_path):
+    path = tmp_path / "notes.npz"
+    path.write_text("this is not a network\n")
+    _refused(path, "not a deployable network file")
+
+
+def test_empty_file_is_refused(tmp_path):
+    path = tmp_path / "empty.npz"
+    path.write_bytes(b"")
+    _refused(path, "not a deployable network file")
+
+
+def test_npy_file_is_refused(tmp_path):
+    path = tmp_path / "array.npz"
+    with open(path, "wb") as handle:
+        np.save(handle, np.arange(6))
+    _refused(path, "not a deployable network file", ".npy")
+
+
+def test_other_zip_is_refused(tmp_path):
+    path = tmp_path / "other.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    _refused(path, "not a deployable network file")
+
+
+@pytest.mark.parametrize("keep", [0.02, 0.3, 0.5, 0.9, -1], ids=lambda k: f"keep{k}")
+def test_truncated_file_is_refused(tmp_path, keep):
+    good = tmp_path / "good.npz"
+    N.save(make_net(), good)
+    data = good.read_bytes()
+    cut = len(data) - 1 if keep == -1 else int(len(data) * keep)
+    path = tmp_path / "truncated.npz"
+    path.write_bytes(data[:cut])
+    _refused(path, "not a deployable network file")
+
+
+def test_corrupted_member_is_refused(tmp_path):
+    good = tmp_path / "good.npz"
+    N.save(make_net(), good)
+    data = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:  # flip a byte inside the compressed weights
+        info = archive.getinfo("layer0.weight.npy")
+    local = info.header_offset  # local header: name and extra lengths at +26 and +28
+    name_len = int.from_bytes(data[local + 26 : local + 28], "little")
+    extra_len = int.from_bytes(data[local + 28 : local + 30], "little")
+    start = local + 30 + name_len + extra_len
+    data[start + info.compress_size // 2] ^= 0xFF
+    path = tmp_path / "corrupt.npz"
+    path.write_bytes(bytes(data))
+    _refused(path, "not a deployable network file")
+
+
+def test_npz_without_header_is_refused(tmp_path):
+    path = tmp_path / "plain.npz"
+    np.savez(path, weight=np.zeros((2, 2), dtype=np.int32))
+    _refused(path, "not a deployable network file", "header")
+
+
+def test_wrong_header_format_is_refused(tmp_path):
+    header = _header()
+    header["format"] = "something-else"
+    path = tmp_path / "other.npz"
+    _write_archive(path, header=header)
+    _refused(path, "header format is 'something-else'")
+    path2 = tmp_path / "list.npz"
+    _write_archive(path2, header=[1, 2, 3])
+    _refused(path2, "not a deployable network file")
+    path3 = tmp_path / "garbage.npz"
+    _write_archive(path3, arrays={"header": np.array([0xFF, 0xFE, 0x00], dtype=np.uint8)})
+    _refused(path3, "not a deployable network file")
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda h: h.pop("timesteps"), "malformed header"),
+        (lambda h: h["layers"][0].pop("weight_exp"), "malformed header"),
+        (lambda h: h["layers"][0].update(unknown_field=1), "malformed header"),
+        (lambda h: h["layers"].__setitem__(0, "hidden"), "malformed header"),
+        (lambda h: h.update(layers=[None, None]), "malformed header"),
+        (lambda h: h.update(input_encoding={"kind": "rate"}), "malformed header"),
+        (lambda h: h.update(input_encoding={"bits": "8"}), "malformed header"),
+        (lambda h: h["layers"][0].update(current_decay="fast"), "malformed header"),
+    ],
+    ids=["no-timesteps", "no-weight_exp", "unknown-field", "layer-not-dict", "layers-none", "encoding-kind", "encoding-bits-str", "decay-str"],
+)
+def test_malformed_header_is_refused(tmp_path, edit, fragment):
+    header = _header()
+    edit(header)
+    path = tmp_path / "malformed.npz"
+    _write_archive(path, header=header)
+    _refused(path, fragment)
+
+
+def test_missing_layer_array_is_refused_naming_layer_and_field(tmp_path):
+    path = tmp_path / "missing.npz"
+    _write_archive(path, drop=["layer1.bias_mant"])
+    _refused(path, "layer 'readout': field 'bias_mant': missing from the file")
+    # a layer whose spec is not a dict, with its arrays missing
+    header = _header()
+    header["layers"][1] = "readout"
+    path2 = tmp_path / "missing2.npz"
+    _write_archive(path2, header=header, drop=["layer1.weight", "layer1.bias_mant", "layer1.threshold_schedule"])
+    _refused(path2, "malformed header")
+
+
+def test_invalid_content_in_a_file_names_file_layer_and_field(tmp_path):
+    header = _header()
+    header["layers"][0]["current_decay"] = 5000
+    path = tmp_path / "invalid.npz"
+    _write_archive(path, header=header)
+    _refused(path, "layer 'hidden': field 'current_decay': value 5000 outside [0, 4095]")
+    path2 = tmp_path / "odd.npz"
+    weight = make_net().layers[0].weight.astype(np.int32)
+    weight[3, 3] = 13
+    _write_archive(path2, arrays={"layer0.weight": weight})
+    _refused(path2, "layer 'hidden': field 'weight': weight[3, 3] = 13", "(Lava would use 12)")
+
+
+class _Trap:
+    """Unpickling this creates a folder: proof that something was unpickled."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_load_never_unpickles(tmp_path):
+    marker = tmp_path / "UNPICKLED"
+    trap = np.array([_Trap(str(marker))], dtype=object)
+    # an object array beside a valid network
+    path = tmp_path / "pickle_extra.npz"
+    _write_archive(path, arrays={"extra_payload": trap})
+    message = _refused(path, "not a deployable network file", "ValueError")
+    assert "pickle" in message.lower()
+    # an object array as a layer field
+    path2 = tmp_path / "pickle_weight.npz"
+    _write_archive(path2, arrays={"layer0.weight": trap})
+    _refused(path2, "not a deployable network file")
+    # the header itself pickled
+    path3 = tmp_path / "pickle_header.npz"
+    _write_archive(path3, arrays={"header": trap})
+    _refused(path3, "not a deployable network file")
+    # a bare pickled .npy
+    path4 = tmp_path / "pickle.npz"
+    with open(path4, "wb") as handle:
+        np.save(handle, trap, allow_pickle=True)
+    _refused(path4, "not a deployable network file")
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- atomic save
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    path = out / "net.npz"
+
+    def explode(handle, **arrays):
+        handle.write(b"PK\x03\x04 half an archive")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(np, "savez_compressed", explode)
+    with pytest.raises(RuntimeError, match="disk full"):
+        N.save(make_net(), path)
+    assert list(out.iterdir()) == []  # neither the file nor a temporary
+
+    # An existing file is kept intact when a later save fails.
+    monkeypatch.undo()
+    N.save(make_net(), path)
+    before = path.read_bytes()
+    monkeypatch.setattr(np, "savez_compressed", explode)
+    changed = make_net()
+    changed.timesteps = 5
+    changed.layers[0].threshold_schedule = np.array([1])
+    with pytest.raises(RuntimeError):
+        N.save(changed, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in out.iterdir()) == ["net.npz"]
+    monkeypatch.undo()
+    assert N.load(path).timesteps == T
+
+
+def test_save_keeps_no_temporary_on_interrupt(tmp_path, monkeypatch):
+    def interrupt(handle, **arrays):
+        handle.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        N.save(make_net(), tmp_path / "net.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_creates_parent_folders(tmp_path):
+    path = tmp_path / "a" / "b" / "net.npz"
+    N.save(make_net(), path)
+    assert_same_network(make_net(), N.load(path))
+
+
+# --------------------------------------------------------------------------- input encoding
+
+
+def test_encode_unsigned_rounds_and_clips():
+    enc = N.InputEncoding(bits=8, step=1 / 255)
+    assert enc.payload_range == (0, 255)
+    x = np.array([0.0, 1.0, 0.4 / 255, 1.49 / 255, 1.51 / 255, 100.4 / 255, 1.5, -0.3, 1 + 1e-9])
+    got = enc.encode(x)
+    assert got.dtype == np.int64
+    assert got.tolist() == [0, 255, 0, 1, 2, 100, 255, 0, 255]
+    # exact halves round to even (np.rint)
+    half = N.InputEncoding(bits=4, step=0.5)
+    assert half.payload_range == (0, 15)
+    assert half.encode([0.25, 0.75, 1.25, 1.75, 7.25, 7.75, 100.0]).tolist() == [0, 2, 2, 4, 14, 15, 15]
+
+
+def test_encode_signed_rounds_and_clips():
+    enc = N.InputEncoding(bits=4, step=1.0, signed=True)
+    assert enc.payload_range == (-8, 7)
+    got = enc.encode(np.array([[-9.0, -8.4, -7.6], [7.6, 100.0, 3.5], [-2.5, 0.49, -0.51]]))
+    assert got.shape == (3, 3) and got.dtype == np.int64
+    assert got.tolist() == [[-8, -8, -8], [7, 7, 4], [-2, 0, -1]]
+    wide = N.InputEncoding(bits=24, step=0.25, signed=True)
+    assert wide.payload_range == (-(2**23), 2**23 - 1)
+    assert wide.encode([1e9, -1e9, 0.125, 0.375]).tolist() == [2**23 - 1, -(2**23), 0, 2]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(kind="rate"), dict(bits=0), dict(bits=25), dict(step=0.0), dict(step=-1.0), dict(step=float("nan")), dict(step=float("inf"))],
+    ids=["kind", "bits0", "bits25", "step0", "step-neg", "step-nan", "step-inf"],
+)
+def test_input_encoding_rejects_bad_parameters(kwargs):
+    with pytest.raises(ValueError):
+        N.InputEncoding(**kwargs)
+
+
+def test_dense_layer_coerces_types():
+    layer = make_net().layers[0]
+    copied = copy.deepcopy(layer)
+    copied.weight_exp = np.int32(-2)
+    copied.spiking = np.bool_(True)
+    copied.__post_init__()
+    assert type(copied.weight_exp) is int and type(copied.spiking) is bool
+    assert copied.bias_mant.dtype == np.int64 and copied.threshold_schedule.dtype == np.int64
