@@ -118,6 +118,28 @@ def dense_accumulate(
     return wrap_signed(shift(total, weight_exp), 32)
 
 
+def conv_accumulate(
+    weight: torch.Tensor,
+    inputs: torch.Tensor,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    graded: bool,
+) -> torch.Tensor:
+    """Synaptic input of a Conv layer: ``a = wrap24(W (*) m)`` (Lava ``PyConvModelFixed``).
+
+    Torch's cross-correlation in (C, H, W) layout equals Lava's flipped-kernel
+    convolution in (X, Y, C) layout once netx's transform is applied
+    (LOIHI_FIXED_POINT.md §3, §6). Lava's Conv ignores weight_exp and does not
+    clip or truncate weights; its output buffer is a 24-bit WRAP.
+    weight: (C_out, C_in, KH, KW) float holding integers; inputs: (N, C_in, H, W).
+    Returns int64 (N, C_out, Ho, Wo).
+    """
+    messages = inputs if graded else (inputs != 0).to(weight.dtype)
+    total = torch.nn.functional.conv2d(messages, weight, stride=stride, padding=padding, dilation=dilation)
+    return wrap_signed(total.round().to(torch.int64), STATE_BITS)
+
+
 def exact_float_dtype(max_abs_weight: int, fan_in: int, max_abs_message: int) -> torch.dtype:
     """The narrowest float dtype whose matmul is exact for these integer bounds."""
     bound = max_abs_weight * fan_in * max(max_abs_message, 1)

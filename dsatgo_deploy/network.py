@@ -4,8 +4,10 @@ Export writes it; the reference simulator, the Lava backend, the netx writer
 and the reports read it; nobody reaches back into the torch model. It is a
 versioned, validated description of a Loihi fixed-point network:
 
-* an ordered list of layers, each a Loihi CUBA LIF population fed by one Dense
-  synapse from the layers named in ``sources`` (``"input"`` is the network input);
+* an ordered list of layers, each a Loihi CUBA LIF population fed by a Dense or
+  Conv synapse from the layers named in ``sources`` (``"input"`` is the network
+  input). Several sources (a folded SEW residual ADD) all go through the same
+  weights: the layer's input is the sum of their spikes;
 * integer weights (8-bit mantissa) and a weight exponent, bias mantissa and
   exponent, current and voltage decays (12 bit), and a threshold schedule: T
   threshold mantissas (DS-ATGO's frozen per-timestep thresholds) or one value
@@ -14,13 +16,15 @@ versioned, validated description of a Loihi fixed-point network:
 
 Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):
 
-    a(t) = wrap32( (W @ m(t)) shifted by weight_exp )        m: spikes or graded input
+    a(t) = wrap32( sum over sources of syn(W, m_src(t)) )    m: spikes or graded input
+    syn  = Dense: wrap32((W @ m) shifted by weight_exp);  Conv: wrap24(W * m), no exponent
     u(t) = wrap24( decay(u(t-1), 4095 - du) + (a(t) << 6) )
     v(t) = sat24( decay(v(t-1), 4096 - dv) + u(t) + (bias_mant << bias_exp) )
     s(t) = v(t) > threshold_schedule[t] << 6 ;  v(t) = 0 where s(t)
 
 A readout layer (``spiking = False``) never fires; its v after step T is the
-network's output. State is zero at the start of every sample.
+network's output. State is zero at the start of every sample. Neurons of a conv
+layer, and spikes everywhere, are ordered (C, H, W) as in torch.
 
 Times are sample times: on Loihi each Dense synapse adds one step of latency,
 which the Lava backend accounts for; the format itself is latency-free.
@@ -49,7 +53,7 @@ from .fileio import atomic_file
 FORMAT_NAME = "dsatgo-deployable-network"
 FORMAT_VERSION = 1
 INPUT = "input"
-LAYER_KINDS = ("dense",)
+LAYER_KINDS = ("dense", "conv")
 INPUT_ENCODINGS = ("graded",)
 
 
@@ -89,15 +93,49 @@ class InputEncoding:
 
 
 @dataclass
-class DenseLayer:
-    """One Loihi CUBA LIF population behind a Dense synapse (equations in the module doc).
+class ConvGeometry:
+    """Shape of a 2-D convolution (torch's cross-correlation), (C, H, W) layout.
 
-    weight: (out, in) integer mantissas, 8 bit, exactly representable by Lava's
-        Dense (mixed sign: even values in [-256, 254]; excitatory [0, 255];
-        inhibitory [-255, 0]).
-    weight_exp: shift of the synaptic sum, [-8, 7].
+        out[k, y, x] = sum_{c, i, j} W[k, c, i, j] * pad0(in)[c, y*sy + i*dy, x*sx + j*dx]
+        Ho = (H + 2 py - dy (KH - 1) - 1) // sy + 1   (likewise Wo)
+    """
+
+    input_shape: tuple[int, int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+
+    def __post_init__(self) -> None:
+        self.input_shape = tuple(int(v) for v in self.input_shape)
+        self.stride = tuple(int(v) for v in self.stride)
+        self.padding = tuple(int(v) for v in self.padding)
+        self.dilation = tuple(int(v) for v in self.dilation)
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ValueError(f"conv input_shape must be (C, H, W) of positive sizes, got {self.input_shape}")
+        for name in ("stride", "padding", "dilation"):
+            value = getattr(self, name)
+            if len(value) != 2 or min(value) < (0 if name == "padding" else 1):
+                raise ValueError(f"conv {name} must be two {'non-negative' if name == 'padding' else 'positive'} ints, got {value}")
+
+    def output_shape(self, weight_shape: tuple[int, ...]) -> tuple[int, int, int]:
+        out_channels, _, kh, kw = weight_shape
+        _, h, w = self.input_shape
+        ho = (h + 2 * self.padding[0] - self.dilation[0] * (kh - 1) - 1) // self.stride[0] + 1
+        wo = (w + 2 * self.padding[1] - self.dilation[1] * (kw - 1) - 1) // self.stride[1] + 1
+        return int(out_channels), int(ho), int(wo)
+
+
+@dataclass
+class Layer:
+    """One Loihi CUBA LIF population behind a Dense or Conv synapse (equations in the module doc).
+
+    kind: "dense" (weight (out, in)) or "conv" (weight (C_out, C_in, KH, KW), ``conv`` geometry).
+    weight: integer mantissas, 8 bit, exactly representable by Lava's Dense
+        (mixed sign: even values in [-256, 254]; excitatory [0, 255]; inhibitory [-255, 0]).
+    weight_exp: shift of the synaptic sum, [-8, 7]; 0 for conv (Lava's Conv ignores it).
+    sources: layers (or "input") whose outputs are summed and fed through the weights.
     input_message_bits: 0 for binary spikes, else bits of graded payloads.
-    bias_mant: (out,) 13-bit signed; bias_exp: [0, 7].
+    bias_mant: (neurons,) for dense, (C_out,) per channel for conv, 13-bit signed; bias_exp: [0, 7].
     threshold_schedule: (T,) or (1,) 17-bit threshold mantissas; empty for a readout.
     current_decay (du, [0, 4095]), voltage_decay (dv, [0, 4096]).
     scale: integer units of ``a`` per unit of float current (v = 64 * scale * U).
@@ -116,8 +154,11 @@ class DenseLayer:
     input_message_bits: int = 0
     scale: float = 1.0
     kind: str = "dense"
+    conv: ConvGeometry | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.conv, dict):
+            self.conv = ConvGeometry(**self.conv)
         self.weight = np.asarray(self.weight, dtype=np.int64)
         self.bias_mant = np.asarray(self.bias_mant, dtype=np.int64).reshape(-1)
         self.threshold_schedule = np.asarray(self.threshold_schedule, dtype=np.int64).reshape(-1)
@@ -128,12 +169,37 @@ class DenseLayer:
         self.scale = float(self.scale)
 
     @property
+    def output_shape(self) -> tuple[int, ...]:
+        """(neurons,) for dense, (C_out, Ho, Wo) for conv."""
+        if self.kind == "conv" and self.conv is not None:
+            return self.conv.output_shape(self.weight.shape)
+        return (int(self.weight.shape[0]),)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        if self.kind == "conv" and self.conv is not None:
+            return self.conv.input_shape
+        return (int(self.weight.shape[1]),)
+
+    @property
     def num_neurons(self) -> int:
-        return int(self.weight.shape[0])
+        return int(np.prod(self.output_shape))
+
+    @property
+    def input_size(self) -> int:
+        return int(np.prod(self.input_shape))
 
     @property
     def fan_in(self) -> int:
-        return int(self.weight.shape[1])
+        """Synapses per neuron (dense: inputs; conv: C_in * KH * KW)."""
+        return int(np.prod(self.weight.shape[1:]))
+
+    @property
+    def bias_per_neuron(self) -> np.ndarray:
+        """bias_mant broadcast to every neuron, (C, H, W)-ordered for conv."""
+        if self.kind == "conv":
+            return np.repeat(self.bias_mant, int(np.prod(self.output_shape[1:])))
+        return self.bias_mant
 
     def threshold_at(self, t: int) -> int:
         """Threshold mantissa at sample timestep t (0-based)."""
@@ -148,7 +214,7 @@ class DeployableNetwork:
     timesteps: int
     input_shape: tuple[int, ...]
     input_encoding: InputEncoding
-    layers: list[DenseLayer]
+    layers: list[Layer]
     provenance: dict[str, Any] = field(default_factory=dict)
     quantization: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -162,10 +228,10 @@ class DeployableNetwork:
         return int(np.prod(self.input_shape))
 
     @property
-    def output(self) -> DenseLayer:
+    def output(self) -> Layer:
         return self.layers[-1]
 
-    def layer(self, name: str) -> DenseLayer:
+    def layer(self, name: str) -> Layer:
         for layer in self.layers:
             if layer.name == name:
                 return layer
@@ -198,37 +264,63 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
         _fail(origin, None, "timesteps", f"must be >= 1, got {net.timesteps}")
     if not net.layers:
         _fail(origin, None, "layers", "the network has no layers")
-    sizes = {INPUT: net.input_size}
+    shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
     for index, layer in enumerate(net.layers):
         name = layer.name
-        if not name or name == INPUT or name in sizes:
+        if not name or name == INPUT or name in shapes:
             _fail(origin, name or f"#{index}", "name", "layer names must be unique, non-empty and not 'input'")
         if layer.kind not in LAYER_KINDS:
             _fail(origin, name, "kind", f"unknown layer kind {layer.kind!r} (known: {', '.join(LAYER_KINDS)})")
-        if len(layer.sources) != 1:
-            _fail(origin, name, "sources", f"a dense layer reads exactly one source, got {layer.sources}")
-        source = layer.sources[0]
-        if source not in sizes:
-            _fail(origin, name, "sources", f"reads {source!r}, which is not an earlier layer or 'input'")
-        if layer.weight.ndim != 2 or layer.weight.shape[1] != sizes[source]:
-            _fail(origin, name, "weight", f"shape {layer.weight.shape} does not match (out, {sizes[source]}) from source {source!r}")
-        if layer.weight.shape[0] < 1:
+        if not layer.sources:
+            _fail(origin, name, "sources", "a layer reads at least one source")
+        for source in layer.sources:
+            if source not in shapes:
+                _fail(origin, name, "sources", f"reads {source!r}, which is not an earlier layer or 'input'")
+        if INPUT in layer.sources and len(layer.sources) > 1:
+            _fail(origin, name, "sources", "graded input cannot be summed with other sources")
+        if len(set(layer.sources)) != len(layer.sources):
+            _fail(origin, name, "sources", f"lists a source twice: {layer.sources}")
+        if layer.weight.ndim in (2, 4) and layer.weight.shape[0] < 1:
             _fail(origin, name, "weight", "a layer needs at least one neuron")
+        if layer.kind == "conv":
+            if layer.conv is None:
+                _fail(origin, name, "conv", "a conv layer needs its geometry (input_shape, stride, padding, dilation)")
+            if layer.weight.ndim != 4:
+                _fail(origin, name, "weight", f"a conv weight is (C_out, C_in, KH, KW), got shape {layer.weight.shape}")
+            if layer.weight.shape[1] != layer.conv.input_shape[0]:
+                _fail(origin, name, "weight", f"has {layer.weight.shape[1]} input channels, input_shape {layer.conv.input_shape}")
+            if min(layer.output_shape) < 1:
+                _fail(origin, name, "conv", f"output shape {layer.output_shape} is empty")
+            if layer.weight_exp != 0:
+                _fail(origin, name, "weight_exp", f"is {layer.weight_exp}; Lava's Conv ignores weight exponents, so conv layers need 0")
+            if layer.bias_mant.shape != (layer.weight.shape[0],):
+                _fail(origin, name, "bias_mant", f"shape {layer.bias_mant.shape} != ({layer.weight.shape[0]},): one bias per output channel")
+        else:
+            if layer.conv is not None:
+                _fail(origin, name, "conv", "a dense layer has no conv geometry")
+            if layer.weight.ndim != 2:
+                _fail(origin, name, "weight", f"a dense weight is (out, in), got shape {layer.weight.shape}")
+            if layer.bias_mant.shape != (layer.num_neurons,):
+                _fail(origin, name, "bias_mant", f"shape {layer.bias_mant.shape} != ({layer.num_neurons},)")
+        for source in layer.sources:
+            source_shape = shapes[source]
+            fits = (source_shape == layer.input_shape) if layer.kind == "conv" else (
+                int(np.prod(source_shape)) == layer.input_size)
+            if not fits:
+                _fail(origin, name, "weight", f"expects input {layer.input_shape}, but source {source!r} gives {source_shape}")
         representable = loihi.representable_weights(_as_tensor(layer.weight)).numpy()
         if not np.array_equal(representable, layer.weight):
             bad = np.argwhere(representable != layer.weight)[0]
-            _fail(origin, name, "weight", f"weight[{bad[0]}, {bad[1]}] = {int(layer.weight[tuple(bad)])} is not an 8-bit "
+            _fail(origin, name, "weight", f"weight[{', '.join(str(int(i)) for i in bad)}] = {int(layer.weight[tuple(bad)])} is not an 8-bit "
                   f"Loihi weight for a {loihi.weight_sign_mode(_as_tensor(layer.weight))} matrix (Lava would use {int(representable[tuple(bad)])})")
         _check_range(origin, name, "weight_exp", layer.weight_exp, *loihi.WEIGHT_EXP_RANGE)
         _check_range(origin, name, "bias_exp", layer.bias_exp, *loihi.BIAS_EXP_RANGE)
-        if layer.bias_mant.shape != (layer.num_neurons,):
-            _fail(origin, name, "bias_mant", f"shape {layer.bias_mant.shape} != ({layer.num_neurons},)")
         _check_range(origin, name, "bias_mant", layer.bias_mant, *loihi.BIAS_MANT_RANGE)
         _check_range(origin, name, "current_decay", layer.current_decay, *loihi.CURRENT_DECAY_RANGE)
         _check_range(origin, name, "voltage_decay", layer.voltage_decay, *loihi.VOLTAGE_DECAY_RANGE)
-        expected_bits = net.input_encoding.bits if source == INPUT else 0
+        expected_bits = net.input_encoding.bits if layer.sources == [INPUT] else 0
         if layer.input_message_bits != expected_bits:
-            _fail(origin, name, "input_message_bits", f"is {layer.input_message_bits}, but its source {source!r} sends "
+            _fail(origin, name, "input_message_bits", f"is {layer.input_message_bits}, but its sources {layer.sources} send "
                   f"{'graded ' + str(expected_bits) + '-bit payloads' if expected_bits else 'binary spikes'}")
         if layer.spiking:
             if layer.threshold_schedule.size not in (1, net.timesteps):
@@ -238,7 +330,7 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
             _fail(origin, name, "threshold_schedule", "a readout (non-spiking) layer has no thresholds")
         if not (np.isfinite(layer.scale) and layer.scale > 0):
             _fail(origin, name, "scale", f"must be a positive number, got {layer.scale}")
-        sizes[name] = layer.num_neurons
+        shapes[name] = layer.output_shape
     if net.layers[-1].spiking:
         _fail(origin, net.layers[-1].name, "spiking", "the last layer must be the non-spiking readout")
     for layer in net.layers[:-1]:
@@ -306,7 +398,7 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
                 if key not in arrays:
                     _fail(origin, spec.get("name", f"#{index}"), name, "missing from the file")
                 spec[name] = arrays[key]
-            layers.append(DenseLayer(**spec))
+            layers.append(Layer(**spec))
         net = DeployableNetwork(
             timesteps=header["timesteps"],
             input_shape=tuple(header["input_shape"]),

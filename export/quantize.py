@@ -26,7 +26,7 @@ import numpy as np
 
 from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.network import INPUT, DeployableNetwork, DenseLayer, InputEncoding
+from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer, InputEncoding
 
 from .freeze import FrozenNetwork, run_frozen
 
@@ -96,7 +96,7 @@ def quantize(
     currents = None
     if calibration_x is not None and len(calibration_x):
         _, _, currents = run_frozen(frozen, calibration_x)
-    layers: list[DenseLayer] = []
+    layers: list[Layer] = []
     reports: list[LayerQuantization] = []
     steps = frozen.timesteps
     for layer in frozen.layers:
@@ -156,7 +156,7 @@ def quantize(
             thresholds_clipped = 0
             vth = np.zeros(0, dtype=np.int64)
             dv = 0  # the readout integrates without leak
-        layers.append(DenseLayer(
+        layers.append(Layer(
             name=layer.name, sources=[layer.source], weight=weight_int, weight_exp=weight_exp,
             bias_mant=bias_int, bias_exp=BIAS_EXP, threshold_schedule=vth,
             current_decay=loihi.CURRENT_DECAY_RANGE[1], voltage_decay=min(max(dv, 0), 4096),

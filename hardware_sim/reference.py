@@ -8,8 +8,10 @@ timestep t. On Loihi (and in Lava) each Dense synapse adds one step of latency,
 so layer l's step t happens at wall step t + l; the values are the same, which
 is what the Lava backend and the parity checker rely on.
 
-Layer by layer, all T steps at once for the synapse (one matmul per layer over
-B x T messages), then the neuron recurrence over T. Float matmul is exact
+Layer by layer, all T steps at once for the synapse (one matmul or conv per
+source over B x T messages; several sources, a folded residual ADD, are summed
+in the neuron's int32 input as Lava's InPort sums its channels), then the
+neuron recurrence over T. Float matmul is exact
 because every partial sum is an integer below 2**24 (float32) or 2**53 (float64,
 chosen per layer from the worst-case bound).
 """
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 
 from dsatgo_deploy import loihi
-from dsatgo_deploy.network import INPUT, DeployableNetwork, DenseLayer
+from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
 
 
 @dataclass
@@ -49,24 +51,41 @@ class SimulationResult:
 class _PreparedLayer:
     """A layer's integer parameters as tensors on the simulation device."""
 
-    def __init__(self, layer: DenseLayer, max_message: int, device: torch.device) -> None:
+    def __init__(self, layer: Layer, max_message: int, device: torch.device) -> None:
         self.layer = layer
         max_weight = int(np.max(np.abs(layer.weight))) if layer.weight.size else 0
+        # Several sources add their messages before the weights (same weights for all).
         self.dtype = loihi.exact_float_dtype(max_weight, layer.fan_in, max_message)
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
-        self.bias = loihi.effective_bias(torch.as_tensor(layer.bias_mant, device=device), layer.bias_exp)
+        self.bias = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, device=device), layer.bias_exp)
         self.graded = layer.input_message_bits > 0
 
 
 def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
-    """Dense synapse on (B, T, in) integer messages -> (B, T, out) int64 a."""
-    batch, steps, width = messages.shape
-    flat = messages.reshape(batch * steps, width).to(prepared.dtype)
-    acc = loihi.dense_accumulate(prepared.weight, flat, prepared.layer.weight_exp, prepared.graded)
+    """One synapse (Dense or Conv) on (B, T, ...) integer messages -> (B, T, neurons) int64 a."""
+    layer = prepared.layer
+    batch, steps = messages.shape[:2]
+    flat = messages.reshape(batch * steps, *layer.input_shape).to(prepared.dtype)
+    if layer.kind == "conv":
+        geometry = layer.conv
+        acc = loihi.conv_accumulate(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
+                                    prepared.graded)
+    else:
+        acc = loihi.dense_accumulate(prepared.weight, flat, layer.weight_exp, prepared.graded)
     return acc.reshape(batch, steps, -1)
 
 
-def _neuron_sequence(layer: DenseLayer, bias: torch.Tensor, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
+    """a(t) of a layer: its synapse applied to each source, summed in the neuron's int32 in-port."""
+    layer = prepared.layer
+    if layer.sources == [INPUT]:
+        # Direct encoding: the same payload every step, so the synapse is computed once.
+        return _synaptic_input(prepared, outputs[INPUT][:, :1]).expand(-1, steps, -1)
+    total = sum(_synaptic_input(prepared, outputs[source]) for source in layer.sources)
+    return loihi.wrap_signed(total, 32)
+
+
+def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """LIF recurrence over T; returns (spikes (B, T, n) bool, v after each step (B, T, n))."""
     state = loihi.lif_initial_state(a[:, 0].shape, a.device)
     spikes, voltages = [], []
@@ -97,7 +116,7 @@ def simulate(
     device = torch.device(device)
     encoded = torch.as_tensor(np.asarray(x), dtype=torch.int64).reshape(len(x), -1) if payloads else encode_input(net, x)
     max_payload = max(abs(v) for v in net.input_encoding.payload_range)
-    prepared = [_PreparedLayer(layer, max_payload if layer.sources[0] == INPUT else 1, device) for layer in net.layers]
+    prepared = [_PreparedLayer(layer, max_payload if layer.sources == [INPUT] else 1, device) for layer in net.layers]
     chunks_spikes: dict[str, list[np.ndarray]] = {layer.name: [] for layer in net.layers if layer.spiking}
     chunks_readout: list[np.ndarray] = []
     steps = net.timesteps
@@ -107,11 +126,7 @@ def simulate(
         outputs = {INPUT: chunk.unsqueeze(1).expand(-1, steps, -1)}
         for item in prepared:
             layer = item.layer
-            source = outputs[layer.sources[0]]
-            if layer.sources[0] == INPUT:
-                a = _synaptic_input(item, source[:, :1]).expand(-1, steps, -1)
-            else:
-                a = _synaptic_input(item, source)
+            a = _layer_input(item, outputs, steps)
             fired, voltage = _neuron_sequence(layer, item.bias, a, steps)
             if layer.spiking:
                 outputs[layer.name] = fired.to(torch.int64)

@@ -24,7 +24,7 @@ def make_net() -> N.DeployableNetwork:
     hidden_w[0, 0], hidden_w[0, 1] = -256, 254
     readout_w = rng.integers(0, 256, (3, 5))  # excitatory: any value in [0, 255]
     readout_w[0, 0], readout_w[0, 1] = 255, 11
-    hidden = N.DenseLayer(
+    hidden = N.Layer(
         name="hidden",
         sources=["input"],
         weight=hidden_w,
@@ -38,7 +38,7 @@ def make_net() -> N.DeployableNetwork:
         input_message_bits=8,
         scale=12.5,
     )
-    readout = N.DenseLayer(
+    readout = N.Layer(
         name="readout",
         sources=["hidden"],
         weight=readout_w,
@@ -71,7 +71,7 @@ def assert_same_network(a: N.DeployableNetwork, b: N.DeployableNetwork) -> None:
     assert a.format_version == b.format_version
     assert len(a.layers) == len(b.layers)
     for la, lb in zip(a.layers, b.layers):
-        for f in (f.name for f in N.dataclasses.fields(N.DenseLayer)):
+        for f in (f.name for f in N.dataclasses.fields(N.Layer)):
             x, y = getattr(la, f), getattr(lb, f)
             if isinstance(x, np.ndarray):
                 assert y.dtype == np.int64, (la.name, f, y.dtype)
@@ -176,20 +176,21 @@ INVALID = {
     "schedule of 4 for T = 3": (_set(0, "threshold_schedule", [5, 6, 7, 8]), "hidden", "threshold_schedule", "has 4 values"),
     "empty schedule on a spiking layer": (_set(0, "threshold_schedule", []), "hidden", "threshold_schedule", "has 0 values"),
     "thresholds on the readout": (_set(1, "threshold_schedule", [7]), "readout", "threshold_schedule", "non-spiking"),
-    "weight shape vs input": (_set(0, "weight", np.zeros((5, 7))), "hidden", "weight", "does not match (out, 6) from source 'input'"),
-    "weight shape vs hidden": (_set(1, "weight", np.zeros((3, 6))), "readout", "weight", "does not match (out, 5) from source 'hidden'"),
-    "weight not 2-D": (_set(1, "weight", np.zeros(5)), "readout", "weight", "does not match"),
+    "weight shape vs input": (_set(0, "weight", np.zeros((5, 7))), "hidden", "weight", "expects input (7,), but source 'input' gives (2, 3)"),
+    "weight shape vs hidden": (_set(1, "weight", np.zeros((3, 6))), "readout", "weight", "expects input (6,), but source 'hidden' gives (5,)"),
+    "weight not 2-D": (_set(1, "weight", np.zeros(5)), "readout", "weight", "a dense weight is (out, in)"),
     "no neuron": (_set(1, "weight", np.zeros((0, 5))), "readout", "weight", "at least one neuron"),
     "unknown source": (_set(1, "sources", ["nope"]), "readout", "sources", "reads 'nope', which is not an earlier layer"),
     "later source": (_set(0, "sources", ["readout"]), "hidden", "sources", "reads 'readout'"),
-    "two sources": (_set(1, "sources", ["hidden", "input"]), "readout", "sources", "exactly one source"),
+    "input summed with a layer": (_set(1, "sources", ["hidden", "input"]), "readout", "sources", "graded input cannot be summed"),
     "duplicate name": (_set(1, "name", "hidden"), "hidden", "name", "unique"),
     "layer named input": (_set(0, "name", "input"), "input", "name", "unique"),
     "last layer spiking": (_last_layer_spiking, "readout", "spiking", "the last layer must be the non-spiking readout"),
     "readout not last": (_readout_not_last, "hidden", "spiking", "only the last layer may be a non-spiking readout"),
     "binary input_message_bits from a graded input": (_set(0, "input_message_bits", 0), "hidden", "input_message_bits", "graded 8-bit payloads"),
     "graded input_message_bits from spikes": (_set(1, "input_message_bits", 8), "readout", "input_message_bits", "binary spikes"),
-    "unknown kind": (_set(0, "kind", "conv"), "hidden", "kind", "unknown layer kind 'conv'"),
+    "unknown kind": (_set(0, "kind", "pool"), "hidden", "kind", "unknown layer kind 'pool'"),
+    "conv without geometry": (_set(0, "kind", "conv"), "hidden", "conv", "needs its geometry"),
     "du 4096": (_set(0, "current_decay", 4096), "hidden", "current_decay", "value 4096 outside [0, 4095]"),
     "du -1": (_set(1, "current_decay", -1), "readout", "current_decay", "value -1 outside [0, 4095]"),
     "dv 4097": (_set(0, "voltage_decay", 4097), "hidden", "voltage_decay", "value 4097 outside [0, 4096]"),
@@ -220,7 +221,7 @@ def test_validation_names_layer_and_field(case, tmp_path):
 def test_input_encoding_bits_must_match_first_layer():
     net = make_net()
     net.input_encoding = N.InputEncoding(bits=4)
-    with pytest.raises(NetworkFormatError, match=r"layer 'hidden': field 'input_message_bits': is 8, but its source 'input' sends graded 4-bit payloads"):
+    with pytest.raises(NetworkFormatError, match=r"layer 'hidden': field 'input_message_bits': is 8, but its sources \['input'\] send graded 4-bit payloads"):
         net.validate()
 
 

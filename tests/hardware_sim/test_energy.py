@@ -9,14 +9,14 @@ import pytest
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.hardware_sim import energy
 from dsatgo_deploy.hardware_sim.reference import simulate
-from dsatgo_deploy.network import DeployableNetwork, DenseLayer, InputEncoding
+from dsatgo_deploy.network import DeployableNetwork, Layer, InputEncoding
 
 T = 3
 
 
 def layer(name, source, weight, spiking=True, bits=0):
     weight = np.asarray(weight)
-    return DenseLayer(name=name, sources=[source], weight=weight, weight_exp=0, bias_mant=np.zeros(len(weight)),
+    return Layer(name=name, sources=[source], weight=weight, weight_exp=0, bias_mant=np.zeros(len(weight)),
                       bias_exp=0, threshold_schedule=[100] if spiking else [], current_decay=1024,
                       voltage_decay=1024, spiking=spiking, input_message_bits=bits)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dsatgo_deploy import loihi
-from dsatgo_deploy.network import DeployableNetwork, DenseLayer, InputEncoding
+from dsatgo_deploy.network import DeployableNetwork, Layer, InputEncoding
 from dsatgo_deploy.hardware_sim.lava_backend import LavaRunError, run_lava
 from dsatgo_deploy.hardware_sim.reference import simulate
 
@@ -20,7 +20,7 @@ def random_network(seed: int, sizes: list[int], timesteps: int, big: bool = Fals
         last = index == len(sizes) - 2
         weight = 2 * rng.integers(-128, 128, size=(size, width))
         weight[rng.random(weight.shape) < 0.3] = 0
-        layers.append(DenseLayer(
+        layers.append(Layer(
             name="readout" if last else f"l{index}", sources=[source], weight=weight,
             weight_exp=int(rng.integers(0, 3) if big else rng.integers(-3, 1)),
             bias_mant=rng.integers(-4096, 4096, size) if big else rng.integers(-200, 200, size), bias_exp=6,
