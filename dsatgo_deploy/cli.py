@@ -67,9 +67,10 @@ def _load_network(path: str):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
     from dataclasses import fields
 
-    from .train.loop import TrainConfig, train
+    from .train.loop import TrainConfig, metrics_path, train
 
     values: dict[str, Any] = {}
     if args.config:
@@ -80,30 +81,45 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"{config_path}: no such config file") from None
         except json.JSONDecodeError as exc:
             raise UserError(f"{config_path}: not valid JSON ({exc})") from None
+        if not isinstance(values, dict):
+            raise UserError(f"{config_path}: expected a JSON object of TrainConfig fields")
         known = {f.name for f in fields(TrainConfig)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise UserError(f"{config_path}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    for name in ("dataset", "hidden", "timesteps", "epochs", "batch_size", "lr", "optimizer", "ablation",
-                 "seed", "device", "out", "weight_decay", "label_smoothing", "surrogate_variant", "decay_mode"):
+    for name in ("dataset", "data_root", "model", "hidden", "channels", "width", "timesteps", "epochs", "batch_size",
+                 "lr", "momentum", "optimizer", "ablation", "seed", "device", "out", "weight_decay", "loss",
+                 "label_smoothing", "surrogate_variant", "decay_mode"):
         value = getattr(args, name)
         if value is not None:
             values[name] = value
-    values["resume"] = args.resume
+    if args.no_augment:
+        values["augment"] = False
+    if args.resume:
+        values["resume"] = True
     values["progress"] = not args.no_progress and not args.json
     try:
         config = TrainConfig(**values)
-        config.neuron_config()
+        config.validate()
     except (TypeError, ValueError) as exc:
         raise UserError(f"bad training configuration: {exc}") from None
     started = time.time()
-    summary = train(config, _load_data(config.dataset))
+    summary = train(config)
     summary["seconds"] = round(time.time() - started, 1)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return EXIT_OK  # under torchrun only process 0 reports and plots
+    if args.plot:
+        from .train.plots import plot_metrics
+
+        out = Path(config.out)
+        summary["plots"] = [str(p) for p in plot_metrics(metrics_path(out), out.with_suffix(""))]
     if args.json:
         _print_json({k: v for k, v in summary.items() if k != "history"})
     else:
         print(f"trained {config.model} on {config.dataset}: test accuracy {summary['test_accuracy']:.2%} "
               f"after {config.epochs} epochs ({summary['seconds']} s); checkpoint {summary['checkpoint']}")
+        for plot in summary.get("plots", []):
+            print(f"  plot {plot}")
     return EXIT_OK
 
 
@@ -269,19 +285,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dsatgo-deploy {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a DS-ATGO network", formatter_class=_Formatter,
-                           epilog="example:\n  dsatgo train --dataset digits --hidden 128 --timesteps 4 "
-                                  "--epochs 40 --out runs/digits/model.pt")
+    train = sub.add_parser(
+        "train", help="train a DS-ATGO network", formatter_class=_Formatter,
+        epilog="examples:\n"
+               "  dsatgo train --dataset digits --hidden 128 --timesteps 4 --epochs 40 --out runs/digits/model.pt\n"
+               "  dsatgo train --dataset digits --model convnet --epochs 20 --plot --out runs/digits_cnn/model.pt\n"
+               "  dsatgo train --dataset cifar10 --data-root ~/data --model resnet19 -T 2 --optimizer sgd --lr 0.1 \\\n"
+               "      --weight-decay 1e-4 --batch-size 100 --epochs 400 --out runs/cifar10/model.pt\n"
+               "  torchrun --nproc_per_node=4 -m dsatgo_deploy.cli train --config cifar10.json   (one process per GPU)\n\n"
+               "data sets: digits and synthetic are built in; mnist, fashion_mnist (IDX files), cifar10, cifar100\n"
+               "(python or binary version folders) and events / cifar10_dvs (train.npz + test.npz with 'frames'\n"
+               "(N, T, C, H, W) and 'labels') are read from --data-root; nothing is downloaded.")
     train.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
-    train.add_argument("--dataset", help="digits (bundled) or synthetic [digits]")
-    train.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes [128]")
-    train.add_argument("--timesteps", "-T", type=int, help="timesteps T [4]")
+    train.add_argument("--dataset", help="digits, synthetic, mnist, fashion_mnist, cifar10, cifar100, events, "
+                                         "cifar10_dvs [digits]")
+    train.add_argument("--data-root", help="folder holding the files of a file-based data set")
+    train.add_argument("--model", choices=["mlp", "convnet", "vggsnn", "resnet19"], help="architecture [mlp]")
+    train.add_argument("--width", type=float, help="channel multiplier of convnet, vggsnn, resnet19 [1.0]")
+    train.add_argument("--hidden", type=int, nargs="+", help="hidden Linear sizes of mlp and convnet [128]")
+    train.add_argument("--channels", nargs="+", help="convnet conv blocks and 2x2 pools, e.g. 32 pool 64 pool")
+    train.add_argument("--timesteps", "-T", type=int, help="timesteps T [4; event data: its frames per sample]")
     train.add_argument("--epochs", type=int, help="epochs [30]")
-    train.add_argument("--batch-size", type=int, help="mini-batch size [32]")
-    train.add_argument("--lr", type=float, help="learning rate [2e-3]")
+    train.add_argument("--batch-size", type=int, help="mini-batch size per process [32]")
+    train.add_argument("--lr", type=float, help="learning rate (cosine schedule over the epochs) [2e-3]")
     train.add_argument("--optimizer", choices=["adam", "sgd"], help="optimizer [adam]")
+    train.add_argument("--momentum", type=float, help="SGD momentum [0.9]")
     train.add_argument("--weight-decay", type=float, help="weight decay [0]")
+    train.add_argument("--loss", choices=["ce", "tet"], help="cross-entropy of the T-averaged readout, or TET [ce]")
     train.add_argument("--label-smoothing", type=float, help="label smoothing [0.1]")
+    train.add_argument("--no-augment", action="store_true", help="no training augmentation (CIFAR: crop + flip)")
     train.add_argument("--ablation", choices=["ds-atgo", "at", "tgo", "vanilla"],
                        help="adaptive threshold and/or TGO surrogate width [ds-atgo]")
     train.add_argument("--surrogate-variant", choices=["paper", "code"],
@@ -291,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... [auto]")
     train.add_argument("--out", help="checkpoint path, rewritten every epoch [runs/digits/model.pt]")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    train.add_argument("--plot", action="store_true",
+                       help="draw firing-rate, window-share and training-curve PNGs beside the checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument("--json", action="store_true", help="print the summary as JSON")
     train.set_defaults(func=cmd_train)

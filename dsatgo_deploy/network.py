@@ -62,15 +62,19 @@ class InputEncoding:
     """How the analog input reaches the first layer.
 
     ``graded``: direct encoding as graded spikes. Every sample timestep the
-    input x is sent as the integer payload ``m = clip(round(x / step), lo, hi)``
-    with ``bits`` bits (signed or not); the first Dense layer multiplies payloads
-    (Loihi 2 graded spikes; Lava Dense with num_message_bits = bits).
+    input x is sent as the integer payload ``m = clip(round(x' / step), lo, hi)``
+    with ``bits`` bits (signed or not), where x' = (x - mean[c]) / std[c] per
+    input channel c when the model normalises its input (the host does this
+    before sending), else x' = x. The first layer's synapse multiplies payloads
+    (Loihi 2 graded spikes; Lava Dense/Conv with num_message_bits = bits).
     """
 
     kind: str = "graded"
     bits: int = 8
     step: float = 1.0 / 255.0
     signed: bool = False
+    mean: list[float] | None = None
+    std: list[float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in INPUT_ENCODINGS:
@@ -79,6 +83,12 @@ class InputEncoding:
             raise ValueError(f"input encoding bits must be in [1, 24], got {self.bits}")
         if not (np.isfinite(self.step) and self.step > 0):
             raise ValueError(f"input encoding step must be a positive number, got {self.step}")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("input encoding needs both mean and std, or neither")
+        if self.std is not None:
+            self.mean, self.std = [float(v) for v in self.mean], [float(v) for v in self.std]
+            if len(self.mean) != len(self.std) or not all(np.isfinite(self.mean)) or min(self.std) <= 0:
+                raise ValueError("input encoding mean and std must be equally long, finite, std > 0")
 
     @property
     def payload_range(self) -> tuple[int, int]:
@@ -86,10 +96,20 @@ class InputEncoding:
             return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
         return 0, (1 << self.bits) - 1
 
+    def normalize(self, x: np.ndarray) -> np.ndarray:
+        """x' = (x - mean) / std per channel (axis 1 of x, shaped (B, C, ...)); x when not normalising."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.mean is None:
+            return x
+        if x.ndim < 2 or x.shape[1] != len(self.mean):
+            raise ValueError(f"normalised input needs samples shaped (B, {len(self.mean)}, ...), got {x.shape}")
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return (x - np.reshape(self.mean, shape)) / np.reshape(self.std, shape)
+
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """Analog input -> integer payloads (int64), rounded to nearest and clipped."""
+        """Analog input (B, *input_shape) -> integer payloads (int64), rounded to nearest and clipped."""
         lo, hi = self.payload_range
-        return np.clip(np.rint(np.asarray(x, dtype=np.float64) / self.step), lo, hi).astype(np.int64)
+        return np.clip(np.rint(self.normalize(x) / self.step), lo, hi).astype(np.int64)
 
 
 @dataclass
@@ -226,6 +246,11 @@ class DeployableNetwork:
     @property
     def input_size(self) -> int:
         return int(np.prod(self.input_shape))
+
+    def encode_input(self, x: np.ndarray) -> np.ndarray:
+        """Analog samples -> graded payloads (B, input_size) int64, as the host sends them."""
+        array = np.asarray(x)
+        return self.input_encoding.encode(array.reshape(len(array), *self.input_shape)).reshape(len(array), -1)
 
     @property
     def output(self) -> Layer:

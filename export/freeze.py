@@ -71,11 +71,23 @@ def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
     arch, state = checkpoint["arch"], checkpoint["state_dict"]
     timesteps = int(arch["timesteps"])
     layers: list[FrozenLayer] = []
-    source = INPUT
+    if arch.get("encoding", "direct") != "direct":
+        raise UserError(f"{origin}: export does not support input encoding {arch['encoding']!r} yet "
+                        "(only 'direct')")
+    if arch.get("normalize") is not None:
+        raise UserError(f"{origin}: export does not support input normalisation ('normalize') yet")
     for spec in arch["layers"]:
         name = spec["name"]
         if spec["op"] != "linear":
-            raise UserError(f"{origin}: layer '{name}': export does not know operation {spec['op']!r}")
+            raise UserError(f"{origin}: layer '{name}': export does not support operation {spec['op']!r} yet")
+        if spec.get("bn"):
+            raise UserError(f"{origin}: layer '{name}': export does not support tdBN ('bn': true) yet")
+        if spec["neuron"] not in ("lif", "readout"):
+            raise UserError(f"{origin}: layer '{name}': export does not support neuron {spec['neuron']!r} yet")
+        sources = spec["inputs"]
+        if len(sources) != 1:
+            raise UserError(f"{origin}: layer '{name}': export supports one input per linear layer, got {sources}")
+        source = sources[0]
         weight = _tensor(state, synapse_key(name, "weight"), name, origin)
         bias = (_tensor(state, synapse_key(name, "bias"), name, origin) if spec.get("bias")
                 else np.zeros(weight.shape[0]))
@@ -96,7 +108,6 @@ def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
             layers.append(FrozenLayer(name, source, weight, bias, tau, schedule))
         else:
             layers.append(FrozenLayer(name, source, weight, bias, None, None))
-        source = name
     return FrozenNetwork(timesteps, tuple(arch["input_shape"]), layers,
                          checkpoint.get("meta", {}).get("input_quantum"))
 

@@ -101,7 +101,7 @@ def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: i
 def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor) -> torch.Tensor:
     """Analog samples (B, *input_shape) -> graded payloads (B, input_size) int64."""
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return torch.from_numpy(net.input_encoding.encode(array.reshape(len(array), -1)))
+    return torch.from_numpy(net.encode_input(array))
 
 
 @torch.no_grad()

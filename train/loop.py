@@ -1,5 +1,24 @@
-"""The DS-ATGO training loop: cosine LR, label smoothing, per-epoch checkpoints with
-resume, per-layer monitoring, CPU or GPU, several GPUs through torchrun (DDP).
+"""The DS-ATGO training loop: SGD or Adam with a cosine schedule, label smoothing,
+CE (Eq. 8) or TET loss, data augmentation, per-epoch checkpoints with resume,
+per-layer monitoring averaged over the epoch, CPU or GPU, several processes
+through torchrun (DistributedDataParallel).
+
+Distributed training (``torchrun --nproc_per_node=N -m dsatgo_deploy.cli train ...``):
+each epoch every process draws the same permutation (seeded by seed and epoch),
+pads it to a multiple of N by repeating its start and takes every N-th index
+(what torch's DistributedSampler does), so all processes run the same number
+of steps; ``batch_size`` is per process (effective batch = N x batch_size).
+Gradients are averaged by DDP; BatchNorm statistics are per process and DDP
+broadcasts process 0's buffers (BN running statistics, running thresholds) at
+every forward, so the checkpoint holds process 0's. Loss, accuracy and layer
+monitors are summed over all processes; evaluation is sharded and reduced.
+Only process 0 writes files.
+
+Monitoring, per epoch (``<out stem>_metrics.json``, one record per epoch): per
+spiking layer and timestep, averaged over all training samples of the epoch,
+the firing rate, the threshold in use, the surrogate width and the share of
+neurons inside the surrogate window; and the firing rate on the test set in
+eval mode (running thresholds).
 """
 
 from __future__ import annotations
@@ -19,23 +38,38 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsatgo_deploy import __version__
-from dsatgo_deploy.architecture import mlp_architecture
+from dsatgo_deploy.architecture import (convnet_architecture, mlp_architecture, resnet19_architecture,
+                                        vggsnn_architecture)
 from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint
+from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import write_json
 
-from .data import DataSplit, load_dataset
+from .data import DataSplit, augment_batch, load_dataset
 from .models import SpikingNetwork, build_model
 from .neuron import ABLATIONS, NeuronConfig
+
+MODELS = ("mlp", "convnet", "vggsnn", "resnet19")
+LOSSES = ("ce", "tet")
+DEFAULT_TIMESTEPS = 4
 
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on (flags or a JSON config file)."""
+    """Everything a training run depends on (flags or a JSON config file).
+
+    The paper's CIFAR-10 setup: model resnet19, timesteps 2, optimizer sgd,
+    lr 0.1, momentum 0.9, weight_decay 1e-4, epochs 400, batch_size 100,
+    label_smoothing 0.1 (augment: random crop + flip; AutoAugment is not
+    implemented). CIFAR10-DVS: model vggsnn, loss tet, T = frames in the data.
+    """
 
     dataset: str = "digits"
-    model: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [128])
-    timesteps: int = 4
+    data_root: str | None = None  # folder of a file-based data set (mnist, cifar10, ...)
+    model: str = "mlp"  # mlp | convnet | vggsnn | resnet19
+    hidden: list[int] = field(default_factory=lambda: [128])  # mlp and convnet: hidden Linear sizes
+    channels: list = field(default_factory=lambda: [32, "pool", 64, "pool"])  # convnet: conv blocks and pools
+    width: float = 1.0  # channel multiplier of convnet, vggsnn, resnet19
+    timesteps: int | None = None  # None: 4 for static data, the frames per sample for event data
     ablation: str = "ds-atgo"
     decay_mode: str = "plif"
     tau_init: float = 0.2
@@ -43,12 +77,16 @@ class TrainConfig:
     kappa0: float = 1.0
     surrogate_variant: str = "paper"  # "paper": kappa from dVth; "code": from sigma
     epochs: int = 30
-    batch_size: int = 32
+    batch_size: int = 32  # per process
+    eval_batch_size: int = 256
     optimizer: str = "adam"
     lr: float = 2e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
+    loss: str = "ce"  # ce: cross-entropy of the T-averaged readout (Eq. 8); tet: TET loss
+    tet_lambda: float = 1e-3  # TET's MSE regulariser weight
     label_smoothing: float = 0.1
+    augment: bool = True  # the data set's augmentation policy (CIFAR: crop + flip), if it has one
     seed: int = 0
     device: str = "auto"
     out: str = "runs/digits/model.pt"
@@ -59,11 +97,33 @@ class TrainConfig:
         if self.ablation not in ABLATIONS:
             raise ValueError(f"ablation must be one of {', '.join(ABLATIONS)}, got {self.ablation!r}")
         modes = dict(ABLATIONS[self.ablation])
+        if self.surrogate_variant not in ("paper", "code"):
+            raise ValueError(f"surrogate_variant must be paper or code, got {self.surrogate_variant!r}")
         if modes["surrogate_mode"] == "tgo" and self.surrogate_variant == "code":
             modes["surrogate_mode"] = "tgo_sigma"
         config = NeuronConfig(decay_mode=self.decay_mode, tau_init=self.tau_init, f_c=self.f_c,
                               kappa0=self.kappa0, **modes)
+        NeuronConfig.from_dict(config._asdict())  # validates
         return config._asdict()
+
+    def validate(self) -> None:
+        """ValueError naming the field of a bad setting (before any data is loaded)."""
+        self.neuron_config()
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be sgd or adam, got {self.optimizer!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.timesteps is not None and self.timesteps < 1:
+            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.width > 0:
+            raise ValueError(f"width must be > 0, got {self.width}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
 
 def set_seed(seed: int) -> None:
@@ -78,27 +138,51 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def load_training_data(config: TrainConfig) -> DataSplit:
+    """The data set of a config (image-shaped samples for the conv models)."""
+    return load_dataset(config.dataset, root=config.data_root, image=config.model != "mlp")
+
+
 def build_architecture(config: TrainConfig, data: DataSplit) -> dict:
-    if config.model != "mlp":
-        raise ValueError(f"unknown model {config.model!r} (known: mlp)")
-    return mlp_architecture(int(np.prod(data.input_shape)), list(config.hidden), data.num_classes,
-                            config.timesteps, config.neuron_config())
+    """The architecture description of ``config.model`` for ``data``."""
+    neuron = config.neuron_config()
+    steps = config.timesteps
+    if data.encoding == "sequence":
+        frames = data.timesteps
+        if steps is not None and steps != frames:
+            raise UserError(f"the {config.dataset} data holds {frames} frames per sample but timesteps is {steps} "
+                            f"(leave timesteps unset or set it to {frames})")
+        steps = frames
+    steps = steps or DEFAULT_TIMESTEPS
+    shape = tuple(data.input_shape)
+    if config.model == "mlp":
+        if data.encoding == "sequence":
+            raise UserError("the mlp model takes static inputs; use convnet or vggsnn for event data")
+        return mlp_architecture(int(np.prod(shape)), list(config.hidden), data.num_classes, steps, neuron)
+    if len(shape) != 3:
+        raise UserError(f"model {config.model} needs image-shaped samples (C, H, W); the {config.dataset} "
+                        f"data gives {shape}")
+    common = dict(num_classes=data.num_classes, timesteps=steps, neuron=neuron, width=config.width,
+                  normalize=data.normalize, encoding=data.encoding)
+    try:
+        if config.model == "convnet":
+            channels = [int(c) if str(c).isdigit() else c for c in config.channels]
+            return convnet_architecture(shape, channels=channels, hidden=list(config.hidden), **common)
+        if config.model == "vggsnn":
+            return vggsnn_architecture(shape, **common)
+        if config.model == "resnet19":
+            return resnet19_architecture(shape, **common)
+    except ValueError as exc:
+        raise UserError(f"model {config.model} does not fit the {config.dataset} data: {exc}") from None
+    raise UserError(f"unknown model {config.model!r} (known: {', '.join(MODELS)})")
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch_size: int = 256) -> float:
-    """Top-1 accuracy of the model in eval mode (running thresholds)."""
-    model.eval()
-    correct = 0
-    for start in range(0, len(x), batch_size):
-        xb = torch.from_numpy(x[start:start + batch_size]).to(device)
-        yb = torch.from_numpy(y[start:start + batch_size]).to(device)
-        correct += int((model(xb).argmax(dim=1) == yb).sum())
-    return correct / max(len(x), 1)
+# --------------------------------------------------------------------------- monitoring
 
 
 def layer_statistics(model: SpikingNetwork) -> dict[str, dict[str, list[float]]]:
-    """Per spiking layer, per timestep: firing rate, threshold, surrogate width, window share."""
+    """Per spiking layer, per timestep, of the last forward pass only: firing rate,
+    threshold, surrogate width, window share (see :class:`LayerMonitor` for epoch averages)."""
     stats = {}
     for name, trace in model.traces().items():
         stats[name] = {
@@ -110,40 +194,176 @@ def layer_statistics(model: SpikingNetwork) -> dict[str, dict[str, list[float]]]
     return stats
 
 
-def _distributed() -> tuple[int, int]:
-    """(rank, world size) under torchrun, (0, 1) otherwise; initialises the process group."""
+class LayerMonitor:
+    """Sums of per-layer, per-timestep statistics over many batches, weighted by batch size.
+
+    One (layers, fields, T) tensor on the model's device (no host
+    synchronisation per step); :meth:`result` sums it over processes and
+    divides by the number of samples.
+    """
+
+    FIELDS = ("firing_rate", "threshold", "width", "window_share")
+
+    def __init__(self, model: SpikingNetwork, fields: tuple[str, ...] = FIELDS) -> None:
+        self.fields = fields
+        self.names = list(model.neurons.keys())
+        device = next((b.device for b in model.buffers()), torch.device("cpu"))
+        self.sums = torch.zeros(len(self.names), len(fields), model.timesteps, device=device)
+        self.samples = 0
+
+    @torch.no_grad()
+    def add(self, model: SpikingNetwork, batch: int) -> None:
+        """Fold in the traces of the model's last forward pass (a batch of ``batch`` samples)."""
+        traces = model.traces()
+        for i, name in enumerate(self.names):
+            trace = traces.get(name)
+            if trace is None:
+                continue
+            values = {
+                "firing_rate": lambda: trace.spikes.detach().float().flatten(2).mean(dim=2).sum(dim=1),
+                "threshold": lambda: trace.thresholds.float() * batch,
+                "width": lambda: trace.widths.float() * batch,
+                "window_share": lambda: trace.window_share.float() * batch,
+            }
+            for j, key in enumerate(self.fields):
+                self.sums[i, j] += values[key]().to(self.sums.device)
+        self.samples += batch
+
+    def result(self, world: int = 1) -> dict[str, dict[str, list[float]]]:
+        """Averages per layer and field over all samples (of all processes when world > 1;
+        every process must call it then)."""
+        sums = self.sums
+        samples = torch.tensor(float(self.samples), device=sums.device)
+        if world > 1:
+            sums, samples = _all_reduce(sums), _all_reduce(samples)
+        averages = (sums / samples.clamp(min=1.0)).cpu()
+        return {n: {k: averages[i, j].tolist() for j, k in enumerate(self.fields)} for i, n in enumerate(self.names)}
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+def _all_reduce(tensor: torch.Tensor) -> torch.Tensor:
+    tensor = tensor.clone()
+    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
+    return tensor
+
+
+def _distributed(device_name: str) -> tuple[int, int, torch.device, bool]:
+    """(rank, world size, device, whether we initialised the process group).
+
+    Under torchrun (WORLD_SIZE > 1) each process takes cuda:LOCAL_RANK when
+    GPUs are used (NCCL), the CPU otherwise (gloo).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not torch.distributed.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        torch.distributed.init_process_group(backend=backend)
-    rank = torch.distributed.get_rank() if world > 1 else 0
-    return rank, world
+    device = resolve_device(device_name)
+    if world <= 1:
+        return 0, 1, device, False
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    started = False
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        started = True
+    return torch.distributed.get_rank(), torch.distributed.get_world_size(), device, started
+
+
+def shard_indices(num_samples: int, epoch: int, seed: int, rank: int, world: int) -> torch.Tensor:
+    """This process's sample order for an epoch (DistributedSampler semantics, shuffle on)."""
+    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    total = math.ceil(num_samples / world) * world
+    if total > num_samples:
+        order = torch.cat([order, order[: total - num_samples]])
+    return order[rank::world]
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def _evaluate(model: SpikingNetwork, x: np.ndarray, y: np.ndarray, device: torch.device, batch_size: int,
+              rank: int = 0, world: int = 1) -> tuple[float, dict[str, list[float]]]:
+    """(accuracy, per-layer eval firing rate per timestep) on this process's shard, reduced over processes."""
+    model.eval()
+    indices = np.arange(rank, len(x), world)
+    correct = torch.zeros((), device=device)
+    monitor = LayerMonitor(model, ("firing_rate",))
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size]
+        xb = torch.from_numpy(x[chunk]).to(device)
+        yb = torch.from_numpy(y[chunk]).to(device)
+        correct += (model(xb).argmax(dim=1) == yb).sum()
+        monitor.add(model, len(chunk))
+    count = torch.tensor(float(len(indices)), device=device)
+    if world > 1:
+        correct, count = _all_reduce(correct), _all_reduce(count)
+    rates = {name: stats["firing_rate"] for name, stats in monitor.result(world).items()}
+    return float(correct) / max(float(count), 1.0), rates
+
+
+def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, device: torch.device, batch_size: int = 256) -> float:
+    """Top-1 accuracy of the model in eval mode (running thresholds)."""
+    return _evaluate(model, x, y, device, batch_size)[0]  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _loss(config: TrainConfig, trained: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, logits averaged over T)."""
+    if config.loss == "tet":
+        per_step = trained(xb, per_timestep=True)  # (T, B, classes)
+        steps = per_step.shape[0]
+        ce = F.cross_entropy(per_step.flatten(0, 1), yb.repeat(steps), label_smoothing=config.label_smoothing)
+        loss = (1.0 - config.tet_lambda) * ce
+        if config.tet_lambda:
+            loss = loss + config.tet_lambda * F.mse_loss(per_step, torch.ones_like(per_step))
+        return loss, per_step.mean(dim=0)
+    logits = trained(xb)
+    return F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing), logits
+
+
+def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    raise ValueError(f"optimizer must be sgd or adam, got {config.optimizer!r}")
 
 
 def train(config: TrainConfig, data: DataSplit | None = None) -> dict[str, Any]:
     """Train, checkpoint every epoch to ``config.out``, return a summary dict."""
-    rank, world = _distributed()
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise UserError(f"bad training configuration: {exc}") from None
+    rank, world, device, started_group = _distributed(config.device)
+    try:
+        return _train(config, data, rank, world, device)
+    finally:
+        if started_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, device: torch.device) -> dict[str, Any]:
     set_seed(config.seed)
-    data = data or load_dataset(config.dataset)
-    device = resolve_device(config.device)
-    if world > 1 and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
+    data = data if data is not None else load_training_data(config)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     arch = build_architecture(config, data)
     model = build_model(arch).to(device)
-    if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
-    elif config.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    else:
-        raise ValueError(f"optimizer must be sgd or adam, got {config.optimizer!r}")
+    optimizer = _make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
     out = Path(config.out)
     history: list[dict] = []
     start_epoch = 0
     if config.resume and out.exists():
         previous = load_checkpoint(out)
+        if previous["arch"] != arch:
+            raise UserError(f"{out}: the checkpoint was trained with another architecture than this configuration "
+                            "builds; drop --resume or choose another --out")
         model.load_state_dict(previous["state_dict"])
         state = previous.get("training_state", {})
         if state:
@@ -151,54 +371,88 @@ def train(config: TrainConfig, data: DataSplit | None = None) -> dict[str, Any]:
             scheduler.load_state_dict(state["scheduler"])
             history = json.loads(state["history"])
         start_epoch = int(previous["meta"]["epoch"])
-    trained = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    if world > 1:
+        trained: nn.Module = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        trained = model
 
     x_train = torch.from_numpy(data.x_train)
     y_train = torch.from_numpy(data.y_train)
-    generator = torch.Generator().manual_seed(config.seed)
-    steps_per_epoch = math.ceil(len(x_train) / (config.batch_size * world))
+    policy = data.augment if config.augment else None
+    augment_generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
     show = config.progress and rank == 0
     from tqdm import tqdm
 
     for epoch in range(start_epoch, config.epochs):
+        if policy is not None:
+            augment_generator.manual_seed(config.seed * 1_000_003 + epoch * 1009 + rank)
         model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        order = order[rank::world]  # each rank its own shard, same permutation everywhere
-        total_loss = total_correct = seen = 0.0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show,
+        shard = shard_indices(len(x_train), epoch, config.seed, rank, world)
+        steps = math.ceil(len(shard) / config.batch_size)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        monitor = LayerMonitor(model)
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show,
                    leave=False, dynamic_ncols=True)
         for step in bar:
-            index = order[step * config.batch_size:(step + 1) * config.batch_size]
-            if len(index) == 0:
-                continue
-            xb, yb = x_train[index].to(device), y_train[index].to(device)
-            logits = trained(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+            index = shard[step * config.batch_size:(step + 1) * config.batch_size]
+            xb = x_train[index].to(device, non_blocking=True)
+            yb = y_train[index].to(device, non_blocking=True)
+            xb = augment_batch(xb, policy, augment_generator)
+            loss, logits = _loss(config, trained, xb, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total_loss += float(loss) * len(index)
-            total_correct += float((logits.argmax(1) == yb).sum())
-            seen += len(index)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{total_correct / seen:.3f}")
+            with torch.no_grad():
+                loss_sum += loss.detach() * len(index)
+                correct += (logits.argmax(1) == yb).sum()
+            monitor.add(model, len(index))
+            if show and (step % 10 == 9 or step == steps - 1):
+                seen_here = monitor.samples
+                bar.set_postfix(loss=f"{float(loss_sum) / seen_here:.3f}", acc=f"{float(correct) / seen_here:.3f}")
         scheduler.step()
-        train_stats = layer_statistics(model)
-        test_accuracy = evaluate(model, data.x_test, data.y_test, device)
-        record = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1), "train_accuracy": total_correct / max(seen, 1),
-                  "test_accuracy": test_accuracy, "lr": scheduler.get_last_lr()[0], "layers": train_stats}
+        seen = torch.tensor(float(monitor.samples), device=device)
+        if world > 1:
+            loss_sum, correct, seen = _all_reduce(loss_sum), _all_reduce(correct), _all_reduce(seen)
+        train_stats = monitor.result(world)
+        if world > 1:
+            # The processes' BN statistics and running thresholds drifted apart in the last
+            # step; evaluate (and save) process 0's everywhere.
+            for buffer in model.buffers():
+                if buffer.numel():
+                    torch.distributed.broadcast(buffer, 0)
+        test_accuracy, test_rates = _evaluate(model, data.x_test, data.y_test, device, config.eval_batch_size,
+                                              rank, world)
+        for name, rates in test_rates.items():
+            train_stats.setdefault(name, {})["test_firing_rate"] = rates
+        record = {"epoch": epoch + 1, "loss": float(loss_sum) / max(float(seen), 1.0),
+                  "train_accuracy": float(correct) / max(float(seen), 1.0), "test_accuracy": test_accuracy,
+                  "lr": scheduler.get_last_lr()[0], "samples_seen": int(seen), "layers": train_stats}
         history.append(record)
         if rank == 0:
             if show:
                 tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['loss']:.4f}  "
                            f"train {record['train_accuracy']:.4f}  test {test_accuracy:.4f}")
-            meta = {"epoch": epoch + 1, "dataset": config.dataset, "input_quantum": data.input_quantum,
-                    "test_accuracy": test_accuracy, "tool_version": __version__,
+            meta = {"epoch": epoch + 1, "dataset": config.dataset, "data_root": config.data_root,
+                    "input_quantum": data.input_quantum, "test_accuracy": test_accuracy,
+                    "tool_version": __version__, "world_size": world,
                     "config": json.dumps(dataclasses.asdict(config))}
             training_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                               "history": json.dumps(history)}
             save_checkpoint(out, arch, model.state_dict(), meta, training_state)
-            write_json(out.with_name(out.stem + "_metrics.json"), history)
-    final_accuracy = history[-1]["test_accuracy"] if history else evaluate(model, data.x_test, data.y_test, device)
+            write_json(metrics_path(out), history)
+    if history:
+        final_accuracy = history[-1]["test_accuracy"]
+    else:
+        final_accuracy = _evaluate(model, data.x_test, data.y_test, device, config.eval_batch_size, rank, world)[0]
     if world > 1:
-        torch.distributed.destroy_process_group()
-    return {"checkpoint": str(out), "test_accuracy": final_accuracy, "epochs": config.epochs, "history": history}
+        torch.distributed.barrier()  # process 0 has written everything before anyone returns
+    return {"checkpoint": str(out), "metrics": str(metrics_path(out)), "test_accuracy": final_accuracy,
+            "epochs": config.epochs, "world_size": world, "history": history}
+
+
+def metrics_path(out: str | os.PathLike) -> Path:
+    """Where the per-epoch metrics of a run writing checkpoint ``out`` go."""
+    out = Path(out)
+    return out.with_name(out.stem + "_metrics.json")
