@@ -28,9 +28,9 @@ def make_network(inputs: int, hidden: int, classes: int, timesteps: int, seed: i
     """A random 2-layer DS-ATGO-like network quantized the way export does it."""
     rng = np.random.default_rng(seed)
     layers = [
-        FrozenLayer("fc1", "input", rng.normal(0, 1 / np.sqrt(inputs), (hidden, inputs)), rng.normal(0, 0.05, hidden),
+        FrozenLayer("fc1", ["input"], rng.normal(0, 1 / np.sqrt(inputs), (hidden, inputs)), rng.normal(0, 0.05, hidden),
                     0.2, np.linspace(0.25, 0.35, timesteps)),
-        FrozenLayer("readout", "fc1", rng.normal(0, 1 / np.sqrt(hidden), (classes, hidden)), np.zeros(classes),
+        FrozenLayer("readout", ["fc1"], rng.normal(0, 1 / np.sqrt(hidden), (classes, hidden)), np.zeros(classes),
                     None, None),
     ]
     frozen = FrozenNetwork(timesteps, (inputs,), layers, 1.0 / 255)

@@ -39,17 +39,17 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
 
-def _load_data(dataset: str):
+def _load_data(training: dict, args: argparse.Namespace):
+    """The data set a model was trained on (from its checkpoint meta or the network's
+    provenance), unless --dataset / --data-root say otherwise."""
     from .train.data import load_dataset
 
+    name = getattr(args, "dataset", None) or training.get("dataset") or "digits"
+    root = getattr(args, "data_root", None) or training.get("data_root")
     try:
-        return load_dataset(dataset)
+        return load_dataset(name, root=root)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-
-
-def _dataset_of(provenance: dict, override: str | None) -> str:
-    return override or provenance.get("training", {}).get("dataset") or "digits"
 
 
 def _load_network(path: str):
@@ -139,7 +139,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{args.target}")
     calibration = None
     if args.calibrate > 0:
-        data = _load_data(_dataset_of({"training": checkpoint["meta"]}, args.dataset))
+        data = _load_data(checkpoint["meta"], args)
         calibration = data.x_train[: args.calibrate]
     result = export_checkpoint(model, out, target=args.target, calibration_x=calibration,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
@@ -148,6 +148,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         _print_json({"out": str(result.out_dir), "manifest": result.manifest})
     else:
         print(f"exported {model} -> {result.out_dir}/ (target {args.target}, {args.threshold_policy} thresholds)")
+        if result.manifest.get("netx", {}).get("reason"):
+            print(f"  note: no netx file: {result.manifest['netx']['reason']}")
         for layer, q in zip(result.network.layers, result.layers):
             schedule = ",".join(str(v) for v in q.threshold_schedule_int) or "readout"
             print(f"  {layer.name:<10} {layer.fan_in:>5} -> {layer.num_neurons:<5} scale {q.scale:10.2f}  "
@@ -162,7 +164,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from .hardware_sim.sides import run_side
 
     net = _load_network(args.network)
-    data = _load_data(_dataset_of(net.provenance, args.dataset))
+    data = _load_data(net.provenance.get("training", {}), args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     started = time.time()
     record = run_side(args.backend, net=net, checkpoint=None, x=x, device=args.device)
@@ -197,8 +199,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         raise UserError("the torch side needs --model MODEL.pt")
     if any(s != "torch" for s in sides) and net is None:
         raise UserError("the reference and lava sides need --network (an export folder or network.npz)")
-    provenance = net.provenance if net else {"training": checkpoint["meta"]}
-    data = _load_data(_dataset_of(provenance, args.dataset))
+    data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device) for side in sides]
     report = apply_tolerance(compare(records[0], records[1], y), args.min_class_agreement, args.min_spike_agreement)
@@ -218,7 +219,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .hardware_sim.reference import encode_input, simulate
 
     net = _load_network(args.network)
-    data = _load_data(_dataset_of(net.provenance, args.dataset))
+    data = _load_data(net.provenance.get("training", {}), args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     result = simulate(net, x, device=args.device)
     counts = energy.count_operations(net, result.spikes, encode_input(net, x).numpy())
@@ -263,6 +264,7 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibrate", type=int, default=256, metavar="N",
                         help="training samples used to size each layer's scale (0: worst-case bounds)")
     parser.add_argument("--dataset", help="data set for calibration (default: the one the model was trained on)")
+    parser.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parser.add_argument("--input-bits", type=int, default=8, help="bits of the graded input spikes")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
@@ -338,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("network", help="export folder or network.npz")
     sim.add_argument("--backend", default="reference", choices=["reference", "lava"])
     sim.add_argument("--dataset", help="data set (default: the one the model was trained on)")
+    sim.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     sim.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
     sim.add_argument("--device", default="cpu", help="torch device of the reference simulator")
     sim.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -352,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--network", help="export folder or network.npz (for reference and lava)")
     parity.add_argument("--sides", default="reference,lava", help="two of torch, reference, lava")
     parity.add_argument("--dataset", help="data set (default: the one the model was trained on)")
+    parity.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parity.add_argument("--samples", type=int, default=100, help="test samples")
     parity.add_argument("--min-class-agreement", type=float, default=1.0, help="fraction of equal predictions required")
     parity.add_argument("--min-spike-agreement", type=float, default=1.0,
@@ -367,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--profile", nargs="+", default=["loihi1", "loihi2", "cmos45nm"],
                         help="device profiles: built-in names or JSON files")
     report.add_argument("--dataset", help="data set (default: the one the model was trained on)")
+    report.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     report.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
     report.add_argument("--out", help="report.json path (default: beside the network)")
     report.add_argument("--device", default="cpu", help="torch device of the reference simulator")

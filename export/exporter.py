@@ -3,7 +3,9 @@
 Output folder (written under a temporary name and renamed only when complete):
 
     network.npz          the deployable network (dsatgo_deploy.network)
-    network_netx.h5      lava-dl netx HDF5 (target loihi; per-layer thresholds)
+    network_netx.h5      lava-dl netx HDF5 (target loihi; per-layer thresholds), when netx can
+                         express the network (chains of dense/conv layers; not residual ADDs:
+                         the manifest then says why it is absent)
     manifest.json        source checkpoint hash, tool version, settings, file hashes
     export_report.json   per layer: scale, exponents, rounding and clipping counts, thresholds
 """
@@ -25,7 +27,7 @@ from dsatgo_deploy.fileio import atomic_directory, sha256_file, write_json
 from dsatgo_deploy.network import DeployableNetwork, save
 
 from .freeze import freeze
-from .netx import write_netx
+from .netx import check_netx_expressible, write_netx
 from .quantize import LayerQuantization, quantize
 
 TARGETS = ("loihi",)
@@ -63,7 +65,7 @@ def export_checkpoint(
         "tool": "dsatgo-deploy",
         "tool_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "training": {k: v for k, v in checkpoint["meta"].items() if k in ("epoch", "dataset", "test_accuracy")},
+        "training": {k: v for k, v in checkpoint["meta"].items() if k in ("epoch", "dataset", "data_root", "test_accuracy")},
     }
     net, layer_reports = quantize(frozen, calibration_x, input_bits, threshold_policy, provenance)
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
@@ -71,12 +73,18 @@ def export_checkpoint(
         files = [NETWORK_FILE]
         netx_info: dict[str, Any] = {}
         if target == "loihi":
-            thresholds = write_netx(net, staging / NETX_FILE)
-            files.append(NETX_FILE)
-            netx_info = {"file": NETX_FILE, "input_message_bits": net.input_encoding.bits,
-                         "per_layer_thresholds": thresholds,
-                         "note": "netx holds one threshold per layer; the threshold schedules are in "
-                                 f"{NETWORK_FILE} and run by dsatgo's own Lava process graph"}
+            try:
+                check_netx_expressible(net)
+            except UserError as exc:
+                # Not an error: the deployable network and our Lava process graph cover it.
+                netx_info = {"file": None, "reason": f"netx cannot express this network: {exc}"}
+            else:
+                thresholds = write_netx(net, staging / NETX_FILE)
+                files.append(NETX_FILE)
+                netx_info = {"file": NETX_FILE, "input_message_bits": net.input_encoding.bits,
+                             "per_layer_thresholds": thresholds,
+                             "note": "netx holds one threshold per layer; the threshold schedules are in "
+                                     f"{NETWORK_FILE} and run by dsatgo's own Lava process graph"}
         report = {"target": target, "threshold_policy": threshold_policy, "timesteps": net.timesteps,
                   "input_encoding": asdict(net.input_encoding),
                   "layers": [asdict(r) | {"neurons": layer.num_neurons, "fan_in": layer.fan_in,

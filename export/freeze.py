@@ -1,14 +1,24 @@
-"""Freeze: a DS-ATGO checkpoint -> a float network with fixed thresholds.
+"""Freeze: a DS-ATGO checkpoint -> a float network of Loihi-shaped layers with fixed thresholds.
 
-What training leaves adaptive becomes constant here: each spiking layer's
-threshold becomes its running average per timestep (the schedule eval mode
-uses, Eq. 6), its PLIF decay becomes the number tau = sigmoid(w). The frozen
-network computes exactly what the torch model computes in eval mode:
+What training leaves adaptive becomes constant here, and what Loihi has no
+neuron for is folded into the neighbouring synapses:
 
-    I_l(t) = W_l s_{l-1}(t) + b_l                 (s_0(t) = x, direct encoding)
-    U_l(t) = tau_l * U_l(t-1) * (1 - S_l(t-1)) + I_l(t)
-    S_l(t) = 1(U_l(t) >= theta_l(t))
-    readout = mean_t I_L(t)
+* thresholds: each spiking layer's running average per timestep (the schedule
+  eval mode uses, Eq. 6); decays: tau = sigmoid(w);
+* tdBN (eval: running statistics) folded into its synapse, per output channel:
+  W' = W g / sqrt(var + eps), b' = (b - mean) g / sqrt(var + eps) + beta;
+* average pooling, global average pooling and flatten folded into the next
+  synapse (they are linear): a dense layer after them gets W' = W o P; a conv
+  after a k x k / stride k average pool gets its kernel spread over k x k
+  blocks (kernel K k, stride s k, padding p k, values K / k^2);
+* SEW residual ADD: the summed spike sources become the next layer's list of
+  sources, all through the same weights.
+
+Each frozen layer computes, from the sum of its sources' outputs m(t):
+
+    I(t) = syn(W, m(t)) + b                       (dense or conv, torch layout)
+    U(t) = tau U(t-1) (1 - S(t-1)) + I(t),  S(t) = 1(U(t) >= theta(t))
+    readout = mean_t I(t)
 
 Reads only the checkpoint's architecture and state dict (no train/ import).
 """
@@ -16,37 +26,67 @@ Reads only the checkpoint's architecture and state dict (no train/ import).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from dsatgo_deploy.architecture import neuron_key, synapse_key
+from dsatgo_deploy.architecture import INPUT, layer_shapes, neuron_key, norm_key, synapse_key
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.network import INPUT
+
+BN_EPS = 1e-5
+
+
+@dataclass
+class FrozenConv:
+    """Geometry of a frozen conv synapse (torch cross-correlation, (C, H, W))."""
+
+    input_shape: tuple[int, int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
 
 
 @dataclass
 class FrozenLayer:
-    """A layer with constant parameters. threshold_schedule is (T,) for a spiking
-    layer and None for the readout; tau is None for the readout."""
+    """A Loihi-shaped layer with constant float parameters.
+
+    weight: (out, in) dense or (C_out, C_in, KH, KW) conv, float64; bias (out,)
+    or (C_out,); sources: spiking layers (or "input") whose outputs are summed;
+    threshold_schedule (T,) for a spiking layer, None for the readout.
+    """
 
     name: str
-    source: str
-    weight: np.ndarray  # (out, in) float64
-    bias: np.ndarray  # (out,) float64
+    sources: list[str]
+    weight: np.ndarray
+    bias: np.ndarray
     tau: float | None
     threshold_schedule: np.ndarray | None
+    conv: FrozenConv | None = None
 
     def __post_init__(self) -> None:
-        if self.weight.ndim != 2:
-            raise ValueError(f"layer '{self.name}': weight must be 2-D, got shape {self.weight.shape}")
+        if self.weight.ndim not in (2, 4):
+            raise ValueError(f"layer '{self.name}': weight must be 2-D or 4-D, got shape {self.weight.shape}")
         if self.bias.shape != (self.weight.shape[0],):
             raise ValueError(f"layer '{self.name}': bias shape {self.bias.shape} != ({self.weight.shape[0]},)")
 
     @property
     def spiking(self) -> bool:
         return self.threshold_schedule is not None
+
+    @property
+    def kind(self) -> str:
+        return "conv" if self.conv is not None else "dense"
+
+    def synapse(self, messages: torch.Tensor) -> torch.Tensor:
+        """syn(W, m) + b on (N, *input) float64 messages -> (N, neurons) flattened (C, H, W)."""
+        weight = torch.from_numpy(self.weight)
+        bias = torch.from_numpy(self.bias)
+        if self.conv is None:
+            return messages.reshape(len(messages), -1) @ weight.T + bias
+        out = F.conv2d(messages.reshape(len(messages), *self.conv.input_shape), weight, bias,
+                       stride=self.conv.stride, padding=self.conv.padding)
+        return out.reshape(len(messages), -1)
 
 
 @dataclass
@@ -55,6 +95,11 @@ class FrozenNetwork:
     input_shape: tuple[int, ...]
     layers: list[FrozenLayer]
     input_quantum: float | None = None
+    normalize: dict | None = None
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- reading the checkpoint
 
 
 def _tensor(state: dict, key: str, layer: str, origin: str) -> np.ndarray:
@@ -66,75 +111,185 @@ def _tensor(state: dict, key: str, layer: str, origin: str) -> np.ndarray:
     return value
 
 
+def _fold_batch_norm(weight: np.ndarray, bias: np.ndarray, state: dict, name: str, origin: str):
+    gamma = _tensor(state, norm_key(name, "weight"), name, origin)
+    beta = _tensor(state, norm_key(name, "bias"), name, origin)
+    mean = _tensor(state, norm_key(name, "running_mean"), name, origin)
+    var = _tensor(state, norm_key(name, "running_var"), name, origin)
+    factor = gamma / np.sqrt(var + BN_EPS)
+    shape = (-1,) + (1,) * (weight.ndim - 1)
+    return weight * factor.reshape(shape), (bias - mean) * factor + beta
+
+
+@dataclass
+class _View:
+    """What a node of the architecture holds, seen by the synapses after it: a linear
+    map ``ops`` (pooling, flatten, in order) of the sum of spiking ``sources``."""
+
+    sources: list[str]
+    shape_at_sources: tuple[int, ...]
+    ops: list[tuple] = field(default_factory=list)
+
+
+def _fold_into_dense(weight: np.ndarray, view: _View) -> np.ndarray:
+    """W o P for the pooling/flatten chain P: returns (out, prod(shape_at_sources))."""
+    w = torch.from_numpy(weight)
+    # Walk the chain backwards, applying each op's adjoint to the rows of W.
+    shapes = [view.shape_at_sources]
+    for op in view.ops:
+        shapes.append(op[-1])
+    for op, shape_in in zip(reversed(view.ops), reversed(shapes[:-1])):
+        kind = op[0]
+        if kind == "flatten":
+            w = w.reshape(len(w), *shape_in) if len(shape_in) > 1 else w
+        elif kind == "global_avgpool":
+            channels, height, width = shape_in
+            w = w.reshape(len(w), channels, 1, 1).expand(-1, -1, height, width) / (height * width)
+        elif kind == "avgpool":
+            _, kernel, stride, _ = op
+            channels, height, width = shape_in
+            w = w.reshape(len(w), channels, *op[-1][1:])
+            ones = torch.full((channels, 1, kernel, kernel), 1.0 / kernel**2, dtype=w.dtype)
+            adjoint = F.conv_transpose2d(w, ones, stride=stride, groups=channels)
+            padded = torch.zeros(len(w), channels, height, width, dtype=w.dtype)
+            h, wd = min(height, adjoint.shape[2]), min(width, adjoint.shape[3])
+            padded[:, :, :h, :wd] = adjoint[:, :, :h, :wd]
+            w = padded
+    return w.reshape(len(w), -1).numpy()
+
+
+def _fold_into_conv(weight: np.ndarray, spec: dict, view: _View, name: str, origin: str):
+    """A conv after pooling: spread the kernel over the pooling blocks; returns (weight, stride, padding)."""
+    stride, padding = int(spec["stride"]), int(spec["padding"])
+    for op in view.ops:
+        if op[0] != "avgpool" or op[1] != op[2]:
+            raise UserError(f"{origin}: layer '{name}': export can fold only average pooling with kernel == "
+                            f"stride into a following conv, got {op[0]} before it")
+    spatial = view.shape_at_sources[1:]
+    for op in view.ops:
+        if any(size % op[1] for size in spatial):
+            raise UserError(f"{origin}: layer '{name}': the {op[1]}x{op[1]} average pool before it does not tile "
+                            f"its input {view.shape_at_sources} exactly; export cannot fold it into the conv")
+        spatial = tuple(size // op[1] for size in spatial)
+    kernel_weight = torch.from_numpy(weight)
+    for op in reversed(view.ops):
+        block = op[1]
+        kernel_weight = kernel_weight.repeat_interleave(block, dim=2).repeat_interleave(block, dim=3) / block**2
+        stride, padding = stride * block, padding * block
+    return kernel_weight.numpy(), (stride, stride), (padding, padding)
+
+
 def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
     """Frozen float network of a loaded checkpoint (dsatgo_deploy.checkpoint.load_checkpoint)."""
     arch, state = checkpoint["arch"], checkpoint["state_dict"]
-    timesteps = int(arch["timesteps"])
-    layers: list[FrozenLayer] = []
     if arch.get("encoding", "direct") != "direct":
-        raise UserError(f"{origin}: export does not support input encoding {arch['encoding']!r} yet "
-                        "(only 'direct')")
-    if arch.get("normalize") is not None:
-        raise UserError(f"{origin}: export does not support input normalisation ('normalize') yet")
+        raise UserError(f"{origin}: export does not support input encoding {arch['encoding']!r} yet (only 'direct')")
+    timesteps = int(arch["timesteps"])
+    shapes = layer_shapes(arch, origin)
+    views: dict[str, _View] = {INPUT: _View([INPUT], tuple(shapes[INPUT]))}
+    layers: list[FrozenLayer] = []
     for spec in arch["layers"]:
-        name = spec["name"]
-        if spec["op"] != "linear":
-            raise UserError(f"{origin}: layer '{name}': export does not support operation {spec['op']!r} yet")
-        if spec.get("bn"):
-            raise UserError(f"{origin}: layer '{name}': export does not support tdBN ('bn': true) yet")
-        if spec["neuron"] not in ("lif", "readout"):
-            raise UserError(f"{origin}: layer '{name}': export does not support neuron {spec['neuron']!r} yet")
-        sources = spec["inputs"]
-        if len(sources) != 1:
-            raise UserError(f"{origin}: layer '{name}': export supports one input per linear layer, got {sources}")
-        source = sources[0]
+        name, op, inputs = spec["name"], spec["op"], spec["inputs"]
+        if op == "add":
+            first, second = views[inputs[0]], views[inputs[1]]
+            if first.ops or second.ops or INPUT in first.sources + second.sources:
+                raise UserError(f"{origin}: layer '{name}': export can fold an ADD of spike outputs only "
+                                "(no pooling or input on either branch)")
+            views[name] = _View(first.sources + [s for s in second.sources if s not in first.sources],
+                                first.shape_at_sources)
+            if len(set(first.sources) & set(second.sources)):
+                raise UserError(f"{origin}: layer '{name}': the same spikes reach the ADD twice ({first.sources} "
+                                f"and {second.sources}); export needs distinct sources")
+            continue
+        if op in ("avgpool", "global_avgpool", "flatten"):
+            view = views[inputs[0]]
+            views[name] = _View(view.sources, view.shape_at_sources,
+                                view.ops + [(op, spec.get("kernel_size"), spec.get("stride"), tuple(shapes[name]))])
+            continue
+        if spec["neuron"] == "none":
+            raise UserError(f"{origin}: layer '{name}': export needs a neuron after every {op} "
+                            "(a synapse without neuron has no Loihi counterpart)")
+        view = views[inputs[0]]
         weight = _tensor(state, synapse_key(name, "weight"), name, origin)
         bias = (_tensor(state, synapse_key(name, "bias"), name, origin) if spec.get("bias")
                 else np.zeros(weight.shape[0]))
-        if spec["neuron"] == "lif":
-            logit = float(_tensor(state, neuron_key(name, "decay_logit"), name, origin))
-            tau = 1.0 / (1.0 + math.exp(-logit))
-            mode = arch["neuron"].get("threshold_mode", "adaptive")
-            if mode == "adaptive":
-                schedule = _tensor(state, neuron_key(name, "running_threshold"), name, origin).reshape(-1)
-                if schedule.size != timesteps:
-                    raise UserError(f"{origin}: layer '{name}': field 'running_threshold' has {schedule.size} "
-                                    f"values, expected T = {timesteps}")
-            elif mode == "estimated":
-                f_c, v_th0 = arch["neuron"].get("f_c", 1.0), arch["neuron"].get("v_th0", 1.0)
-                schedule = np.full(timesteps, f_c * math.sqrt(1.0 + tau * tau) * v_th0)
-            else:
-                schedule = np.full(timesteps, float(arch["neuron"].get("v_th0", 1.0)))
-            layers.append(FrozenLayer(name, source, weight, bias, tau, schedule))
+        if spec.get("bn"):
+            weight, bias = _fold_batch_norm(weight, bias, state, name, origin)
+        conv = None
+        if op == "conv2d":
+            weight, stride, padding = _fold_into_conv(weight, spec, view, name, origin)
+            conv = FrozenConv(tuple(view.shape_at_sources), stride, padding)
         else:
-            layers.append(FrozenLayer(name, source, weight, bias, None, None))
-    return FrozenNetwork(timesteps, tuple(arch["input_shape"]), layers,
-                         checkpoint.get("meta", {}).get("input_quantum"))
+            weight = _fold_into_dense(weight, view)
+        if spec["neuron"] == "lif":
+            tau, schedule = _neuron(arch, state, name, origin, timesteps)
+        else:
+            tau, schedule = None, None
+        layers.append(FrozenLayer(name, list(view.sources), weight, bias, tau, schedule, conv))
+        views[name] = _View([name], tuple(shapes[name]))
+    return FrozenNetwork(timesteps, tuple(shapes[INPUT]), layers, checkpoint.get("meta", {}).get("input_quantum"),
+                         arch.get("normalize"), dict(shapes))
 
 
+def _neuron(arch: dict, state: dict, name: str, origin: str, timesteps: int) -> tuple[float, np.ndarray]:
+    logit = float(_tensor(state, neuron_key(name, "decay_logit"), name, origin))
+    tau = 1.0 / (1.0 + math.exp(-logit))
+    mode = arch["neuron"].get("threshold_mode", "adaptive")
+    if mode == "adaptive":
+        schedule = _tensor(state, neuron_key(name, "running_threshold"), name, origin).reshape(-1)
+        if schedule.size != timesteps:
+            raise UserError(f"{origin}: layer '{name}': field 'running_threshold' has {schedule.size} "
+                            f"values, expected T = {timesteps}")
+    elif mode == "estimated":
+        f_c, v_th0 = arch["neuron"].get("f_c", 1.0), arch["neuron"].get("v_th0", 1.0)
+        schedule = np.full(timesteps, f_c * math.sqrt(1.0 + tau * tau) * v_th0)
+    else:
+        schedule = np.full(timesteps, float(arch["neuron"].get("v_th0", 1.0)))
+    return tau, schedule
+
+
+# --------------------------------------------------------------------------- float simulation
+
+
+def normalized_input(net: FrozenNetwork, x: np.ndarray) -> np.ndarray:
+    """x as the first layer sees it: (x - mean) / std per channel when the model normalises."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), *net.input_shape)
+    if net.normalize is None:
+        return x
+    shape = (1, -1) + (1,) * (len(net.input_shape) - 1)
+    return (x - np.asarray(net.normalize["mean"]).reshape(shape)) / np.asarray(net.normalize["std"]).reshape(shape)
+
+
+@torch.no_grad()
 def run_frozen(net: FrozenNetwork, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Float simulation of the frozen network.
 
     Returns (readout mean over T (B, classes), spikes per spiking layer (B, T, n)
     bool, input currents per layer (B, T, n)).
     """
-    activity = {INPUT: np.repeat(x.reshape(len(x), 1, -1).astype(np.float64), net.timesteps, axis=1)}
+    batch, steps = len(x), net.timesteps
+    outputs = {INPUT: torch.from_numpy(normalized_input(net, x)).unsqueeze(1).expand(-1, steps, *net.input_shape)}
     currents: dict[str, np.ndarray] = {}
     spikes: dict[str, np.ndarray] = {}
     readout = None
     for layer in net.layers:
-        current = activity[layer.source] @ layer.weight.T + layer.bias
-        currents[layer.name] = current
+        if layer.sources == [INPUT]:
+            current = layer.synapse(outputs[INPUT][:, 0]).unsqueeze(1).expand(-1, steps, -1)
+        else:
+            total = sum(outputs[source] for source in layer.sources)
+            flat = total.reshape(batch * steps, *total.shape[2:])
+            current = layer.synapse(flat).reshape(batch, steps, -1)
+        currents[layer.name] = current.numpy()
         if not layer.spiking:
-            readout = current.mean(axis=1)
+            readout = current.mean(dim=1).numpy()
             continue
-        potential = np.zeros(current[:, 0].shape)
-        fired = np.zeros_like(potential)
-        out = np.zeros(current.shape, dtype=bool)
-        for t in range(net.timesteps):
+        potential = torch.zeros_like(current[:, 0])
+        fired = torch.zeros_like(potential)
+        out = torch.zeros_like(current)
+        for t in range(steps):
             potential = layer.tau * potential * (1.0 - fired) + current[:, t]
-            out[:, t] = potential >= layer.threshold_schedule[t]
-            fired = out[:, t].astype(np.float64)
-        spikes[layer.name] = out
-        activity[layer.name] = out.astype(np.float64)
+            fired = (potential >= float(layer.threshold_schedule[t])).to(potential.dtype)
+            out[:, t] = fired
+        spikes[layer.name] = out.numpy().astype(bool)
+        outputs[layer.name] = out
     return readout, spikes, currents

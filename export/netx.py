@@ -10,7 +10,9 @@ fixed at 6 and one threshold per layer. So the writer needs, per layer:
   an all-non-positive matrix would hit netx's lossy power-of-two corner;
 * bias_exp == 6;
 * one threshold per layer: a schedule is collapsed to its per-layer value
-  (``per_layer_thresholds``), which the export report states.
+  (``per_layer_thresholds``), which the export report states;
+* a chain: every layer reads exactly the previous one (no residual ADD);
+  a dense layer after a conv gets a netx 'flatten' entry ((C, H, W) order).
 
 The readout becomes a CUBA layer with vThMant = 2**17 (never fires; netx's own
 value for a missing neuron), iDecay = du + 1 = 4096, vDecay = dv = 0.
@@ -67,15 +69,36 @@ def write_netx(net: DeployableNetwork, path: str | os.PathLike) -> dict[str, int
             layers = h5.create_group("layer")
             entry = layers.create_group("0")
             entry.create_dataset("type", data=np.array([b"input"]))
-            entry.create_dataset("shape", data=np.array(net.input_shape[::-1], dtype=np.int64))
-            for index, layer in enumerate(net.layers, start=1):
+            # netx reverses stored shapes to its (x, y, c) order: store (C, H, W) as torch has it.
+            entry.create_dataset("shape", data=np.array(net.input_shape, dtype=np.int64))
+            index = 1
+            previous_shape = net.input_shape
+            for layer in net.layers:
+                if layer.kind == "dense" and len(previous_shape) > 1:
+                    # netx flattens (x, y, c) ports as (c, y, x): torch's (C, H, W) order.
+                    layers.create_group(str(index)).create_dataset("type", data=np.array([b"flatten"]))
+                    index += 1
                 group = layers.create_group(str(index))
-                group.create_dataset("type", data=np.array([b"dense"]))
-                group.create_dataset("shape", data=np.array([layer.num_neurons], dtype=np.int64))
-                group.create_dataset("inFeatures", data=layer.fan_in)
-                group.create_dataset("outFeatures", data=layer.num_neurons)
+                index += 1
+                group.create_dataset("shape", data=np.array(layer.output_shape, dtype=np.int64))
                 group.create_dataset("weight", data=layer.weight.astype(np.float64))
                 group.create_dataset("bias", data=layer.bias_mant.astype(np.float64))
+                if layer.kind == "conv":
+                    geometry = layer.conv
+                    group.create_dataset("type", data=np.array([b"conv"]))
+                    group.create_dataset("inChannels", data=layer.weight.shape[1])
+                    group.create_dataset("outChannels", data=layer.weight.shape[0])
+                    group.create_dataset("kernelSize", data=np.array(layer.weight.shape[2:], dtype=np.int64))
+                    # (y, x) order, as torch; netx reverses them to (x, y)
+                    group.create_dataset("stride", data=np.array(geometry.stride, dtype=np.int64))
+                    group.create_dataset("padding", data=np.array(geometry.padding, dtype=np.int64))
+                    group.create_dataset("dilation", data=np.array(geometry.dilation, dtype=np.int64))
+                    group.create_dataset("groups", data=1)
+                else:
+                    group.create_dataset("type", data=np.array([b"dense"]))
+                    group.create_dataset("inFeatures", data=layer.input_size)
+                    group.create_dataset("outFeatures", data=layer.num_neurons)
+                previous_shape = layer.output_shape
                 neuron = group.create_group("neuron")
                 neuron.create_dataset("type", data=np.array([b"CUBA"]))
                 vth = thresholds[layer.name] if layer.spiking else loihi.NEVER_FIRES_VTH

@@ -10,6 +10,10 @@ per unit of float current):
     vth(t)   = round(theta(t) * s)                     17 bit; fires when v > vth << 6
     dv       = round(4096 * (1 - tau)), du = 4095      (no synaptic current memory)
 
+Conv layers take no weight exponent (Lava's Conv ignores it): when the limits
+below bind, their mantissa range shrinks instead. A layer with k spike sources
+(a folded residual ADD) sees messages up to k.
+
 so that v = 64 * s * U. The scale is the largest the 8-bit weight mantissa
 allows (s0 = 254 / (max|W| q_in)), times 2**weight_exp, with weight_exp the
 largest value in [-8, 7] (preferring 0, which netx can express) that keeps
@@ -26,9 +30,9 @@ import numpy as np
 
 from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer, InputEncoding
+from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputEncoding, Layer
 
-from .freeze import FrozenNetwork, run_frozen
+from .freeze import FrozenNetwork, normalized_input, run_frozen
 
 SYNAPSE_LIMIT = 1 << 17  # |a| below this keeps a << 6 inside u's 24 bits
 BIAS_EXP = 6  # netx fixes bias_exp at 6; one bias unit is one unit of a
@@ -71,14 +75,26 @@ def quantize_layer_weights(weight: np.ndarray, multiplier: float) -> tuple[np.nd
     return np.clip(rounded, lo, hi).astype(np.int64), clipped
 
 
-def choose_input_encoding(input_quantum: float | None, calibration_x: np.ndarray | None, bits: int = 8) -> InputEncoding:
-    """Graded-spike encoding: the data's own quantum when it has one, else max|x| / (2**bits - 1)."""
-    signed = bool(calibration_x is not None and np.min(calibration_x) < 0)
-    if input_quantum:
-        return InputEncoding(kind="graded", bits=bits, step=float(input_quantum), signed=signed)
-    peak = float(np.max(np.abs(calibration_x))) if calibration_x is not None and calibration_x.size else 1.0
+def choose_input_encoding(frozen: FrozenNetwork, calibration_x: np.ndarray | None, bits: int = 8) -> InputEncoding:
+    """Graded-spike encoding of the first layer's input (normalised when the model normalises).
+
+    The data's own quantum when it has one and no normalisation applies (digits: 1/16,
+    exact), else max|x'| / (2**(bits-1) - 1) for signed or / (2**bits - 1) for unsigned x'.
+    """
+    normalize = frozen.normalize or {}
+    mean, std = normalize.get("mean"), normalize.get("std")
+    seen = normalized_input(frozen, calibration_x) if calibration_x is not None and len(calibration_x) else None
+    signed = bool(mean is not None or (seen is not None and np.min(seen) < 0))
+    if frozen.input_quantum and mean is None:
+        return InputEncoding(kind="graded", bits=bits, step=float(frozen.input_quantum), signed=signed)
+    if seen is not None:
+        peak = float(np.max(np.abs(seen)))
+    elif mean is not None:  # worst case of x in [0, 1]
+        peak = float(max(max(abs(0 - m), abs(1 - m)) / s for m, s in zip(mean, std)))
+    else:
+        peak = 1.0
     levels = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
-    return InputEncoding(kind="graded", bits=bits, step=(peak or 1.0) / levels, signed=signed)
+    return InputEncoding(kind="graded", bits=bits, step=(peak or 1.0) / levels, signed=signed, mean=mean, std=std)
 
 
 def quantize(
@@ -92,7 +108,7 @@ def quantize(
     or 'per-layer' (one value: the mean of the schedule)."""
     if threshold_policy not in ("schedule", "per-layer"):
         raise UserError(f"unknown threshold policy {threshold_policy!r} (known: schedule, per-layer)")
-    encoding = choose_input_encoding(frozen.input_quantum, calibration_x, input_bits)
+    encoding = choose_input_encoding(frozen, calibration_x, input_bits)
     currents = None
     if calibration_x is not None and len(calibration_x):
         _, _, currents = run_frozen(frozen, calibration_x)
@@ -100,9 +116,10 @@ def quantize(
     reports: list[LayerQuantization] = []
     steps = frozen.timesteps
     for layer in frozen.layers:
-        graded = layer.source == INPUT
+        graded = layer.sources == [INPUT]
         q_in = encoding.step if graded else 1.0
-        max_message = max(abs(v) for v in encoding.payload_range) if graded else 1
+        # Several spike sources add before the weights: a message is at most their number.
+        max_message = max(abs(v) for v in encoding.payload_range) if graded else len(layer.sources)
         max_abs_w = float(np.max(np.abs(layer.weight)))
         if max_abs_w == 0.0:
             raise UserError(f"layer '{layer.name}': field 'weight': all weights are zero; Loihi export needs a non-zero weight")
@@ -110,7 +127,8 @@ def quantize(
         if currents is not None:
             max_current = CALIBRATION_MARGIN * float(np.max(np.abs(currents[layer.name])))
         else:
-            max_current = float(np.max(np.sum(np.abs(layer.weight), axis=1) * q_in * max_message + np.abs(layer.bias)))
+            per_output = np.abs(layer.weight).reshape(len(layer.weight), -1).sum(axis=1)
+            max_current = float(np.max(per_output * q_in * max_message + np.abs(layer.bias)))
         if layer.spiking:
             theta = np.asarray(layer.threshold_schedule, dtype=np.float64)
             if threshold_policy == "per-layer":
@@ -128,16 +146,25 @@ def quantize(
                     and scale * float(np.max(np.abs(layer.bias), initial=0.0)) <= loihi.BIAS_MANT_RANGE[1])
 
         weight_exp = 0
-        while not fits(weight_exp) and weight_exp > loihi.WEIGHT_EXP_RANGE[0]:
-            weight_exp -= 1
-        if not fits(weight_exp):
-            raise UserError(f"layer '{layer.name}': cannot fit Loihi's bit widths even with weight exponent "
-                            f"{weight_exp} (max |current| {max_current:.3g}, max threshold {theta_max:.3g})")
-        # Raise the exponent while the threshold would have fewer than 8 bits of resolution.
-        while (layer.spiking and base_scale * 2.0 ** weight_exp * theta_max < 256
-               and weight_exp < loihi.WEIGHT_EXP_RANGE[1] and fits(weight_exp + 1)):
-            weight_exp += 1
-        scale = base_scale * 2.0 ** weight_exp
+        if layer.kind == "conv":
+            # Lava's Conv ignores weight exponents: shrink the mantissa range instead.
+            while not fits(0) and base_scale >= 1e-9:
+                base_scale /= 2.0
+            if not fits(0):
+                raise UserError(f"layer '{layer.name}': cannot fit Loihi's bit widths (max |current| "
+                                f"{max_current:.3g}, max threshold {theta_max:.3g})")
+            scale = base_scale
+        else:
+            while not fits(weight_exp) and weight_exp > loihi.WEIGHT_EXP_RANGE[0]:
+                weight_exp -= 1
+            if not fits(weight_exp):
+                raise UserError(f"layer '{layer.name}': cannot fit Loihi's bit widths even with weight exponent "
+                                f"{weight_exp} (max |current| {max_current:.3g}, max threshold {theta_max:.3g})")
+            # Raise the exponent while the threshold would have fewer than 8 bits of resolution.
+            while (layer.spiking and base_scale * 2.0 ** weight_exp * theta_max < 256
+                   and weight_exp < loihi.WEIGHT_EXP_RANGE[1] and fits(weight_exp + 1)):
+                weight_exp += 1
+            scale = base_scale * 2.0 ** weight_exp
         multiplier = q_in * scale / 2.0 ** weight_exp
         weight_int, weights_clipped = quantize_layer_weights(layer.weight, multiplier)
         exact = layer.weight * multiplier
@@ -156,8 +183,10 @@ def quantize(
             thresholds_clipped = 0
             vth = np.zeros(0, dtype=np.int64)
             dv = 0  # the readout integrates without leak
+        conv = None if layer.conv is None else ConvGeometry(layer.conv.input_shape, layer.conv.stride, layer.conv.padding)
         layers.append(Layer(
-            name=layer.name, sources=[layer.source], weight=weight_int, weight_exp=weight_exp,
+            name=layer.name, kind=layer.kind, conv=conv, sources=list(layer.sources), weight=weight_int,
+            weight_exp=weight_exp,
             bias_mant=bias_int, bias_exp=BIAS_EXP, threshold_schedule=vth,
             current_decay=loihi.CURRENT_DECAY_RANGE[1], voltage_decay=min(max(dv, 0), 4096),
             spiking=layer.spiking, input_message_bits=encoding.bits if graded else 0, scale=scale))

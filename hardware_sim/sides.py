@@ -33,7 +33,8 @@ def run_torch(checkpoint: dict, x: np.ndarray, device: str = "cpu", batch_size: 
         xb = torch.as_tensor(x[start:start + batch_size], dtype=torch.float32, device=device)
         predictions.append(model(xb).argmax(dim=1).cpu().numpy())
         for name, trace in model.traces().items():
-            spikes.setdefault(name, []).append(trace.spikes.transpose(0, 1).bool().cpu().numpy())
+            per_sample = trace.spikes.transpose(0, 1)
+            spikes.setdefault(name, []).append(per_sample.reshape(*per_sample.shape[:2], -1).bool().cpu().numpy())
     return RunRecord("torch", {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(predictions))
 
 

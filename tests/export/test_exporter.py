@@ -100,8 +100,8 @@ def test_quantize_uses_a_negative_weight_exponent_when_sums_would_overflow_u():
     from dsatgo_deploy.export.freeze import FrozenLayer, FrozenNetwork
 
     rng = np.random.default_rng(0)
-    wide = FrozenLayer("wide", "input", rng.uniform(0.5, 1.0, (4, 300)), np.zeros(4), 0.5, np.full(2, 1.0))
-    readout = FrozenLayer("readout", "wide", rng.normal(size=(2, 4)), np.zeros(2), None, None)
+    wide = FrozenLayer("wide", ["input"], rng.uniform(0.5, 1.0, (4, 300)), np.zeros(4), 0.5, np.full(2, 1.0))
+    readout = FrozenLayer("readout", ["wide"], rng.normal(size=(2, 4)), np.zeros(2), None, None)
     net, reports = quantize(FrozenNetwork(2, (300,), [wide, readout], 1.0 / 255))
     assert reports[0].weight_exp < 0
     x = np.ones((3, 300))
