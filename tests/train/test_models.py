@@ -176,16 +176,3 @@ def test_checkpoint_round_trip_keeps_thresholds_and_tdbn_statistics(tmp_path):
     clone.eval()
     with torch.no_grad():
         assert torch.equal(model(x), clone(x))
-
-
-def test_export_refuses_conv_nets_with_a_clear_message():
-    from dsatgo_deploy.errors import UserError
-
-    arch = convnet_architecture((1, 8, 8), 10, 2, NEURON, channels=(4, "pool"), hidden=())
-    model = build_model(arch)
-    with pytest.raises(UserError, match="model.pt: layer 'conv1': export does not support operation 'conv2d' yet"):
-        freeze({"arch": arch, "state_dict": model.state_dict(), "meta": {}}, "model.pt")
-    arch = mlp_architecture(64, [8], 10, 2, NEURON)
-    arch["layers"][0]["bn"] = True
-    with pytest.raises(UserError, match="layer 'fc1': export does not support tdBN"):
-        freeze({"arch": arch, "state_dict": build_model(arch).state_dict(), "meta": {}}, "model.pt")
