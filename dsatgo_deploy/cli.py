@@ -137,11 +137,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = Path(args.model)
     checkpoint = load_checkpoint(model)  # fail early, with one line, before any data is loaded
     out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{args.target}")
-    calibration = None
+    calibration = labels = None
     if args.calibrate > 0:
         data = _load_data(checkpoint["meta"], args)
-        calibration = data.x_train[: args.calibrate]
-    result = export_checkpoint(model, out, target=args.target, calibration_x=calibration,
+        calibration, labels = data.x_train[: args.calibrate], data.y_train[: args.calibrate]
+    result = export_checkpoint(model, out, target=args.target, calibration_x=calibration, calibration_y=labels,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
                                overwrite=args.overwrite)
     if args.json:

@@ -7,7 +7,9 @@ Output folder (written under a temporary name and renamed only when complete):
                          express the network (chains of dense/conv layers; not residual ADDs:
                          the manifest then says why it is absent)
     manifest.json        source checkpoint hash, tool version, settings, file hashes
-    export_report.json   per layer: scale, exponents, rounding and clipping counts, thresholds
+    export_report.json   per layer: scale, exponents, rounding and clipping counts, thresholds,
+                         resources; the cost of one threshold per layer against the schedule
+    export_report.md     the same for people
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from dsatgo_deploy import __version__
+from dsatgo_deploy.loihi import THRESHOLD_RANGE
 from dsatgo_deploy.checkpoint import load_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_directory, sha256_file, write_json
@@ -28,13 +31,16 @@ from dsatgo_deploy.network import DeployableNetwork, save
 
 from .freeze import freeze
 from .netx import check_netx_expressible, write_netx
+from .resources import check_resources
 from .quantize import LayerQuantization, quantize
+from .thresholds import POLICIES, calibrate_per_layer, compare_policies
 
-TARGETS = ("loihi",)
+TARGETS = ("loihi", "loihi1")  # loihi: Loihi 2
 NETWORK_FILE = "network.npz"
 NETX_FILE = "network_netx.h5"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "export_report.json"
+REPORT_MD_FILE = "export_report.md"
 
 
 @dataclass
@@ -50,6 +56,7 @@ def export_checkpoint(
     out_dir: str | os.PathLike,
     target: str = "loihi",
     calibration_x: np.ndarray | None = None,
+    calibration_y: np.ndarray | None = None,
     threshold_policy: str = "schedule",
     input_bits: int = 8,
     overwrite: bool = False,
@@ -67,34 +74,93 @@ def export_checkpoint(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "training": {k: v for k, v in checkpoint["meta"].items() if k in ("epoch", "dataset", "data_root", "test_accuracy")},
     }
-    net, layer_reports = quantize(frozen, calibration_x, input_bits, threshold_policy, provenance)
+    if threshold_policy not in POLICIES:
+        raise UserError(f"unknown threshold policy {threshold_policy!r} (known: {', '.join(POLICIES)})")
+    per_layer = calibrate_per_layer(frozen, calibration_x)
+    policy_cost = (compare_policies(frozen, per_layer, calibration_x, calibration_y)
+                   if calibration_x is not None and len(calibration_x) else None)
+    chosen = frozen if threshold_policy == "schedule" else per_layer
+    net, layer_reports = quantize(chosen, calibration_x, input_bits, threshold_policy, provenance)
+    resources = check_resources(net, target)  # before anything is written
+    # One threshold per layer for netx: the calibrated value on this layer's integer scale.
+    netx_thresholds = {layer.name: int(np.clip(round(float(p.threshold_schedule[0]) * layer.scale), *THRESHOLD_RANGE))
+                       for layer, p in zip(net.layers, per_layer.layers) if layer.spiking}
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
         save(net, staging / NETWORK_FILE)
         files = [NETWORK_FILE]
         netx_info: dict[str, Any] = {}
-        if target == "loihi":
+        if target in ("loihi", "loihi1"):
             try:
                 check_netx_expressible(net)
             except UserError as exc:
                 # Not an error: the deployable network and our Lava process graph cover it.
                 netx_info = {"file": None, "reason": f"netx cannot express this network: {exc}"}
             else:
-                thresholds = write_netx(net, staging / NETX_FILE)
+                thresholds = write_netx(net, staging / NETX_FILE, netx_thresholds)
                 files.append(NETX_FILE)
                 netx_info = {"file": NETX_FILE, "input_message_bits": net.input_encoding.bits,
                              "per_layer_thresholds": thresholds,
-                             "note": "netx holds one threshold per layer; the threshold schedules are in "
+                             "note": "netx holds one threshold per layer (calibrated to keep each layer's spike "
+                                     "count closest to the schedule's); the threshold schedules are in "
                                      f"{NETWORK_FILE} and run by dsatgo's own Lava process graph"}
         report = {"target": target, "threshold_policy": threshold_policy, "timesteps": net.timesteps,
+                  "threshold_policy_cost": policy_cost, "resources": resources,
                   "input_encoding": asdict(net.input_encoding),
-                  "layers": [asdict(r) | {"neurons": layer.num_neurons, "fan_in": layer.fan_in,
+                  "layers": [asdict(r) | {"kind": layer.kind, "sources": layer.sources,
+                                          "neurons": layer.num_neurons, "fan_in": layer.fan_in,
                                           "current_decay": layer.current_decay, "voltage_decay": layer.voltage_decay}
                              for r, layer in zip(layer_reports, net.layers)]}
         write_json(staging / REPORT_FILE, report)
-        files.append(REPORT_FILE)
+        (staging / REPORT_MD_FILE).write_text(render_report_markdown(report, provenance))
+        files += [REPORT_FILE, REPORT_MD_FILE]
         manifest = {"format": "dsatgo-export-manifest", "format_version": 1, **provenance, "target": target,
                     "quantization": {k: v for k, v in net.quantization.items() if k != "layers"},
                     "netx": netx_info,
                     "files": {name: sha256_file(staging / name) for name in files}}
         write_json(staging / MANIFEST_FILE, manifest)
     return ExportResult(Path(out_dir), net, layer_reports, manifest)
+
+
+def _fmt_thresholds(values: list, limit: int = 6) -> str:
+    shown = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values[:limit])
+    return shown + (", ..." if len(values) > limit else "")
+
+
+def render_report_markdown(report: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """export_report.json as Markdown tables."""
+    lines = [f"# Export report: {provenance.get('source_checkpoint')}", "",
+             f"target `{report['target']}`, threshold policy `{report['threshold_policy']}`, T = {report['timesteps']}, "
+             f"input: {report['input_encoding']['bits']}-bit graded spikes, step {report['input_encoding']['step']:.6g}"
+             + (" (normalised per channel on the host)" if report['input_encoding'].get('mean') else ""),
+             f"source SHA-256 `{provenance.get('source_sha256')}`, dsatgo-deploy {provenance.get('tool_version')}", "",
+             "## Layers", "",
+             "| layer | kind | neurons | fan-in | scale | w exp | rounded | clipped | zeroed | bias clipped | dv | thresholds (float) | thresholds (int) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for layer in report["layers"]:
+        lines.append(f"| {layer['name']} | {layer.get('kind', 'dense')} | {layer['neurons']} | {layer['fan_in']} | "
+                     f"{layer['scale']:.4g} | {layer['weight_exp']} | {layer['weights_rounded']} | "
+                     f"{layer['weights_clipped']} | {layer['weights_zeroed']} | {layer['bias_clipped']} | "
+                     f"{layer['voltage_decay']} | {_fmt_thresholds(layer['threshold_schedule_float']) or 'readout'} | "
+                     f"{_fmt_thresholds(layer['threshold_schedule_int']) or '-'} |")
+    cost = report.get("threshold_policy_cost")
+    if cost:
+        lines += ["", f"## One threshold per layer against the schedule ({cost['samples']} calibration samples, float)", "",
+                  "| layer | schedule | per-layer threshold | spikes/inference, schedule | spikes/inference, per-layer |",
+                  "|---|---|---:|---:|---:|"]
+        for name, item in cost["layers"].items():
+            counts = item["spikes_per_inference"]
+            lines.append(f"| {name} | {_fmt_thresholds(item['schedule'])} | {item['per_layer_threshold']:.4g} | "
+                         f"{counts['schedule']:.1f} | {counts['per-layer']:.1f} |")
+        if cost.get("accuracy"):
+            lines += ["", f"accuracy: schedule {cost['accuracy']['schedule']:.2%}, per-layer "
+                          f"{cost['accuracy']['per-layer']:.2%}; predicted-class agreement {cost['class_agreement']:.2%}"]
+    resources = report.get("resources")
+    if resources:
+        lines += ["", f"## Resources on {resources['chip']} ({resources['model']})", "",
+                  "| layer | neurons | synapses | synaptic memory (bytes) | fan-in | cores |", "|---|---:|---:|---:|---:|---:|"]
+        for item in resources["layers"]:
+            lines.append(f"| {item['name']} | {item['neurons']} | {item['synapses']} | {item['synaptic_memory_bytes']} | "
+                         f"{item['fan_in']} | {item['cores']} |")
+        lines += ["", f"total: {resources['total_cores']} of {resources['limits']['cores']['value']} cores, "
+                      f"{resources['total_neurons']} neurons, {resources['total_synapses']} synapses"]
+    return "\n".join(lines) + "\n"

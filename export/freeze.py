@@ -261,11 +261,13 @@ def normalized_input(net: FrozenNetwork, x: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def run_frozen(net: FrozenNetwork, x: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
+               ) -> tuple[np.ndarray | None, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Float simulation of the frozen network.
 
     Returns (readout mean over T (B, classes), spikes per spiking layer (B, T, n)
-    bool, input currents per layer (B, T, n)).
+    bool, input currents per layer (B, T, n)). With ``until``, stops after that
+    layer (the readout is then None).
     """
     batch, steps = len(x), net.timesteps
     outputs = {INPUT: torch.from_numpy(normalized_input(net, x)).unsqueeze(1).expand(-1, steps, *net.input_shape)}
@@ -292,4 +294,6 @@ def run_frozen(net: FrozenNetwork, x: np.ndarray) -> tuple[np.ndarray, dict[str,
             out[:, t] = fired
         spikes[layer.name] = out.numpy().astype(bool)
         outputs[layer.name] = out
+        if layer.name == until:
+            break
     return readout, spikes, currents

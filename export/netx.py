@@ -58,12 +58,14 @@ def check_netx_expressible(net: DeployableNetwork) -> None:
         previous = layer.name
 
 
-def write_netx(net: DeployableNetwork, path: str | os.PathLike) -> dict[str, int]:
-    """Write ``net`` as a netx HDF5 file, atomically; return the per-layer thresholds used."""
+def write_netx(net: DeployableNetwork, path: str | os.PathLike,
+               thresholds: dict[str, int] | None = None) -> dict[str, int]:
+    """Write ``net`` as a netx HDF5 file, atomically; return the per-layer thresholds used
+    (``thresholds`` when given, e.g. calibrated ones, else :func:`per_layer_thresholds`)."""
     import h5py
 
     check_netx_expressible(net)
-    thresholds = per_layer_thresholds(net)
+    thresholds = dict(thresholds) if thresholds is not None else per_layer_thresholds(net)
     with atomic_file(path, "wb") as handle:
         with h5py.File(handle, "w") as h5:
             layers = h5.create_group("layer")

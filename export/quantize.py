@@ -35,6 +35,10 @@ from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputE
 from .freeze import FrozenNetwork, normalized_input, run_frozen
 
 SYNAPSE_LIMIT = 1 << 17  # |a| below this keeps a << 6 inside u's 24 bits
+#: A spiking layer whose smallest positive threshold maps to fewer integer units
+#: than this cannot be represented next to its 8-bit weights (the weights are
+#: over 64x the threshold): export refuses it rather than fire on noise.
+MIN_THRESHOLD_MANTISSA = 4
 BIAS_EXP = 6  # netx fixes bias_exp at 6; one bias unit is one unit of a
 CALIBRATION_MARGIN = 2.0
 
@@ -173,6 +177,13 @@ def quantize(
         bias_clipped = int(np.sum((bias_int < loihi.BIAS_MANT_RANGE[0]) | (bias_int > loihi.BIAS_MANT_RANGE[1])))
         bias_int = np.clip(bias_int, *loihi.BIAS_MANT_RANGE).astype(np.int64)
         if layer.spiking:
+            positive = theta[theta > 0]
+            if positive.size and float(positive.min()) * scale < MIN_THRESHOLD_MANTISSA:
+                raise UserError(
+                    f"layer '{layer.name}': field 'weight': the weights do not fit 8 bits next to the threshold: "
+                    f"with the largest weight at the 8-bit limit{' and weight exponent ' + str(weight_exp) if layer.kind == 'dense' else ''}, "
+                    f"threshold {float(positive.min()):.4g} becomes {float(positive.min()) * scale:.2f} integer units "
+                    f"(< {MIN_THRESHOLD_MANTISSA}); max |weight| {max_abs_w:.4g} is {max_abs_w * q_in / float(positive.min()):.0f}x the threshold")
             vth_exact = np.rint(theta * scale)
             thresholds_clipped = int(np.sum((vth_exact < loihi.THRESHOLD_RANGE[0]) | (vth_exact > loihi.THRESHOLD_RANGE[1])))
             vth = np.clip(vth_exact, *loihi.THRESHOLD_RANGE).astype(np.int64)

@@ -11,7 +11,14 @@ import torch
 from dsatgo_deploy import loihi, network
 from dsatgo_deploy.checkpoint import load_checkpoint
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.export.exporter import MANIFEST_FILE, NETWORK_FILE, NETX_FILE, REPORT_FILE, export_checkpoint
+from dsatgo_deploy.export.exporter import (
+    MANIFEST_FILE,
+    NETWORK_FILE,
+    NETX_FILE,
+    REPORT_FILE,
+    REPORT_MD_FILE,
+    export_checkpoint,
+)
 from dsatgo_deploy.export.freeze import freeze, run_frozen
 from dsatgo_deploy.export.quantize import quantize
 from dsatgo_deploy.fileio import sha256_file
@@ -21,7 +28,8 @@ from dsatgo_deploy.train.models import build_model
 
 def test_output_folder_holds_network_netx_manifest_and_report(exported, trained_checkpoint):
     out = exported.out_dir
-    assert sorted(p.name for p in out.iterdir()) == sorted([NETWORK_FILE, NETX_FILE, MANIFEST_FILE, REPORT_FILE])
+    assert sorted(p.name for p in out.iterdir()) == sorted([NETWORK_FILE, NETX_FILE, MANIFEST_FILE, REPORT_FILE,
+                                                            REPORT_MD_FILE])
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["source_sha256"] == sha256_file(trained_checkpoint)
     assert manifest["tool_version"]
@@ -151,3 +159,69 @@ def test_netx_file_runs_in_lava_like_the_reference(trained_checkpoint, digits, t
     index = np.arange(samples)[:, None] * steps + np.arange(steps)[None, :]
     np.testing.assert_array_equal(wall_spikes[:, index + 1].transpose(1, 2, 0), reference.spikes["fc1"])
     np.testing.assert_array_equal(np.asarray(wall_v)[index + 2].astype(np.int64), reference.readout_trace)
+
+
+def _write(tmp_path, checkpoint, name):
+    path = tmp_path / name
+    torch.save(checkpoint, path)
+    return path
+
+
+def test_a_network_too_large_for_one_chip_is_refused_naming_the_layer(tmp_path):
+    from dsatgo_deploy.architecture import mlp_architecture
+    from dsatgo_deploy.checkpoint import save_checkpoint
+    from dsatgo_deploy.train.neuron import NeuronConfig
+
+    # 1.2 M neurons in one layer: more than 128 cores x 8192 neurons of Loihi 2
+    arch = mlp_architecture(4, [1_200_000], 2, 2, NeuronConfig()._asdict())
+    model = build_model(arch)
+    path = tmp_path / "huge.pt"
+    save_checkpoint(path, arch, model.state_dict(), {"epoch": 0})
+    with pytest.raises(UserError, match=r"layer 'fc1': needs 147 cores .* more than Loihi 2's 128 cores"):
+        export_checkpoint(path, tmp_path / "out", calibration_x=np.random.default_rng(0).uniform(0, 1, (4, 4)))
+    assert not (tmp_path / "out").exists()
+
+
+def test_loihi1_has_no_graded_spikes(trained_checkpoint, tmp_path):
+    with pytest.raises(UserError, match="layer 'fc1': Loihi 1 has no graded spikes"):
+        export_checkpoint(trained_checkpoint, tmp_path / "out", target="loihi1")
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_that_do_not_fit_next_to_the_threshold_are_refused(trained_checkpoint, tmp_path):
+    checkpoint = torch.load(trained_checkpoint, weights_only=True)
+    checkpoint["state_dict"]["synapses.fc1.weight"] *= 1e6  # the threshold vanishes next to the weights
+    with pytest.raises(UserError, match=r"layer 'fc1': field 'weight': the weights do not fit 8 bits"):
+        export_checkpoint(_write(tmp_path, checkpoint, "big.pt"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_layer_export_does_not_know_is_refused(tmp_path):
+    from dsatgo_deploy.architecture import convnet_architecture
+    from dsatgo_deploy.checkpoint import save_checkpoint
+    from dsatgo_deploy.train.neuron import NeuronConfig
+
+    arch = convnet_architecture((1, 8, 8), 10, 2, NeuronConfig()._asdict(), channels=(4,), hidden=())
+    arch["layers"][0]["neuron"] = "none"  # a conv without a neuron: no Loihi counterpart
+    arch["layers"][0]["bn"] = False
+    model = build_model(arch)
+    path = tmp_path / "odd.pt"
+    save_checkpoint(path, arch, model.state_dict(), {"epoch": 0})
+    with pytest.raises(UserError, match=r"layer 'conv1': export needs a neuron after every conv2d"):
+        export_checkpoint(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_report_states_the_cost_of_per_layer_thresholds(trained_checkpoint, digits, tmp_path):
+    result = export_checkpoint(trained_checkpoint, tmp_path / "out", calibration_x=digits.x_train[:128],
+                               calibration_y=digits.y_train[:128])
+    report = json.loads((tmp_path / "out" / REPORT_FILE).read_text())
+    cost = report["threshold_policy_cost"]
+    counts = cost["layers"]["fc1"]["spikes_per_inference"]
+    # calibration keeps the per-layer spike count close to the schedule's
+    assert abs(counts["per-layer"] - counts["schedule"]) <= 0.02 * counts["schedule"] + 1
+    assert set(cost["accuracy"]) == {"schedule", "per-layer"}
+    assert report["resources"]["total_cores"] == 2
+    markdown = (tmp_path / "out" / "export_report.md").read_text()
+    assert "One threshold per layer against the schedule" in markdown and "| fc1 |" in markdown
+    assert result.manifest["netx"]["per_layer_thresholds"]["fc1"] > 0
