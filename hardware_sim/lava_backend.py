@@ -1,19 +1,53 @@
 """Run a deployable network as Lava processes (Loihi2SimCfg, fixed_pt by default).
 
-The graph, built once and compiled once for all samples::
+The graph is built once and compiled once for all samples. Every layer L is one
+neuron population fed by one synapse process per source, all with L's weights;
+L's InPort sums them (int32, ``PyInPortVectorDense.recv``), which is the
+reference's ``wrap32(sum over sources of syn(W, m_src))``::
 
-    RingBuffer (graded payloads) -> Dense -> ScheduledLIF -> Dense -> ... -> Dense -> LIFReset (readout)
+    RingBuffer (graded payloads) -------------> synapse(L, "input") --> neurons of L
+    neurons of S1 --[relay x k1]--------------> synapse(L, S1) ---\
+    neurons of S2 --[relay x k2]--------------> synapse(L, S2) ----+--> neurons of L --> SpikeRecorder
+    ...                                                            /    (readout: LIFReset + Monitor of v)
 
-* Each layer's Dense gets the layer's integer weights, weight exponent and
-  ``num_message_bits`` (graded for the first layer); its neurons are our
+* Synapses: a dense layer gets a ``Dense`` (its weights, weight exponent,
+  ``num_message_bits``: graded for the layer reading the input); a conv layer a
+  ``Conv`` built as netx builds it (hdf5.py ``create_conv``). Neurons: our
   ScheduledLIF (threshold per sample timestep) or, for the non-spiking readout,
   a stock LIFReset whose threshold (2**17) it can never reach.
-* Samples stream back to back, T steps each, with no gap: every Dense adds one
-  step of latency, so layer k (1-based) sees sample i's timestep t at wall step
-  i*T + t + k; its reset offset is 1 + k, which zeroes u and v exactly when a
-  new sample reaches it, at any depth. L extra steps flush the last sample.
-* Spikes of every spiking layer go to sink RingBuffers; the readout's v is
-  recorded by a Monitor and read at each sample's last timestep.
+* Layouts. Lava's conv processes are (X, Y, C) = (W, H, C); the format is torch's
+  (C, H, W). A node (the input or a layer) whose shape is 3-D, (C, H, W), lives
+  in Lava as (W, H, C); every other node as a flat (n,) vector. So:
+  conv weights ``W_lava = W_torch[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)``
+  (out, kx, ky, in), spatially flipped because Lava convolves where torch
+  correlates; stride, padding, dilation and input shape reversed to x-first;
+  bias per channel broadcast over (X, Y, C). A dense layer reading a 3-D node
+  reads it through ``transpose([2, 1, 0]).flatten()`` virtual ports (netx's
+  flatten), i.e. in torch's (C, H, W) order, so its weights are unchanged.
+  The input RingBuffer holds the payloads in the input node's layout; spike
+  recordings and the readout monitor are turned back to (C, H, W) flatten order
+  on the way out.
+* Latency. A synapse adds one step, a neuron none. With
+  ``depth(input) = 0`` and ``depth(L) = 1 + max(depth(S) for S in L.sources)``
+  (:func:`layer_depths`), L runs sample i's timestep t (1-based) at wall step
+  ``i*T + t + depth(L)``. A source S of L at a smaller depth is delayed by
+  ``depth(L) - 1 - depth(S)`` steps so that every source's message of sample
+  timestep t reaches L at the same wall step: a chain of relays (each a Sparse
+  identity synapse into memoryless threshold-0 LIF neurons, :func:`_relay`,
+  which repeat their 0/1 input one step later), one chain per source, shared by
+  every consumer (the consumer needing k steps taps the k-th link). Relays are
+  stock Loihi populations, not layers, and never appear in the results.
+* Streaming. Samples run back to back, T steps each, with no gap; layer L's reset
+  offset is ``1 + depth(L)`` (mod T), which zeroes u and v exactly when a new
+  sample reaches it, at any depth. ``max depth`` extra steps flush the last
+  sample: ``samples*T + max depth`` steps in all.
+* Results. Spikes of every spiking layer go to a SpikeRecorder (lava_procs), which
+  writes them into a memory-mapped file in a temporary folder (Lava's RingBuffer
+  sink hands its buffer back one element per message, ~30 us each, which
+  dominated conv runs); the readout's v is recorded by a Monitor (small: n_out).
+  Both are realigned from wall time to sample time:
+  sample i, timestep t (0-based) of layer L is wall index ``i*T + t + depth(L)``
+  (0-based), so the readout's output is read at ``i*T + T - 1 + depth``.
 
 ``run()`` is always followed by ``stop()``. A failure inside a Lava process is
 raised as LavaRunError with the real exception Lava keeps in its actors, as
@@ -24,16 +58,20 @@ the healthy ones wait for messages); a run that does not finish within
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
+import types
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import scipy.sparse
 
 from dsatgo_deploy import lava_compat, loihi
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.network import INPUT, DeployableNetwork
+from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
 
 from .reference import SimulationResult
 
@@ -47,66 +85,164 @@ class LavaRunError(RuntimeError):
 
 @dataclass
 class _Graph:
-    source: object
-    neurons: list  # one per layer, in order
-    sinks: dict  # layer name -> sink RingBuffer
-    monitor: object
+    entry: object  # one process of the graph: run()/stop() on it drive them all
+    recordings: dict  # spiking layer name -> .npy file of its spikes, (total, *Lava shape) bool
+    relays: dict  # (node, k) -> OutPort of node's spikes delayed by k steps (k-th relay of its chain)
+    monitor: object  # Monitor of the readout's v
+    readout_name: str  # Lava name of the readout's neuron process (the monitor's key)
+    shapes: dict  # node name -> (C, H, W) or (n,) shape in the format
+    depths: dict  # node name -> depth (wall-step latency)
     total_steps: int
 
 
-def _import_lava():
+def _import_lava() -> types.SimpleNamespace:
     lava_compat.install()
     try:
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
+        from lava.proc.conv.process import Conv
         from lava.proc.dense.process import Dense
-        from lava.proc.io.sink import RingBuffer as Sink
         from lava.proc.io.source import RingBuffer as Source
-        from lava.proc.lif.process import LIFReset
+        from lava.proc.lif.process import LIF, LIFReset
         from lava.proc.monitor.process import Monitor
+        from lava.proc.sparse.process import Sparse
 
         from .lava_procs.scheduled_lif import ScheduledLIF
+        from .lava_procs.spike_recorder import SpikeRecorder
     except ImportError as exc:
         raise UserError(f"Lava is not installed or does not import ({exc}); install lava-nc 0.10.0 and "
                         "lava-dl 0.6.0 as the Makefile does (pip --no-deps --ignore-requires-python)") from None
-    return RunSteps, Loihi2SimCfg, Dense, Sink, Source, LIFReset, Monitor, ScheduledLIF
+    return types.SimpleNamespace(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
+                                 Source=Source, LIF=LIF, LIFReset=LIFReset, Monitor=Monitor, Sparse=Sparse,
+                                 ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder)
 
 
-def _build(net: DeployableNetwork, payloads: np.ndarray, lava) -> _Graph:
-    RunSteps, Loihi2SimCfg, Dense, Sink, Source, LIFReset, Monitor, ScheduledLIF = lava
-    steps = net.timesteps
-    depth = len(net.layers)
-    samples = len(payloads)
-    total = samples * steps + depth
+# --------------------------------------------------------------------------- layouts and latency
+
+
+def layer_depths(net: DeployableNetwork) -> dict[str, int]:
+    """Wall-step latency of every node: ``depth(input) = 0``,
+    ``depth(L) = 1 + max(depth(S) for S in L.sources)`` (one step per synapse)."""
+    depths = {INPUT: 0}
+    for layer in net.layers:
+        depths[layer.name] = 1 + max(depths[source] for source in layer.sources)
+    return depths
+
+
+def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A node's shape in Lava: (C, H, W) -> (X, Y, C) = (W, H, C); any other shape -> (n,)."""
+    return tuple(int(d) for d in shape[::-1]) if len(shape) == 3 else (int(np.prod(shape)),)
+
+
+def _torch_to_lava(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(N, n) in torch's (C, H, W) flatten order -> (N, *lava_shape(shape))."""
+    if len(shape) == 3:
+        return rows.reshape(len(rows), *shape).transpose(0, 3, 2, 1)
+    return rows.reshape(len(rows), -1)
+
+
+def _lava_to_torch(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(N, *lava_shape(shape)) -> (N, n) in torch's (C, H, W) flatten order."""
+    if len(shape) == 3:
+        rows = rows.transpose(0, 3, 2, 1)
+    return rows.reshape(len(rows), -1)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _dense_synapse(lava, layer: Layer, name: str):
+    """The layer's Dense: integer weights (out, in) as they are, weight exponent, message bits."""
+    return lava.Dense(weights=layer.weight.astype(np.int32), weight_exp=layer.weight_exp,
+                      num_weight_bits=loihi.WEIGHT_BITS, num_message_bits=layer.input_message_bits, name=name)
+
+
+def _conv_synapse(lava, layer: Layer, name: str):
+    """The layer's Conv as netx builds it: torch (out, in, kh, kw) -> (out, kx, ky, in), spatially
+    flipped; stride, padding, dilation and input shape x-first. No exponent (Lava's Conv ignores it)."""
+    geometry = layer.conv
+    weight = np.ascontiguousarray(layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1), dtype=np.int32)
+    return lava.Conv(weight=weight, input_shape=lava_shape(geometry.input_shape), stride=geometry.stride[::-1],
+                     padding=geometry.padding[::-1], dilation=geometry.dilation[::-1], groups=1,
+                     num_message_bits=layer.input_message_bits, name=name)
+
+
+def _relay(lava, upstream, shape: tuple[int, ...], name: str):
+    """One step of delay for the 0/1 spikes of a node of ``shape``, as Loihi would do it: one-to-one
+    synapses (Sparse identity, weight 1: excitatory, survives Lava's clip and truncation) into relay LIF
+    neurons with no memory (du = 4095, dv = 4096: u and v decay fully every step) and threshold 0. A spike
+    gives a = 1, u = v = 64 > 0: it fires (v reset to 0); no spike gives u = v = 0: silent. So the relay
+    repeats its input exactly, one step later (the synapse's step; the neuron adds none). ``upstream``
+    (Lava layout) is connected to it; returns the relay neurons' OutPort, in the same layout."""
+    dims = lava_shape(shape)
+    size = int(np.prod(dims))
+    synapse = lava.Sparse(weights=scipy.sparse.identity(size, dtype=np.int32, format="csr"), name=f"{name}_synapse")
+    neurons = lava.LIF(shape=dims, du=4095, dv=4096, vth=0, name=f"{name}_neurons")
+    (upstream.flatten() if len(dims) > 1 else upstream).connect(synapse.s_in)
+    (synapse.a_out.reshape(dims) if len(dims) > 1 else synapse.a_out).connect(neurons.a_in)
+    return neurons.s_out
+
+
+def _neurons(lava, layer: Layer, steps: int, depth: int):
+    """The layer's neuron process in Lava layout, reset when a sample reaches it (offset 1 + depth)."""
+    dims = lava_shape(layer.output_shape)
+    bias = np.broadcast_to(layer.bias_mant, dims) if layer.kind == "conv" else layer.bias_mant  # channels last
+    common = dict(shape=dims, du=layer.current_decay, dv=layer.voltage_decay,
+                  bias_mant=np.ascontiguousarray(bias, dtype=np.int32), bias_exp=layer.bias_exp,
+                  reset_offset=(1 + depth) % steps, name=f"{layer.name}_neurons")
+    if layer.spiking:
+        schedule = np.array([layer.threshold_at(t) for t in range(steps)], dtype=np.int32)
+        return lava.ScheduledLIF(vth_schedule=schedule, **common)
+    return lava.LIFReset(vth=loihi.NEVER_FIRES_VTH, reset_interval=steps, **common)
+
+
+def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path) -> _Graph:
+    """The whole Lava graph for ``net`` and these samples (graded payloads (B, input_size), torch order);
+    spike recordings go to files in ``workdir``."""
+    steps, samples = net.timesteps, len(payloads)
+    depths = layer_depths(net)
+    shapes = {INPUT: net.input_shape, **{layer.name: layer.output_shape for layer in net.layers}}
+    total = samples * steps + max(depths.values())
     # Direct encoding: each sample's payload repeated T times, then zeros to flush the pipeline.
-    data = np.zeros((net.input_size, total), dtype=np.int32)
-    data[:, : samples * steps] = np.repeat(payloads.T.astype(np.int32), steps, axis=1)
-    source = Source(data=data)
-    outputs = {INPUT: source.s_out}
-    neurons, sinks = [], {}
-    monitor = None
-    for k, layer in enumerate(net.layers, start=1):
-        dense = Dense(weights=layer.weight.astype(np.int32), weight_exp=layer.weight_exp,
-                      num_weight_bits=loihi.WEIGHT_BITS, num_message_bits=layer.input_message_bits,
-                      name=f"{layer.name}_dense")
-        outputs[layer.sources[0]].connect(dense.s_in)
-        common = dict(shape=(layer.num_neurons,), du=layer.current_decay, dv=layer.voltage_decay,
-                      bias_mant=layer.bias_mant.astype(np.int32), bias_exp=layer.bias_exp,
-                      reset_offset=(1 + k) % steps, name=f"{layer.name}_neurons")
+    rows = np.zeros((total, net.input_size), dtype=np.int32)
+    rows[: samples * steps] = np.repeat(payloads.astype(np.int32), steps, axis=0)
+    ring = lava.Source(data=np.ascontiguousarray(np.moveaxis(_torch_to_lava(rows, net.input_shape), 0, -1)))
+    outputs = {INPUT: ring.s_out}
+    relays: dict[tuple[str, int], object] = {}
+
+    def delayed(node: str, extra: int):
+        """``node``'s output port, ``extra`` steps later (a shared chain of relays)."""
+        if extra == 0:
+            return outputs[node]
+        if (node, extra) not in relays:
+            # Only spikes are relayed: the graded input is never summed with other sources, so it never waits.
+            relays[node, extra] = _relay(lava, delayed(node, extra - 1), shapes[node], f"{node}_delay{extra}")
+        return relays[node, extra]
+
+    recordings, monitor, readout = {}, None, None
+    for layer in net.layers:
+        depth = depths[layer.name]
+        neuron = _neurons(lava, layer, steps, depth)
+        make_synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
+        for source in layer.sources:
+            synapse = make_synapse(lava, layer, f"{layer.name}_{layer.kind}_from_{source}")
+            port = delayed(source, depth - 1 - depths[source])
+            if layer.kind == "dense" and len(lava_shape(shapes[source])) == 3:
+                port = port.transpose([2, 1, 0]).flatten()  # (X, Y, C) -> (C, Y, X) -> torch's flatten order
+            port.connect(synapse.s_in)
+            synapse.a_out.connect(neuron.a_in)
         if layer.spiking:
-            schedule = np.array([layer.threshold_at(t) for t in range(steps)], dtype=np.int32)
-            neuron = ScheduledLIF(vth_schedule=schedule, **common)
-            sink = Sink(shape=(layer.num_neurons,), buffer=total)
-            neuron.s_out.connect(sink.a_in)
-            sinks[layer.name] = sink
+            dims = lava_shape(layer.output_shape)
+            path = workdir / f"spikes_{len(recordings)}.npy"
+            np.lib.format.open_memmap(path, mode="w+", dtype=bool, shape=(total, *dims)).flush()
+            recorder = lava.SpikeRecorder(shape=dims, path=str(path), num_steps=total, name=f"{layer.name}_recorder")
+            neuron.s_out.connect(recorder.a_in)
+            recordings[layer.name] = path
         else:
-            neuron = LIFReset(vth=loihi.NEVER_FIRES_VTH, reset_interval=steps, **common)
-            monitor = Monitor()
+            monitor, readout = lava.Monitor(), neuron.name
             monitor.probe(neuron.v, total)
-        dense.a_out.connect(neuron.a_in)
         outputs[layer.name] = neuron.s_out
-        neurons.append(neuron)
-    return _Graph(source, neurons, sinks, monitor, total)
+    return _Graph(ring, recordings, relays, monitor, readout, shapes, depths, total)
 
 
 def _actors(process) -> list:
@@ -151,33 +287,11 @@ def _shutdown(process, timeout_s: float = 3.0) -> None:
     _stop(process, timeout_s)
 
 
-def run_lava(
-    net: DeployableNetwork,
-    x: np.ndarray,
-    select_tag: str = "fixed_pt",
-    payloads: bool = False,
-    progress: bool = False,
-    timeout_s: float | None = None,
-) -> SimulationResult:
-    """Run ``net`` on samples x in Lava; same result type as the reference simulator.
-
-    Spikes per layer (B, T, n) and the readout v after each sample timestep
-    (B, T, n_out), realigned from wall time to sample time.
-    """
-    if select_tag != "fixed_pt":
-        raise UserError(f"select_tag {select_tag!r} is not supported for deployable networks yet (use fixed_pt)")
-    lava = _import_lava()
-    RunSteps, Loihi2SimCfg = lava[0], lava[1]
-    if payloads:
-        encoded = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
-    else:
-        encoded = net.input_encoding.encode(np.asarray(x).reshape(len(x), -1))
-    samples, steps, depth = len(encoded), net.timesteps, len(net.layers)
-    if samples == 0:
-        raise UserError("no samples to run")
-    graph = _build(net, encoded, lava)
-    entry = graph.neurons[0]
-    config = Loihi2SimCfg(select_tag=select_tag)
+def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: float | None, what: str) -> np.ndarray:
+    """Run the graph for all its steps, watching for failed processes and the timeout; always stop it.
+    Returns the readout's monitored v, (total, *Lava shape)."""
+    entry = graph.entry
+    config = lava.Loihi2SimCfg(select_tag=select_tag)
     failure: list[BaseException] = []
 
     def execute() -> None:
@@ -189,7 +303,7 @@ def run_lava(
                       leave=False) as bar:
                 while done < graph.total_steps:
                     chunk = min(CHUNK_STEPS, graph.total_steps - done)
-                    entry.run(condition=RunSteps(num_steps=chunk), run_cfg=config)
+                    entry.run(condition=lava.RunSteps(num_steps=chunk), run_cfg=config)
                     done += chunk
                     bar.update(chunk)
         except BaseException as exc:  # surfaced in the caller's thread
@@ -209,23 +323,54 @@ def run_lava(
                 raise LavaRunError("a Lava process failed: " + "; ".join(errors))
             if deadline is not None and time.monotonic() > deadline:
                 _shutdown(entry)
-                raise LavaRunError(f"Lava run did not finish within {timeout_s} s ({samples} samples x {steps} "
-                                   "steps); its processes were terminated")
+                raise LavaRunError(f"Lava run did not finish within {timeout_s} s ({what}); its processes were "
+                                   "terminated")
         if failure:
             cause = "; ".join(_actor_errors(entry)) or repr(failure[0])
             _shutdown(entry)
             raise LavaRunError(f"Lava run failed: {cause}") from failure[0]
         try:
-            spikes_wall = {name: sink.data.get().astype(bool) for name, sink in graph.sinks.items()}
-            readout_layer = net.layers[-1]
-            monitored = graph.monitor.get_data()[f"{readout_layer.name}_neurons"]["v"]
+            return np.asarray(graph.monitor.get_data()[graph.readout_name]["v"])
         finally:
             _stop(entry)
-    spikes = {}
-    index = np.arange(samples)[:, None] * steps + np.arange(steps)[None, :]  # (B, T) sample-time steps, 0-based
-    for k, layer in enumerate(net.layers, start=1):
-        if layer.spiking:
-            wall = spikes_wall[layer.name]  # (n, total)
-            spikes[layer.name] = wall[:, index + k].transpose(1, 2, 0)
-    readout_trace = np.asarray(monitored)[index + depth].astype(np.int64)  # (B, T, n_out)
+
+
+def run_lava(
+    net: DeployableNetwork,
+    x: np.ndarray,
+    select_tag: str = "fixed_pt",
+    payloads: bool = False,
+    progress: bool = False,
+    timeout_s: float | None = None,
+) -> SimulationResult:
+    """Run ``net`` on samples x in Lava; same result type as the reference simulator.
+
+    Spikes per spiking layer (B, T, n) and the readout v after each sample
+    timestep (B, T, n_out), neurons in the format's (C, H, W) flatten order,
+    realigned from wall time to sample time (module doc). Samples are analog
+    (encoded with the network's input encoding) or, with ``payloads``, the
+    integer payloads themselves.
+    """
+    if select_tag != "fixed_pt":
+        raise UserError(f"select_tag {select_tag!r} is not supported for deployable networks yet (use fixed_pt)")
+    lava = _import_lava()
+    if payloads:
+        encoded = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
+    else:
+        encoded = net.input_encoding.encode(np.asarray(x).reshape(len(x), -1))
+    samples, steps = len(encoded), net.timesteps
+    if samples == 0:
+        raise UserError("no samples to run")
+    with tempfile.TemporaryDirectory(prefix="dsatgo-lava-") as workdir:
+        graph = _build(net, encoded, lava, Path(workdir))
+        monitored = _execute(graph, lava, select_tag, progress, timeout_s, f"{samples} samples x {steps} steps")
+        # Wall index (0-based) of sample i's timestep t at a node of depth d: i*T + t + d.
+        index = np.arange(samples)[:, None] * steps + np.arange(steps)[None, :]  # (B, T)
+        spikes = {}
+        for name, path in graph.recordings.items():
+            wall = _lava_to_torch(np.load(path), graph.shapes[name])  # (total, n), torch order
+            spikes[name] = wall[index + graph.depths[name]]  # (B, T, n)
+    readout = net.layers[-1]
+    wall_v = _lava_to_torch(monitored, readout.output_shape).astype(np.int64)
+    readout_trace = wall_v[index + graph.depths[readout.name]]  # (B, T, n_out)
     return SimulationResult(spikes=spikes, readout_trace=readout_trace)
