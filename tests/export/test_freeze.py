@@ -21,7 +21,7 @@ from dsatgo_deploy.train.neuron import NeuronConfig
 NEURON = NeuronConfig()._asdict()
 
 
-def settled_checkpoint(arch: dict, x: np.ndarray, passes: int = 25, seed: int = 0) -> dict:
+def settled_checkpoint(arch: dict, x: np.ndarray, passes: int = 80, seed: int = 0) -> dict:
     """A randomly initialised model whose running thresholds and tdBN statistics have
     settled on x (train-mode forward passes, no weight update): it fires like a trained one."""
     torch.manual_seed(seed)
@@ -38,7 +38,7 @@ ARCHITECTURES = {
     "convnet": (lambda: convnet_architecture((1, 8, 8), 10, 3, NEURON, channels=(8, "pool", 16, "pool"),
                                              hidden=(32,)), (1, 8, 8)),
     "vggsnn": (lambda: vggsnn_architecture((2, 16, 16), 10, 2, NEURON, width=0.0625, encoding="direct"), (2, 16, 16)),
-    "resnet19": (lambda: resnet19_architecture((3, 16, 16), 10, 2, NEURON, width=0.0625), (3, 16, 16)),
+    "resnet19": (lambda: resnet19_architecture((3, 8, 8), 10, 2, NEURON, width=0.0625), (3, 8, 8)),
 }
 
 
