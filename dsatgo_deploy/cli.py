@@ -22,7 +22,12 @@ EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    """Examples kept as written; defaults shown only where there is one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _print_json(data: Any) -> None:
@@ -198,7 +203,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if "torch" in sides and checkpoint is None:
         raise UserError("the torch side needs --model MODEL.pt")
     if any(s != "torch" for s in sides) and net is None:
-        raise UserError("the reference and lava sides need --network (an export folder or network.npz)")
+        raise UserError("the reference, lava and onnx sides need --network (an export folder or network.npz)")
     data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device) for side in sides]
@@ -214,27 +219,40 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .fileio import write_json
-    from .hardware_sim import energy
-    from .hardware_sim.reference import encode_input, simulate
+    from .hardware_sim import report as reports
 
-    net = _load_network(args.network)
-    data = _load_data(net.provenance.get("training", {}), args)
-    x, y = data.x_test[: args.samples], data.y_test[: args.samples]
-    result = simulate(net, x, device=args.device)
-    counts = energy.count_operations(net, result.spikes, encode_input(net, x).numpy())
-    profiles = [energy.load_profile(p) for p in args.profile]
-    report = energy.report_dict(counts, [energy.estimate_energy(counts, p) for p in profiles])
-    report["accuracy"] = float((result.predictions == y).mean())
-    report["samples"] = len(x)
-    out = Path(args.out) if args.out else (Path(args.network) if Path(args.network).is_dir()
-                                            else Path(args.network).parent) / "report.json"
-    write_json(out, report)
+    if Path(args.network).suffix == ".json":  # an existing report.json: render it only
+        out = Path(args.network)
+        report = reports.load_report(out)
+        files = reports.render(report, out.parent, args.format)
+    else:
+        if args.lava and not args.model:
+            raise UserError("--lava runs the ladder's Lava rung and needs --model (the trained checkpoint)")
+        net = _load_network(args.network)
+        checkpoint = None
+        if args.model:
+            from .checkpoint import load_checkpoint
+
+            checkpoint = load_checkpoint(args.model)
+        data = _load_data(net.provenance.get("training", {}), args)
+        x, y = data.x_test[: args.samples], data.y_test[: args.samples]
+        record = None
+        if args.backend == "lava":
+            from .hardware_sim.sides import run_lava
+
+            record = run_lava(net, x)
+        calibration = data.x_train[: args.calibrate] if checkpoint is not None and args.calibrate > 0 else None
+        out = Path(args.out) if args.out else (Path(args.network) if Path(args.network).is_dir()
+                                                else Path(args.network).parent) / reports.REPORT_JSON
+        report, files = reports.write_network_report(
+            net, x, y, out.parent, profiles=args.profile, record=record, checkpoint=checkpoint,
+            calibration_x=calibration, lava=args.lava, fmt=args.format, source=args.network, device=args.device,
+            json_name=out.name)
     if args.json:
         _print_json(report)
     else:
-        print(energy.format_table(report))
-        print(f"report written to {out}")
+        print(reports.format_terminal(report))
+        print("report written: " + ", ".join(str(f) for f in files))
     return EXIT_OK
 
 
@@ -352,8 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--sides reference,lava --samples 100\n\n"
                                    "exit status: 0 within tolerance, 1 beyond, 2 on bad input")
     parity.add_argument("--model", help="checkpoint (for the torch side)")
-    parity.add_argument("--network", help="export folder or network.npz (for reference and lava)")
-    parity.add_argument("--sides", default="reference,lava", help="two of torch, reference, lava")
+    parity.add_argument("--network", help="export folder or network.npz (for reference, lava and onnx)")
+    parity.add_argument("--sides", default="reference,lava", help="two of torch, reference, lava, onnx")
     parity.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     parity.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parity.add_argument("--samples", type=int, default=100, help="test samples")
@@ -364,16 +382,30 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--json", action="store_true", help="print the report as JSON")
     parity.set_defaults(func=cmd_parity)
 
-    report = sub.add_parser("report", help="spikes, synaptic operations and energy per inference",
-                            formatter_class=_Formatter,
-                            epilog="example:\n  dsatgo report runs/digits/loihi --profile loihi1 cmos45nm")
-    report.add_argument("network", help="export folder or network.npz")
+    report = sub.add_parser(
+        "report", help="spikes, synaptic operations, energy and latency per inference: JSON, Markdown/HTML, plots",
+        formatter_class=_Formatter,
+        epilog="examples:\n  dsatgo report runs/digits/loihi --profile loihi1 cmos45nm\n"
+               "  dsatgo report runs/digits/loihi --model runs/digits/model.pt --lava --format html   (with the ladder)\n"
+               "  dsatgo report runs/digits/loihi/report.json   (render an existing report again)\n\n"
+               "writes report.json, report.md (or .html, images embedded) and report_*.png into one folder")
+    report.add_argument("network", help="export folder or network.npz; or a report.json to render")
     report.add_argument("--profile", nargs="+", default=["loihi1", "loihi2", "cmos45nm"],
                         help="device profiles: built-in names or JSON files")
+    report.add_argument("--model", help="the trained checkpoint the network came from: adds the accuracy ladder "
+                                        "(float adaptive, frozen schedule, per-layer threshold, quantized, Lava)")
+    report.add_argument("--calibrate", type=int, default=256, metavar="N",
+                        help="training samples calibrating the ladder's per-layer thresholds (as export does)")
+    report.add_argument("--lava", action="store_true", help="run Lava for the ladder's last rung (needs --model)")
+    report.add_argument("--backend", default="reference", choices=["reference", "lava"],
+                        help="engine whose spikes are counted")
+    report.add_argument("--format", default="md", choices=["md", "html"],
+                        help="md: Markdown beside PNG plots; html: one self-contained file")
     report.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     report.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     report.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
-    report.add_argument("--out", help="report.json path (default: beside the network)")
+    report.add_argument("--out", help="report.json path; the rendered report goes beside it "
+                                      "(default: beside the network)")
     report.add_argument("--device", default="cpu", help="torch device of the reference simulator")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(func=cmd_report)
@@ -414,7 +446,8 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="dsatgo-export", formatter_class=_Formatter,
         description="Freeze a DS-ATGO checkpoint (thresholds, decays), quantize it to Loihi fixed point "
-                    "and write the deployable network, a lava-dl netx HDF5 file and a manifest.",
+                    "and write the deployable network, the target's file (loihi: a lava-dl netx HDF5 file; onnx: "
+                    "an integer-exact one-timestep ONNX graph; nir: a NIR graph) and a manifest.",
         epilog=EXPORT_EXAMPLE)
     _add_export_arguments(parser)
     return _run(parser, argv)
