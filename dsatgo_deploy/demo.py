@@ -2,7 +2,9 @@
 
 train (DS-ATGO MLP) -> export (Loihi fixed point, netx) -> reference simulator
 -> Lava fixed_pt -> parity (torch vs reference vs Lava) -> report (spikes,
-synaptic operations, energy) -> <out>/report.json, with the figures printed.
+synaptic operations, energy, latency, and the accuracy ladder float adaptive ->
+frozen schedule -> per-layer threshold -> quantized -> Lava) -> <out>/report.json,
+rendered as <out>/report.md with its PNG plots, with the figures printed.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ def _say(message: str) -> None:
 
 def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool = True,
              hidden: tuple[int, ...] = (128,), timesteps: int = 4, seed: int = 0) -> dict[str, Any]:
-    """Run every stage; return (and write to out/report.json) the figures."""
+    """Run every stage; return (and write to out/report.json, rendered to out/report.md) the figures."""
     from .checkpoint import load_checkpoint
     from .export.exporter import export_checkpoint
-    from .hardware_sim import energy
+    from .hardware_sim import report as reports
+    from .hardware_sim.ladder import compute_ladder
     from .hardware_sim.parity import apply_tolerance, compare, format_report
-    from .hardware_sim.reference import encode_input, simulate
     from .hardware_sim.sides import run_reference, run_torch
     from .train.data import load_digits
     from .train.loop import TrainConfig, train
@@ -60,6 +62,7 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
         "parity": {},
     }
     parity_reports = {"torch_vs_reference": compare(torch_run, reference_run, y)}
+    lava_run = None
     if lava:
         _say(f"[4/5] running the same {len(x)} samples in Lava (Loihi2SimCfg fixed_pt), compiled once")
         from .hardware_sim.sides import run_lava
@@ -83,11 +86,13 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
             "first_divergence": None if report.first_divergence is None else vars(report.first_divergence),
         }
 
-    _say("[5/5] counting spikes and synaptic operations; energy per inference")
-    result = simulate(net, x)
-    counts = energy.count_operations(net, result.spikes, encode_input(net, x).numpy())
-    profiles = [energy.load_profile(name) for name in ("loihi1", "loihi2", "cmos45nm")]
-    energy_report = energy.report_dict(counts, [energy.estimate_energy(counts, p) for p in profiles])
+    _say("[5/5] counting spikes and synaptic operations; energy and latency per inference; accuracy ladder")
+    energy_report = reports.build_report(net, x, y, record=reference_run, source=str(export_dir), dataset="digits")
+    ladder = compute_ladder(checkpoint, net, x, y, calibration_x=data.x_train[:256],
+                            runs={"torch": torch_run, "reference": reference_run, "lava": lava_run})
+    summary["accuracy"].update({"float_adaptive": ladder["rungs"][0]["accuracy"],
+                                "float_per_layer": ladder["rungs"][2]["accuracy"]})
+    summary["ladder"] = ladder
     summary["energy_report"] = energy_report
     summary["spikes_per_inference"] = energy_report["totals"]["spikes"]
     summary["synops_per_inference"] = energy_report["totals"]["synops"]
@@ -101,9 +106,10 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
                          and abs(accuracy["float"] - accuracy["quantized_reference"]) <= 0.02)
     summary["seconds"] = round(time.time() - started, 1)
     write_json(out / "report.json", summary)
+    rendered = reports.render(summary, out)
 
     _say("")
-    _say(energy.format_table(energy_report))
+    _say(reports.format_terminal(summary))
     for name, report in parity_reports.items():
         _say("")
         _say(format_report(report))
@@ -126,6 +132,6 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
         ann = summary["ann_energy_pj_per_inference"][profile]
         _say(f"energy per inference, {profile:<10}                 : {pj / 1000:.3f} nJ"
              + (f" (equivalent ANN {ann / 1000:.3f} nJ)" if ann is not None else ""))
-    _say(f"report: {out / 'report.json'}   total time {summary['seconds']} s   "
+    _say(f"report: {out / 'report.json'}, {rendered[0]} ({len(rendered) - 1} plots)   total time {summary['seconds']} s   "
          + ("PASSED" if summary["passed"] else "FAILED"))
     return summary
