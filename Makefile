@@ -21,10 +21,9 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --ignore-requires-python $(LAVA)
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[lava,dev]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[lava,dev,onnx,nir,peers]"
 	@# Both lava wheels drop a top-level `tests` package (~110 MB) into site-packages,
 	@# which would shadow ours: remove it, and only if it is lava's.
 	@site=$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \

@@ -10,6 +10,10 @@ Output folder (written under a temporary name and renamed only when complete):
     export_report.json   per layer: scale, exponents, rounding and clipping counts, thresholds,
                          resources; the cost of one threshold per layer against the schedule
     export_report.md     the same for people
+    network.onnx         target onnx: one timestep as an integer-exact ONNX graph (state in, state out;
+                         export/onnx_writer.py), and network_float.onnx, the same for the frozen float model
+    network.nir          target nir: the frozen float network as a NIR graph (export/nir_writer.py); threshold
+                         schedules collapsed to the per-layer policy, with a warning per layer
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ from .resources import check_resources
 from .quantize import LayerQuantization, quantize
 from .thresholds import POLICIES, calibrate_per_layer, compare_policies
 
-TARGETS = ("loihi", "loihi1")  # loihi: Loihi 2
+TARGETS = ("loihi", "loihi1", "onnx", "nir")  # loihi: Loihi 2
 NETWORK_FILE = "network.npz"
 NETX_FILE = "network_netx.h5"
+ONNX_FILE = "network.onnx"
+ONNX_FLOAT_FILE = "network_float.onnx"
+NIR_FILE = "network.nir"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "export_report.json"
 REPORT_MD_FILE = "export_report.md"
@@ -81,7 +88,8 @@ def export_checkpoint(
                    if calibration_x is not None and len(calibration_x) else None)
     chosen = frozen if threshold_policy == "schedule" else per_layer
     net, layer_reports = quantize(chosen, calibration_x, input_bits, threshold_policy, provenance)
-    resources = check_resources(net, target)  # before anything is written
+    # before anything is written; onnx and nir run anywhere, so no chip's limits apply
+    resources = check_resources(net, target) if target in ("loihi", "loihi1") else None
     # One threshold per layer for netx: the calibrated value on this layer's integer scale.
     netx_thresholds = {layer.name: int(np.clip(round(float(p.threshold_schedule[0]) * layer.scale), *THRESHOLD_RANGE))
                        for layer, p in zip(net.layers, per_layer.layers) if layer.spiking}
@@ -103,6 +111,21 @@ def export_checkpoint(
                              "note": "netx holds one threshold per layer (calibrated to keep each layer's spike "
                                      "count closest to the schedule's); the threshold schedules are in "
                                      f"{NETWORK_FILE} and run by dsatgo's own Lava process graph"}
+        target_info: dict[str, Any] = {}
+        if target == "onnx":
+            from .onnx_writer import write_float_onnx, write_onnx
+
+            target_info = {"file": ONNX_FILE, **write_onnx(net, staging / ONNX_FILE),
+                           "integer_exact": "bit-exact to the reference simulator (hardware_sim/onnx_runner.py "
+                                            "run_onnx loops it over T with onnxruntime)",
+                           "float_file": ONNX_FLOAT_FILE,
+                           "float": write_float_onnx(chosen, staging / ONNX_FLOAT_FILE)}
+            files += [ONNX_FILE, ONNX_FLOAT_FILE]
+        elif target == "nir":
+            from .nir_writer import write_nir
+
+            target_info = {"file": NIR_FILE, **write_nir(chosen, staging / NIR_FILE, per_layer)}
+            files.append(NIR_FILE)
         report = {"target": target, "threshold_policy": threshold_policy, "timesteps": net.timesteps,
                   "threshold_policy_cost": policy_cost, "resources": resources,
                   "input_encoding": asdict(net.input_encoding),
@@ -116,6 +139,7 @@ def export_checkpoint(
         manifest = {"format": "dsatgo-export-manifest", "format_version": 1, **provenance, "target": target,
                     "quantization": {k: v for k, v in net.quantization.items() if k != "layers"},
                     "netx": netx_info,
+                    **({target: target_info} if target_info else {}),
                     "files": {name: sha256_file(staging / name) for name in files}}
         write_json(staging / MANIFEST_FILE, manifest)
     return ExportResult(Path(out_dir), net, layer_reports, manifest)

@@ -1,0 +1,205 @@
+"""NIR target: the frozen float network as a Neuromorphic Intermediate Representation graph.
+
+NIR (nir 1.0.x) describes continuous-time neurons; DS-ATGO's neuron is discrete:
+
+    U(t) = tau U(t-1) (1 - S(t-1)) + I(t),   S(t) = 1(U(t) >= theta),   reset to 0
+
+Mapping (forward Euler with step ``dt``, the discretisation NIR's importers use,
+e.g. snnTorch's ``import_from_nir``: beta = 1 - dt / tau_mem, input scaled by r dt / tau_mem)::
+
+    nir.LIF  tau_mem = dt / (1 - tau)      r = tau_mem / dt = 1 / (1 - tau)
+             v_leak = 0                    v_reset = 0 (DS-ATGO resets to zero)
+             v_threshold = theta           dt = 1e-4 s by default (snnTorch's importer
+                                           hard-codes dt = 1e-4; pass another dt for
+                                           frameworks that let you choose)
+
+    Euler:   v[t] = v[t-1] + dt / tau_mem (v_leak - v[t-1] + r I[t]) = tau v[t-1] + I[t]
+
+so one NIR time step of length dt is one DS-ATGO timestep, and T steps (``timesteps``
+in the graph metadata, T dt seconds) make one inference. A framework that integrates
+the ODE exactly instead would decay by exp(-(1 - tau)) rather than tau per step; the
+metadata says which discretisation the time constants assume. NIR fires on
+``v > v_threshold`` and DS-ATGO on ``U >= theta``: they differ only when a potential
+equals the threshold exactly.
+
+Synapses: dense layers are ``nir.Affine`` (W, b), conv layers ``nir.Conv2d`` (torch's
+cross-correlation, (C, H, W)). Freeze has already folded batch norm, average
+pooling and flatten into the synapses (so the graph needs no pooling node); a dense
+layer that reads a (C, H, W) source gets a ``nir.Flatten`` (start_dim 0: NIR shapes
+exclude the batch) in front. A folded SEW residual ADD is expressed as graph edges:
+every source's LIF has an edge into the synapse (or its Flatten), and NIR sums the
+inputs of a node.
+
+Input: the ``input`` node carries x' = (x - mean) / std per channel when the model
+normalises its input (mean and std are in the metadata; the host normalises), else x,
+fed unchanged at every timestep (direct encoding).
+
+Readout: DS-ATGO's readout is non-spiking, its output the mean over T of its input
+current I(t) = W m(t) + b. In NIR it is the readout's ``nir.Affine`` wired straight to
+the ``output`` node: the graph's output at each step is I(t); sum or average it over
+the T steps (argmax gives the class). A network without readout (its last layer
+spikes) wires that layer's LIF to ``output``: the output is its spike count over T.
+
+What NIR cannot express: a per-timestep threshold schedule. NIR's LIF has one
+threshold (per neuron, constant in time), so each layer's schedule is collapsed to
+the per-layer policy's threshold (export/thresholds.py; the schedule's mean without
+calibration data), with a warning that names the layer; the schedule is kept in the
+LIF node's metadata. A decay without leak (tau >= 1) has no LIF time constant and
+raises a UserError naming the layer.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.network import INPUT
+
+from .freeze import FrozenLayer, FrozenNetwork
+
+DEFAULT_DT = 1e-4
+MAPPING = ("forward Euler, one NIR step of dt per DS-ATGO timestep: tau_mem = dt / (1 - tau), "
+           "r = tau_mem / dt, v_leak = 0, v_reset = 0 (reset to zero), v_threshold = theta; "
+           "beta = 1 - dt / tau_mem = tau")
+READOUT = ("the readout is the last layer's Affine wired to 'output': its value at each step is the input current "
+           "I(t); the network output is its mean over the T steps (argmax: the class)")
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise UserError("the nir target needs the 'nir' package: pip install 'dsatgo-deploy[nir]'") from None
+    return nir
+
+
+def _output_shape(layer: FrozenLayer) -> tuple[int, ...]:
+    if layer.conv is None:
+        return (int(layer.weight.shape[0]),)
+    _, height, width = layer.conv.input_shape
+    kh, kw = layer.weight.shape[2:]
+    ho = (height + 2 * layer.conv.padding[0] - kh) // layer.conv.stride[0] + 1
+    wo = (width + 2 * layer.conv.padding[1] - kw) // layer.conv.stride[1] + 1
+    return int(layer.weight.shape[0]), int(ho), int(wo)
+
+
+def node_names(layer: str) -> dict[str, str]:
+    """The NIR node names of a layer: its synapse, LIF and (dense after a (C, H, W) source) Flatten."""
+    return {"synapse": f"{layer}.synapse", "lif": f"{layer}.lif", "flatten": f"{layer}.flatten"}
+
+
+def _thresholds(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float] | None) -> dict[str, float]:
+    """One threshold per spiking layer; warns for each layer whose schedule is collapsed."""
+    chosen: dict[str, float] = {}
+    given: dict[str, float] = {}
+    if isinstance(per_layer, FrozenNetwork):
+        given = {layer.name: float(np.mean(layer.threshold_schedule)) for layer in per_layer.layers if layer.spiking}
+    elif per_layer is not None:
+        given = {name: float(value) for name, value in per_layer.items()}
+    for layer in frozen.layers:
+        if not layer.spiking:
+            continue
+        schedule = np.asarray(layer.threshold_schedule, dtype=np.float64)
+        if np.ptp(schedule) == 0:
+            chosen[layer.name] = float(schedule[0])
+            continue
+        theta = given.get(layer.name, float(schedule.mean()))
+        chosen[layer.name] = theta
+        shown = ", ".join(f"{v:.4g}" for v in schedule)
+        warnings.warn(f"layer '{layer.name}': NIR cannot express a per-timestep threshold schedule ([{shown}]); "
+                      f"collapsed to the per-layer threshold {theta:.6g}"
+                      + (" (per-layer policy)" if layer.name in given else " (the schedule's mean)"),
+                      UserWarning, stacklevel=3)
+    return chosen
+
+
+def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float] | None = None,
+              dt: float = DEFAULT_DT):
+    """The NIR graph of a frozen network, and what was collapsed: (nir.NIRGraph, {layer: (schedule, threshold)}).
+
+    ``per_layer``: the per-layer policy's network (export/thresholds.py ``calibrate_per_layer``) or a dict of
+    thresholds, used where a layer's schedule must be collapsed; the schedule's mean otherwise.
+    """
+    nir = _nir()
+    if not (np.isfinite(dt) and dt > 0):
+        raise UserError(f"the nir target needs a positive time step dt, got {dt}")
+    thresholds = _thresholds(frozen, per_layer)
+    nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(frozen.input_shape))}
+    edges: list[tuple[str, str]] = []
+    shapes: dict[str, tuple[int, ...]] = {INPUT: tuple(int(d) for d in frozen.input_shape)}
+    outlets: dict[str, str] = {INPUT: "input"}  # layer -> the node that carries its output
+    collapsed: dict[str, dict[str, Any]] = {}
+    for layer in frozen.layers:
+        names = node_names(layer.name)
+        source_shape = shapes[layer.sources[0]]
+        weight = np.asarray(layer.weight, dtype=np.float64)
+        bias = np.asarray(layer.bias, dtype=np.float64)
+        if layer.conv is None:
+            nodes[names["synapse"]] = nir.Affine(weight=weight, bias=bias)
+            if len(source_shape) > 1:
+                nodes[names["flatten"]] = nir.Flatten(input_type={"input": np.array(source_shape)}, start_dim=0,
+                                                      end_dim=-1)
+                edges += [(outlets[s], names["flatten"]) for s in layer.sources]
+                edges.append((names["flatten"], names["synapse"]))
+            else:
+                edges += [(outlets[s], names["synapse"]) for s in layer.sources]
+        else:
+            geometry = layer.conv
+            nodes[names["synapse"]] = nir.Conv2d(
+                input_shape=tuple(int(d) for d in geometry.input_shape[1:]), weight=weight,
+                stride=tuple(int(s) for s in geometry.stride), padding=tuple(int(p) for p in geometry.padding),
+                dilation=(1, 1), groups=1, bias=bias)
+            edges += [(outlets[s], names["synapse"]) for s in layer.sources]
+        shape = _output_shape(layer)
+        shapes[layer.name] = shape
+        if not layer.spiking:
+            if layer is not frozen.layers[-1]:
+                raise UserError(f"layer '{layer.name}': only the last layer may be the non-spiking readout")
+            nodes["output"] = nir.Output(output_type=np.array(shape))
+            edges.append((names["synapse"], "output"))
+            continue
+        tau = float(layer.tau)
+        if not 0.0 <= tau < 1.0:
+            raise UserError(f"layer '{layer.name}': decay tau = {tau:.6g} has no NIR LIF time constant "
+                            "(tau_mem = dt / (1 - tau) needs 0 <= tau < 1); the nir target cannot express it")
+        tau_mem = dt / (1.0 - tau)
+        theta = thresholds[layer.name]
+        schedule = np.asarray(layer.threshold_schedule, dtype=np.float64)
+        metadata = {"dsatgo_decay": tau, "dsatgo_threshold_schedule": schedule}
+        if np.ptp(schedule) != 0:
+            collapsed[layer.name] = {"schedule": schedule.tolist(), "threshold": theta}
+            metadata["collapsed"] = "per-timestep threshold schedule collapsed to one threshold"
+        nodes[names["lif"]] = nir.LIF(tau=np.full(shape, tau_mem), r=np.full(shape, tau_mem / dt),
+                                      v_leak=np.zeros(shape), v_threshold=np.full(shape, theta),
+                                      v_reset=np.zeros(shape), metadata=metadata)
+        edges.append((names["synapse"], names["lif"]))
+        outlets[layer.name] = names["lif"]
+    if "output" not in nodes:  # no readout: the last layer's spikes are the output
+        last = frozen.layers[-1].name
+        nodes["output"] = nir.Output(output_type=np.array(shapes[last]))
+        edges.append((outlets[last], "output"))
+    metadata = {"producer": "dsatgo-deploy", "dt": float(dt), "timesteps": int(frozen.timesteps),
+                "neuron_mapping": MAPPING, "readout": READOUT,
+                "input": "x' = (x - mean) / std per channel, normalised by the host" if frozen.normalize
+                else "x, fed unchanged at every timestep (direct encoding)",
+                "threshold_collapse": ("per-timestep threshold schedules of " + ", ".join(collapsed)
+                                       + " collapsed to one threshold per layer") if collapsed else "none"}
+    if frozen.normalize:
+        metadata["input_mean"] = np.asarray(frozen.normalize["mean"], dtype=np.float64)
+        metadata["input_std"] = np.asarray(frozen.normalize["std"], dtype=np.float64)
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata), collapsed
+
+
+def write_nir(frozen: FrozenNetwork, path: str | os.PathLike,
+              per_layer: FrozenNetwork | dict[str, float] | None = None, dt: float = DEFAULT_DT) -> dict[str, Any]:
+    """Write the NIR file (HDF5, nir.write); returns its description for the manifest."""
+    nir = _nir()
+    graph, collapsed = build_nir(frozen, per_layer, dt)
+    nir.write(str(path), graph)
+    return {"nodes": len(graph.nodes), "edges": len(graph.edges), "dt": float(dt),
+            "timesteps": int(frozen.timesteps), "neuron_mapping": MAPPING, "readout": READOUT,
+            "input": graph.metadata["input"], "collapsed_thresholds": collapsed}

@@ -1,0 +1,414 @@
+"""ONNX target: one timestep of a network as a standard ONNX graph, state in, state out.
+
+Two graphs, both opset 17, both checked with ``onnx.checker``, both run by
+onnxruntime's CPU provider (hardware_sim/onnx_runner.py loops them over T):
+
+**Integer graph** (:func:`build_onnx`, from a :class:`DeployableNetwork`): bit-exact
+to the reference simulator (hardware_sim/reference.py), spike for spike and
+voltage for voltage, including u's 24-bit wrap, v's saturation and the int32
+wraps of the synaptic input (dsatgo_deploy/loihi.py states every rule).
+
+    inputs   x              (batch, input_size) int64  payloads of this timestep (graded
+                            values, or spikes: any non-zero entry is one spike); the same
+                            every step for a static sample (direct encoding)
+             t              ()  int64   sample timestep 0..T-1; each layer's threshold is
+                                        read from its per-timestep table (an initializer)
+             <layer>.u      (batch, neurons) int64   state after the previous step,
+             <layer>.v      (batch, neurons) int64   zeros at t = 0; every layer, readout too
+    outputs  <layer>.spikes (batch, neurons) bool    every spiking layer
+             <layer>.u_next, <layer>.v_next          the new state; the readout's v_next
+                                                     after step T is the network's output
+                                                     (without a readout: the last layer's
+                                                     spike counts over T)
+
+Every layer's synapse reads its sources' spikes of the SAME timestep (sample
+time, no synaptic latency), as the reference does. How integers stay exact in
+a graph whose MatMul/Conv are float:
+
+* Dense: ``MatMul`` in float32 when every partial sum is an integer below 2**24
+  (``loihi.exact_float_dtype``), else float64 (exact below 2**53); Cast to int64.
+* Conv: onnxruntime's CPU Conv exists only in float32, so a graded input whose
+  bound reaches 2**24 is split into chunks of b bits (``m = sum_k m_k 2**(b k)``,
+  low chunks by ``Mod`` fmod=0, i.e. floor), each chunk's Conv exact, recombined in
+  int64. A conv whose weights times fan-in alone reach 2**24 cannot be made exact
+  this way and raises a UserError naming the layer.
+* wrap to n bits: ``Mod(x + 2**(n-1), 2**n) - 2**(n-1)`` with fmod=0 (floor);
+  ``x << e``: Mul by 2**e; ``x >> e`` (floor): ``(x - Mod(x, 2**e)) / 2**e``
+  (exact integer Div); decay toward zero: ``Sign(p) * (Abs(p) / 4096)`` with
+  p = x * factor; v's saturation: ``Clip`` on int64; spike: ``Greater`` (strict),
+  reset: ``Where``.
+
+**Float graph** (:func:`build_float_onnx`, from a :class:`FrozenNetwork`): the frozen
+float model (export/freeze.py), float32, same interface shape:
+
+    inputs   x (batch, *input_shape) float32 raw input (the graph normalises per
+             channel when the model does), t () int64, <layer>.u (batch, neurons)
+             float32 per spiking layer (potential after the previous step's reset)
+    outputs  <layer>.spikes bool, <layer>.u_next float32, <readout>.current: the
+             readout's input current I(t); the network output is its mean over T
+
+    U(t) = tau U(t-1) (1 - S(t-1)) + I(t),  S(t) = U(t) >= theta(t)
+
+Both models carry a ``dsatgo`` metadata entry (JSON: kind, T, input shape and
+encoding, layers with names, neurons, spiking) from which the runner needs nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from dsatgo_deploy import loihi
+from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.fileio import atomic_file
+from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
+
+OPSET = 17
+METADATA_KEY = "dsatgo"
+BATCH = "batch"
+FLOAT32_EXACT = 1 << 24
+FLOAT64_EXACT = 1 << 53
+
+
+def _onnx():
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise UserError("the onnx target needs the 'onnx' package: pip install 'dsatgo-deploy[onnx]'") from None
+    return onnx, TensorProto, helper, numpy_helper
+
+
+def input_name(layer: str, field: str) -> str:
+    """Name of a state input: ``<layer>.u`` / ``<layer>.v``."""
+    return f"{layer}.{field}"
+
+
+def output_name(layer: str, field: str) -> str:
+    """Name of an output: ``<layer>.spikes``, ``<layer>.u_next``, ``<layer>.v_next``, ``<layer>.current``."""
+    return f"{layer}.{field}"
+
+
+class _Builder:
+    """Collects nodes and initializers; every op returns its (unique) output name."""
+
+    def __init__(self) -> None:
+        self.onnx, self.TP, self.helper, self.numpy_helper = _onnx()
+        self.nodes: list = []
+        self.initializers: list = []
+        self._constants: dict[tuple, str] = {}
+        self._count = 0
+
+    def _fresh(self, hint: str) -> str:
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, value: Any, dtype: Any, hint: str = "c") -> str:
+        array = np.asarray(value, dtype=dtype)
+        key = None
+        if array.size <= 8:
+            key = (array.dtype.str, array.shape, array.tobytes())
+            if key in self._constants:
+                return self._constants[key]
+        name = self._fresh(hint)
+        self.initializers.append(self.numpy_helper.from_array(array, name))
+        if key is not None:
+            self._constants[key] = name
+        return name
+
+    def i64(self, value: int) -> str:
+        return self.const(value, np.int64, "k")
+
+    def op(self, op_type: str, inputs: list[str], hint: str | None = None, output: str | None = None,
+           **attrs: Any) -> str:
+        out = output or self._fresh(hint or op_type.lower())
+        self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=self._fresh("n_" + op_type), **attrs))
+        return out
+
+    # integer helpers (int64 tensors)
+    def add(self, a: str, b: str) -> str:
+        return self.op("Add", [a, b])
+
+    def wrap(self, x: str, bits: int) -> str:
+        half = 1 << (bits - 1)
+        shifted = self.op("Mod", [self.add(x, self.i64(half)), self.i64(1 << bits)], fmod=0)
+        return self.op("Sub", [shifted, self.i64(half)], hint=f"wrap{bits}")
+
+    def floor_div(self, x: str, divisor: int) -> str:
+        """floor(x / d) for d > 0, exactly: (x - Mod(x, d)) / d."""
+        rest = self.op("Mod", [x, self.i64(divisor)], fmod=0)
+        return self.op("Div", [self.op("Sub", [x, rest]), self.i64(divisor)])
+
+    def shift(self, x: str, exponent: int) -> str:
+        if exponent == 0:
+            return x
+        if exponent > 0:
+            return self.op("Mul", [x, self.i64(1 << exponent)], hint="shl")
+        return self.floor_div(x, 1 << -exponent)
+
+    def decay(self, x: str, factor: int) -> str:
+        """sign(x f) (|x f| >> 12): Loihi's decay, rounding toward zero."""
+        product = self.op("Mul", [x, self.i64(factor)])
+        magnitude = self.op("Div", [self.op("Abs", [product]), self.i64(loihi.DECAY_UNITY)])
+        return self.op("Mul", [self.op("Sign", [product]), magnitude], hint="decayed")
+
+    def cast(self, x: str, to: int) -> str:
+        return self.op("Cast", [x], to=to)
+
+    def reshape(self, x: str, shape: tuple[int, ...]) -> str:
+        return self.op("Reshape", [x, self.const(list(shape), np.int64, "shape")])
+
+    def model(self, graph_name: str, inputs: list, outputs: list, metadata: dict, doc: str):
+        graph = self.helper.make_graph(self.nodes, graph_name, inputs, outputs, self.initializers)
+        model = self.helper.make_model(graph, opset_imports=[self.helper.make_opsetid("", OPSET)],
+                                       producer_name="dsatgo-deploy", doc_string=doc)
+        model.ir_version = min(model.ir_version, 8)  # opset 17 needs IR 8; older runtimes read it
+        self.helper.set_model_props(model, {METADATA_KEY: json.dumps(metadata)})
+        self.onnx.checker.check_model(model, full_check=True)
+        return model
+
+
+# --------------------------------------------------------------------------- integer graph
+
+
+def _conv_attrs(layer: Layer) -> dict[str, Any]:
+    geometry = layer.conv
+    kh, kw = layer.weight.shape[2:]
+    return dict(kernel_shape=[int(kh), int(kw)], strides=list(geometry.stride),
+                pads=[geometry.padding[0], geometry.padding[1], geometry.padding[0], geometry.padding[1]],
+                dilations=list(geometry.dilation))
+
+
+def _conv_chunks(layer: Layer, max_message: int) -> list[tuple[int, int]]:
+    """(shift, bound) of each chunk a graded conv input is split into so that every float32 Conv is exact."""
+    max_weight = int(np.max(np.abs(layer.weight))) if layer.weight.size else 0
+    per_unit = max(max_weight, 1) * layer.fan_in
+    if per_unit >= FLOAT32_EXACT:
+        raise UserError(f"layer '{layer.name}': conv with |weight| up to {max_weight} and fan-in {layer.fan_in} "
+                        "cannot be computed exactly by onnxruntime's float32-only Conv (bound >= 2**24); "
+                        "the onnx target cannot express this conv layer")
+    if per_unit * max(max_message, 1) < FLOAT32_EXACT:
+        return [(0, max_message)]
+    bits = 1
+    while per_unit * (1 << (bits + 1)) < FLOAT32_EXACT:
+        bits += 1
+    chunks, offset, bound = [], 0, max_message
+    while per_unit * bound >= FLOAT32_EXACT:
+        chunks.append((offset, (1 << bits) - 1))
+        bound = -(-bound // (1 << bits))  # the rest after a floor split: ceil(|m| / 2**b)
+        offset += bits
+    chunks.append((offset, bound))
+    return chunks
+
+
+def _dense_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_message: int) -> str:
+    """a = wrap32((W @ m) shifted by weight_exp), with a graded sum wrapped to int32 first."""
+    max_weight = int(np.max(np.abs(layer.weight))) if layer.weight.size else 0
+    import torch
+
+    dtype = loihi.exact_float_dtype(max_weight, layer.fan_in, max_message)
+    np_dtype, onnx_type = (np.float32, b.TP.FLOAT) if dtype == torch.float32 else (np.float64, b.TP.DOUBLE)
+    if max_weight * layer.fan_in * max(max_message, 1) >= FLOAT64_EXACT:
+        raise UserError(f"layer '{layer.name}': dense synaptic sums can reach 2**53; the onnx target cannot "
+                        "compute this layer exactly")
+    flat = b.reshape(b.cast(messages, onnx_type), (-1, layer.input_size))
+    weight_t = b.const(layer.weight.T.astype(np_dtype), np_dtype, f"{layer.name}.weight_t")
+    total = b.cast(b.op("MatMul", [flat, weight_t]), b.TP.INT64)
+    if graded:
+        total = b.wrap(total, 32)
+    return b.wrap(b.shift(total, layer.weight_exp), 32)
+
+
+def _conv_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_message: int) -> str:
+    """a = wrap24(W (*) m), float32 Conv per exact chunk of the messages, flattened (C, H, W)."""
+    weight = b.const(layer.weight.astype(np.float32), np.float32, f"{layer.name}.weight")
+    attrs = _conv_attrs(layer)
+    chunks = _conv_chunks(layer, max_message if graded else 1)
+    rest, total = messages, None
+    for index, (offset, _) in enumerate(chunks):
+        if index < len(chunks) - 1:
+            step = chunks[index + 1][0] - offset
+            part = b.op("Mod", [rest, b.i64(1 << step)], fmod=0)
+            rest = b.op("Div", [b.op("Sub", [rest, part]), b.i64(1 << step)])
+        else:
+            part = rest
+        image = b.reshape(b.cast(part, b.TP.FLOAT), (-1, *layer.input_shape))
+        value = b.cast(b.op("Conv", [image, weight], **attrs), b.TP.INT64)
+        value = b.shift(value, offset)
+        total = value if total is None else b.add(total, value)
+    return b.reshape(b.wrap(total, loihi.STATE_BITS), (-1, layer.num_neurons))
+
+
+def build_onnx(net: DeployableNetwork):
+    """The integer-exact one-timestep ONNX model (onnx.ModelProto) of a deployable network."""
+    net.validate()
+    b = _Builder()
+    TP, helper = b.TP, b.helper
+    inputs = [helper.make_tensor_value_info("x", TP.INT64, [BATCH, net.input_size]),
+              helper.make_tensor_value_info("t", TP.INT64, [])]
+    outputs = []
+    max_payload = max(abs(v) for v in net.input_encoding.payload_range)
+    produced: dict[str, str] = {INPUT: "x"}  # layer -> its messages of this step (int64 payloads or bool spikes)
+    binary: dict[str, str] = {}
+    for layer in net.layers:
+        n = layer.num_neurons
+        graded = layer.input_message_bits > 0
+        if INPUT in layer.sources and not graded and INPUT not in binary:
+            # binary input spikes: every non-zero payload is one spike, as in the reference (m = x != 0)
+            binary[INPUT] = produced[INPUT] = b.op("Not", [b.op("Equal", ["x", b.i64(0)])], hint="input_spikes")
+        synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
+        parts = [synapse(b, layer, produced[source], graded, max_payload if source == INPUT else 1)
+                 for source in layer.sources]
+        a = parts[0]
+        for part in parts[1:]:
+            a = b.add(a, part)
+        if len(parts) > 1:
+            a = b.wrap(a, 32)
+        u_in, v_in = input_name(layer.name, "u"), input_name(layer.name, "v")
+        inputs += [helper.make_tensor_value_info(u_in, TP.INT64, [BATCH, n]),
+                   helper.make_tensor_value_info(v_in, TP.INT64, [BATCH, n])]
+        # u' = wrap24(wrap32(decay(u) + wrap32(a << 6))) with Lava's single +-2**24 correction
+        a_shifted = b.wrap(b.shift(a, loihi.ACTIVATION_SHIFT), 32)
+        summed = b.wrap(b.add(b.decay(u_in, loihi.current_decay_factor(layer.current_decay)), a_shifted), 32)
+        half = loihi.STATE_HALF
+        u = b.op("Where", [b.op("Greater", [summed, b.i64(half)]), b.op("Sub", [summed, b.i64(2 * half)]), summed])
+        u_out = output_name(layer.name, "u_next")
+        b.op("Where", [b.op("LessOrEqual", [summed, b.i64(-half)]), b.add(summed, b.i64(2 * half)), u],
+             output=u_out)
+        # v' = clip(wrap32(decay(v) + u' + bias), +-(2**23 - 1))
+        bias = loihi.effective_bias(_torch_tensor(layer.bias_per_neuron), layer.bias_exp).numpy()
+        v_sum = b.add(b.add(b.decay(v_in, loihi.voltage_decay_factor(layer.voltage_decay)), u_out),
+                      b.const(bias.reshape(1, n), np.int64, f"{layer.name}.bias"))
+        v = b.op("Clip", [b.wrap(v_sum, 32), b.i64(-loihi.VOLTAGE_LIMIT), b.i64(loihi.VOLTAGE_LIMIT)])
+        v_out = output_name(layer.name, "v_next")
+        if layer.spiking:
+            schedule = np.broadcast_to(layer.threshold_schedule, (net.timesteps,)).astype(np.int64)
+            table = b.const(schedule << loihi.THRESHOLD_SHIFT, np.int64, f"{layer.name}.threshold_table")
+            threshold = b.op("Gather", [table, "t"], axis=0)
+            spikes = b.op("Greater", [v, threshold], output=output_name(layer.name, "spikes"))
+            b.op("Where", [spikes, b.i64(0), v], output=v_out)
+            outputs.append(helper.make_tensor_value_info(spikes, TP.BOOL, [BATCH, n]))
+            produced[layer.name] = spikes
+        else:  # the readout never fires: v <= 2**23 - 1 < NEVER_FIRES_VTH << 6
+            b.op("Identity", [v], output=v_out)
+        outputs += [helper.make_tensor_value_info(u_out, TP.INT64, [BATCH, n]),
+                    helper.make_tensor_value_info(v_out, TP.INT64, [BATCH, n])]
+    metadata = {"kind": "integer", "format_version": 1, "timesteps": net.timesteps,
+                "input_shape": list(net.input_shape), "input_encoding": asdict(net.input_encoding),
+                "layers": [{"name": layer.name, "neurons": layer.num_neurons, "spiking": layer.spiking,
+                            "shape": list(layer.output_shape)} for layer in net.layers]}
+    return b.model("dsatgo_integer_step", inputs, outputs, metadata,
+                   "One timestep of a dsatgo deployable network, integer-exact to the reference simulator "
+                   "(state in, state out; see dsatgo_deploy.export.onnx_writer).")
+
+
+def _torch_tensor(array: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+
+
+# --------------------------------------------------------------------------- float graph
+
+
+def build_float_onnx(frozen):
+    """The float32 one-timestep ONNX model of a frozen float network (export/freeze.py)."""
+    b = _Builder()
+    TP, helper = b.TP, b.helper
+    input_shape = tuple(int(d) for d in frozen.input_shape)
+    inputs = [helper.make_tensor_value_info("x", TP.FLOAT, [BATCH, *input_shape]),
+              helper.make_tensor_value_info("t", TP.INT64, [])]
+    outputs = []
+    x = "x"
+    if frozen.normalize is not None:
+        shape = (1, -1) + (1,) * (len(input_shape) - 1)
+        mean = np.asarray(frozen.normalize["mean"], np.float32).reshape(shape)
+        std = np.asarray(frozen.normalize["std"], np.float32).reshape(shape)
+        x = b.op("Div", [b.op("Sub", [x, b.const(mean, np.float32, "mean")]), b.const(std, np.float32, "std")])
+    produced: dict[str, str] = {INPUT: x}
+    layers_meta = []
+    for layer in frozen.layers:
+        n = int(layer.weight.shape[0]) if layer.conv is None else None
+        sources = [produced[s] if s == INPUT else b.cast(produced[s], TP.FLOAT) for s in layer.sources]
+        messages = sources[0] if len(sources) == 1 else b.op("Sum", sources)
+        if layer.conv is None:
+            flat = b.reshape(messages, (-1, int(layer.weight.shape[1])))
+            current = b.op("MatMul", [flat, b.const(layer.weight.T.astype(np.float32), np.float32,
+                                                    f"{layer.name}.weight_t")])
+            current = b.add(current, b.const(layer.bias.astype(np.float32), np.float32, f"{layer.name}.bias"))
+            shape = (n,)
+        else:
+            geometry = layer.conv
+            image = b.reshape(messages, (-1, *geometry.input_shape))
+            kh, kw = layer.weight.shape[2:]
+            conv = b.op("Conv", [image, b.const(layer.weight.astype(np.float32), np.float32, f"{layer.name}.weight"),
+                                 b.const(layer.bias.astype(np.float32), np.float32, f"{layer.name}.bias")],
+                        kernel_shape=[int(kh), int(kw)], strides=[int(s) for s in geometry.stride],
+                        pads=[int(geometry.padding[0]), int(geometry.padding[1])] * 2)
+            c_out = int(layer.weight.shape[0])
+            h = (geometry.input_shape[1] + 2 * geometry.padding[0] - kh) // geometry.stride[0] + 1
+            w = (geometry.input_shape[2] + 2 * geometry.padding[1] - kw) // geometry.stride[1] + 1
+            shape = (c_out, h, w)
+            n = c_out * h * w
+            current = b.reshape(conv, (-1, n))
+        layers_meta.append({"name": layer.name, "neurons": n, "spiking": layer.spiking, "shape": list(shape)})
+        if not layer.spiking:
+            out = b.op("Identity", [current], output=output_name(layer.name, "current"))
+            outputs.append(helper.make_tensor_value_info(out, TP.FLOAT, [BATCH, n]))
+            continue
+        u_in = input_name(layer.name, "u")
+        inputs.append(helper.make_tensor_value_info(u_in, TP.FLOAT, [BATCH, n]))
+        potential = b.add(b.op("Mul", [u_in, b.const(float(layer.tau), np.float32, "tau")]), current)
+        table = b.const(np.asarray(layer.threshold_schedule, np.float32), np.float32, f"{layer.name}.threshold_table")
+        spikes = b.op("GreaterOrEqual", [potential, b.op("Gather", [table, "t"], axis=0)],
+                      output=output_name(layer.name, "spikes"))
+        u_out = b.op("Where", [spikes, b.const(0.0, np.float32), potential], output=output_name(layer.name, "u_next"))
+        outputs += [helper.make_tensor_value_info(spikes, TP.BOOL, [BATCH, n]),
+                    helper.make_tensor_value_info(u_out, TP.FLOAT, [BATCH, n])]
+        produced[layer.name] = spikes
+    metadata = {"kind": "float", "format_version": 1, "timesteps": int(frozen.timesteps),
+                "input_shape": list(input_shape), "layers": layers_meta}
+    return b.model("dsatgo_float_step", inputs, outputs, metadata,
+                   "One timestep of a dsatgo frozen float network (float32; state in, state out; "
+                   "see dsatgo_deploy.export.onnx_writer).")
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write(model, path: str | os.PathLike) -> None:
+    with atomic_file(path, "wb") as handle:
+        handle.write(model.SerializeToString())
+
+
+def write_onnx(net: DeployableNetwork, path: str | os.PathLike) -> dict[str, Any]:
+    """Write the integer-exact step graph; returns its description for the manifest."""
+    model = build_onnx(net)
+    _write(model, path)
+    return describe(model)
+
+
+def write_float_onnx(frozen, path: str | os.PathLike) -> dict[str, Any]:
+    """Write the float32 step graph of the frozen network; returns its description for the manifest."""
+    model = build_float_onnx(frozen)
+    _write(model, path)
+    return describe(model)
+
+
+def metadata(model) -> dict[str, Any]:
+    """The ``dsatgo`` metadata entry of a model written here."""
+    for prop in model.metadata_props:
+        if prop.key == METADATA_KEY:
+            return json.loads(prop.value)
+    raise UserError(f"this ONNX model has no '{METADATA_KEY}' metadata: it was not written by dsatgo-deploy")
+
+
+def describe(model) -> dict[str, Any]:
+    """Opset, inputs and outputs of a model: what the manifest records."""
+    graph = model.graph
+    return {"opset": OPSET, "kind": metadata(model)["kind"], "nodes": len(graph.node),
+            "inputs": [value.name for value in graph.input], "outputs": [value.name for value in graph.output]}

@@ -1,0 +1,208 @@
+"""Run the ONNX target with onnxruntime: the one-timestep graph looped over T.
+
+:func:`run_onnx` runs the integer-exact graph (export/onnx_writer.py ``build_onnx``)
+and returns the same :class:`SimulationResult` as the reference simulator, so the
+two can be compared spike for spike (``dsatgo parity --sides reference,onnx``).
+:func:`run_onnx_float` runs the float graph of the frozen network and returns
+what ``run_frozen`` returns (readout mean over T, spikes per layer).
+
+State is zero at the start of every sample; each step feeds the input payloads,
+the timestep index t (the graph reads its thresholds from per-timestep tables)
+and the state the previous step returned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.network import DeployableNetwork, InputEncoding
+
+from .reference import SimulationResult
+
+
+#: The model metadata entry the ONNX writer (export/onnx_writer.py) stores: JSON with the kind of graph,
+#: T, the input shape and encoding, and the layers (name, neurons, spiking). Read here without importing
+#: the writer; only a DeployableNetwork given in hand needs the writer, to build its graph.
+METADATA_KEY = "dsatgo"
+
+
+def _ort():
+    try:
+        import onnxruntime
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise UserError("running ONNX graphs needs onnxruntime: pip install 'dsatgo-deploy[onnx]'") from None
+    return onnxruntime
+
+
+def _load(model_or_path: Any):
+    """An onnx.ModelProto from a ModelProto, serialized bytes or a file."""
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise UserError("running ONNX graphs needs the onnx package: pip install 'dsatgo-deploy[onnx]'") from None
+
+    if isinstance(model_or_path, onnx.ModelProto):
+        return model_or_path
+    if isinstance(model_or_path, (bytes, bytearray)):
+        return onnx.load_from_string(bytes(model_or_path))
+    path = str(model_or_path)
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: no such ONNX file")
+    try:
+        return onnx.load(path)
+    except Exception as exc:  # onnx raises DecodeError and friends for foreign files
+        raise UserError(f"{path}: not an ONNX model ({exc.__class__.__name__})") from None
+
+
+def _session(model):
+    ort = _ort()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _metadata(model, kind: str) -> dict[str, Any]:
+    entries = {prop.key: prop.value for prop in model.metadata_props}
+    if METADATA_KEY not in entries:
+        raise UserError(f"this ONNX model has no '{METADATA_KEY}' metadata: it was not written by dsatgo-deploy")
+    meta = json.loads(entries[METADATA_KEY])
+    if meta.get("kind") != kind:
+        raise UserError(f"this ONNX model is dsatgo's {meta.get('kind')!r} step graph; expected the {kind!r} one")
+    return meta
+
+
+def run_onnx(net_or_path: DeployableNetwork | Any, x: np.ndarray, payloads: bool = False,
+             batch_size: int = 4096) -> SimulationResult:
+    """Loop the integer-exact step graph over T with onnxruntime.
+
+    ``net_or_path``: a DeployableNetwork (its graph is built in memory), an .onnx file
+    written by ``--target onnx``, or an onnx.ModelProto. ``x``: analog samples
+    (B, *input_shape), encoded as the network's input encoding says, or integer
+    payloads (B, input_size) when ``payloads``.
+    """
+    if isinstance(net_or_path, DeployableNetwork):
+        # The parity side needs the graph of a network in hand; building it is the writer's job.
+        from dsatgo_deploy.export.onnx_writer import build_onnx
+
+        model = build_onnx(net_or_path)
+    else:
+        model = _load(net_or_path)
+    meta = _metadata(model, "integer")
+    steps = int(meta["timesteps"])
+    encoded = _encode(np.asarray(x), meta, payloads)  # (B, input_size) static or (B, T, input_size)
+    session = _session(model)
+    layers = meta["layers"]
+    readout = layers[-1]
+    has_readout = not readout["spiking"]
+    spikes: dict[str, list[np.ndarray]] = {layer["name"]: [] for layer in layers if layer["spiking"]}
+    traces: list[np.ndarray] = []
+    for start in range(0, len(encoded), batch_size):
+        chunk = encoded[start:start + batch_size]
+        batch = len(chunk)
+        state = {}
+        for layer in layers:
+            state[f"{layer['name']}.u"] = np.zeros((batch, layer["neurons"]), np.int64)
+            state[f"{layer['name']}.v"] = np.zeros((batch, layer["neurons"]), np.int64)
+        per_step: dict[str, list[np.ndarray]] = {name: [] for name in spikes}
+        voltages = []
+        for t in range(steps):
+            step_input = chunk if chunk.ndim == 2 else np.ascontiguousarray(chunk[:, t])
+            feeds = {"x": step_input, "t": np.array(t, dtype=np.int64), **state}
+            outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
+            for layer in layers:
+                name = layer["name"]
+                state[f"{name}.u"] = outputs[f"{name}.u_next"]
+                state[f"{name}.v"] = outputs[f"{name}.v_next"]
+                if layer["spiking"]:
+                    per_step[name].append(outputs[f"{name}.spikes"])
+            voltages.append(outputs[f"{readout['name']}.v_next"])
+        for name in spikes:
+            spikes[name].append(np.stack(per_step[name], axis=1).astype(bool))
+        traces.append(np.stack(voltages, axis=1).astype(np.int64))
+    empty = {name: np.zeros((0, steps, next(l["neurons"] for l in layers if l["name"] == name)), bool)
+             for name in spikes}
+    trace = None  # a network whose last layer spikes has no readout (its output: spike counts)
+    if has_readout:
+        trace = np.concatenate(traces) if traces else np.zeros((0, steps, readout["neurons"]), np.int64)
+    return SimulationResult(
+        spikes={name: np.concatenate(parts) if parts else empty[name] for name, parts in spikes.items()},
+        readout_trace=trace)
+
+
+def _encode(array: np.ndarray, meta: dict[str, Any], payloads: bool) -> np.ndarray:
+    """Samples -> int64 messages, as DeployableNetwork.encode_input does: (B, input_size) for static
+    samples (B, *input_shape), sent every step; (B, T, input_size) for time-varying ones (B, T, *input_shape)."""
+    steps, shape = int(meta["timesteps"]), tuple(meta["input_shape"])
+    size = int(np.prod(shape))
+    rest = array.shape[1:]
+    if steps > 1 and len(rest) >= 2 and rest[0] == steps and int(np.prod(rest[1:])) == size:
+        frames = (steps,)
+    elif array.ndim >= 1 and int(np.prod(rest)) == size:
+        frames = ()
+    else:
+        raise UserError(f"the ONNX graph takes {size} input values per sample (input shape {shape}, or T = {steps} "
+                        f"frames of it), got samples shaped {rest}")
+    batch = len(array)
+    if payloads:
+        return np.asarray(array, dtype=np.int64).reshape(batch, *frames, size)
+    encoding = InputEncoding(**meta["input_encoding"])
+    encoded = encoding.encode(array.reshape(batch * (frames[0] if frames else 1), *shape))
+    return np.asarray(encoded, dtype=np.int64).reshape(batch, *frames, size)
+
+
+@dataclass
+class FloatResult:
+    """The float graph's run: readout mean over T (B, classes; without a readout the last layer's
+    firing rate), spikes (B, T, n) per spiking layer."""
+
+    readout: np.ndarray
+    spikes: dict[str, np.ndarray]
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.readout.argmax(axis=1)
+
+
+def run_onnx_float(frozen_or_path: Any, x: np.ndarray, batch_size: int = 4096) -> FloatResult:
+    """Loop the float32 step graph of a frozen network over T (a FrozenNetwork, file or ModelProto)."""
+    source = frozen_or_path
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)) or type(source).__name__ == "ModelProto":
+        model = _load(source)
+    else:  # a FrozenNetwork in hand: its graph is the writer's job
+        from dsatgo_deploy.export.onnx_writer import build_float_onnx
+
+        model = build_float_onnx(frozen_or_path)
+    meta = _metadata(model, "float")
+    steps, shape = int(meta["timesteps"]), tuple(meta["input_shape"])
+    session = _session(model)
+    layers = meta["layers"]
+    readout_name = layers[-1]["name"]
+    array = np.asarray(x, dtype=np.float32).reshape(len(x), *shape)
+    spikes: dict[str, list[np.ndarray]] = {layer["name"]: [] for layer in layers if layer["spiking"]}
+    readouts = []
+    for start in range(0, len(array), batch_size):
+        chunk = array[start:start + batch_size]
+        state = {f"{layer['name']}.u": np.zeros((len(chunk), layer["neurons"]), np.float32)
+                 for layer in layers if layer["spiking"]}
+        per_step: dict[str, list[np.ndarray]] = {name: [] for name in spikes}
+        total = np.zeros((len(chunk), layers[-1]["neurons"]), np.float64)
+        for t in range(steps):
+            outputs = dict(zip([o.name for o in session.get_outputs()],
+                               session.run(None, {"x": chunk, "t": np.array(t, dtype=np.int64), **state})))
+            for name in spikes:
+                state[f"{name}.u"] = outputs[f"{name}.u_next"]
+                per_step[name].append(outputs[f"{name}.spikes"])
+            total += outputs[f"{readout_name}.current" if f"{readout_name}.current" in outputs
+                             else f"{readout_name}.spikes"]  # no readout: the last layer's spike counts
+        for name in spikes:
+            spikes[name].append(np.stack(per_step[name], axis=1).astype(bool))
+        readouts.append(total / steps)
+    return FloatResult(readout=np.concatenate(readouts) if readouts else np.zeros((0, layers[-1]["neurons"])),
+                       spikes={name: np.concatenate(parts) if parts else np.zeros((0, steps, 0), bool)
+                               for name, parts in spikes.items()})
