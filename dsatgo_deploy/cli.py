@@ -57,14 +57,23 @@ def _load_data(training: dict, args: argparse.Namespace):
         raise UserError(str(exc)) from None
 
 
-def _load_network(path: str):
-    """A deployable network from a .npz file or an export folder holding network.npz."""
+def _load_network(path: str, timesteps: int | None = None, input_bits: int = 0,
+                  input_shape: tuple[int, ...] | None = None):
+    """A deployable network from a .npz file, an export folder holding network.npz, or a lava-dl netx
+    HDF5 file (recognised by its HDF5 signature, whatever its name; it holds no T: pass ``timesteps``,
+    ``input_bits`` for graded input (0 for spikes) and, for a file that starts with a conv layer and
+    has no input layer, ``input_shape``)."""
     from .export.exporter import NETWORK_FILE
+    from .export.netx import is_hdf5, read_netx
     from .network import load
 
     candidate = Path(path)
     if candidate.is_dir():
         candidate = candidate / NETWORK_FILE
+    if candidate.is_file() and is_hdf5(candidate):
+        if timesteps is None:
+            raise UserError(f"{candidate}: a netx HDF5 file holds no timestep count: pass --timesteps T")
+        return read_netx(candidate, input_bits, timesteps=timesteps, input_shape=input_shape)
     return load(candidate)
 
 
@@ -168,7 +177,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     from .hardware_sim.sides import run_side
 
-    net = _load_network(args.network)
+    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
     data = _load_data(net.provenance.get("training", {}), args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     started = time.time()
@@ -354,9 +363,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_arguments(export)
 
     sim = sub.add_parser("sim", help="run a deployable network on a data set", formatter_class=_Formatter,
-                         epilog="example:\n  dsatgo sim runs/digits/loihi --backend lava --samples 100")
-    sim.add_argument("network", help="export folder or network.npz")
-    sim.add_argument("--backend", default="reference", choices=["reference", "lava"])
+                         epilog="example:\n  dsatgo sim runs/digits/loihi --backend lava --samples 100\n"
+                                "  dsatgo sim model_netx.h5 --timesteps 16 --dataset digits   (a lava-dl netx file)")
+    sim.add_argument("network", help="export folder, network.npz, or a lava-dl netx HDF5 file")
+    sim.add_argument("--backend", default="reference", choices=["reference", "lava", "lava-float"],
+                     help="lava-float: Lava's floating_pt models (an approximation of lava)")
+    sim.add_argument("--timesteps", type=int, help="netx file: timesteps per sample (netx files do not hold it)")
+    sim.add_argument("--input-bits", type=int, default=0,
+                     help="netx file: bits of graded input payloads (0: binary spikes, x != 0)")
+    sim.add_argument("--input-shape", type=lambda text: tuple(int(v) for v in text.split(",")), metavar="C,H,W",
+                     help="netx file without an input layer whose first layer is a conv: its input shape")
     sim.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     sim.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     sim.add_argument("--samples", type=int, default=None, help="test samples (default: all)")

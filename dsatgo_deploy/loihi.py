@@ -20,6 +20,7 @@ weight mantissa         8 bit: [-256, 254] even (mixed sign),   Dense.weights
 weight exponent         [-8, 7] (shift of the synaptic SUM)     weight_exp
 synaptic input a        int32 on the wire                       a_out / a_in
 current decay du        12 bit [0, 4095]; factor (4095-du)/4096 du
+                        (-1 allowed: netx iDecay 0, no decay)
 voltage decay dv        [0, 4096]; factor (4096-dv)/4096        dv
 current u               24 bit (wraps)                          u
 voltage v               24 bit, saturates at +-(2**23 - 1)      v
@@ -52,7 +53,9 @@ BIAS_MANT_RANGE = (-(1 << (BIAS_MANT_BITS - 1)), (1 << (BIAS_MANT_BITS - 1)) - 1
 BIAS_EXP_RANGE = (0, 7)
 THRESHOLD_BITS = 17
 THRESHOLD_RANGE = (0, (1 << THRESHOLD_BITS) - 1)
-CURRENT_DECAY_RANGE = (0, 4095)
+#: du = -1 is netx's iDecay = 0 (factor 4096/4096: no current decay); Lava keeps the
+#: Python value of the scalar du, so it works in fixed_pt (LOIHI_FIXED_POINT.md §4).
+CURRENT_DECAY_RANGE = (-1, 4095)
 VOLTAGE_DECAY_RANGE = (0, 4096)
 #: A LIF whose vth mantissa is 2**17 never fires: vth << 6 = 2**23 exceeds the
 #: largest voltage, 2**23 - 1. netx uses the same value for a missing neuron.
@@ -220,11 +223,16 @@ def representable_weights(weight: torch.Tensor, num_weight_bits: int = WEIGHT_BI
     """The weights Lava's Dense actually uses (clip, then truncate; weightutils.py).
 
     Mixed-sign matrices lose their lowest bit (8 bits including the sign), so
-    odd weights floor to even ones: 11 -> 10, -11 -> -12.
+    odd weights floor to even ones: 11 -> 10, -11 -> -12. ``num_weight_bits``
+    drops ``8 - num_weight_bits (+1 mixed)`` low bits; 9 bits keep odd mixed
+    weights. More bits than that (a negative count) give all zeros, as numpy's
+    shifts by a negative count do in Lava.
     """
     w = weight.to(torch.int64)
     mode = weight_sign_mode(w)
     truncated_bits = WEIGHT_BITS - num_weight_bits + (mode == "mixed")
+    if truncated_bits < 0:
+        return torch.zeros_like(w)
     if mode == "mixed":
         w = w.clamp(-256, 255)
         return (w >> truncated_bits) << truncated_bits

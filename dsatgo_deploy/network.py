@@ -8,11 +8,13 @@ versioned, validated description of a Loihi fixed-point network:
   Conv synapse from the layers named in ``sources`` (``"input"`` is the network
   input). Several sources (a folded SEW residual ADD) all go through the same
   weights: the layer's input is the sum of their spikes;
-* integer weights (8-bit mantissa) and a weight exponent, bias mantissa and
-  exponent, current and voltage decays (12 bit), and a threshold schedule: T
-  threshold mantissas (DS-ATGO's frozen per-timestep thresholds) or one value
-  when collapsed to a single threshold per layer;
-* T, the input encoding, the scale factors used, and provenance.
+* integer weights (8-bit mantissa, or fewer bits: ``num_weight_bits``) and a
+  weight exponent, bias mantissa and exponent, current and voltage decays (12
+  bit), and a threshold schedule: T threshold mantissas (DS-ATGO's frozen
+  per-timestep thresholds) or one value when collapsed to a single threshold
+  per layer;
+* T, the input encoding (graded payloads or binary spikes), the scale factors
+  used, and provenance.
 
 Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):
 
@@ -23,14 +25,29 @@ Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):
     s(t) = v(t) > threshold_schedule[t] << 6 ;  v(t) = 0 where s(t)
 
 A readout layer (``spiking = False``) never fires; its v after step T is the
-network's output. State is zero at the start of every sample. Neurons of a conv
-layer, and spikes everywhere, are ordered (C, H, W) as in torch.
+network's output. The readout is optional: when the last layer spikes (as
+lava-dl networks usually do) the output is its spike count per neuron over the
+T steps (prediction: the neuron that fired most). State is zero at the start
+of every sample. Neurons of a conv layer, and spikes everywhere, are ordered
+(C, H, W) as in torch.
+
+The input m_input(t) is the same every timestep for a static sample (direct
+encoding of x, shaped (B, *input_shape)) or changes every timestep for a
+time-varying one (event data, x shaped (B, T, *input_shape)); see
+:meth:`DeployableNetwork.encode_input`.
 
 Times are sample times: on Loihi each Dense synapse adds one step of latency,
 which the Lava backend accounts for; the format itself is latency-free.
 
 On disk: one ``.npz`` archive (no pickles) holding a JSON header and one integer
 array per layer field; written atomically.
+
+Format history (all format_version 1; every older file still loads): added
+``Layer.num_weight_bits`` (omitted from the header when 8, its default, so files
+of 8-bit networks are unchanged), ``current_decay = -1``, a spiking last layer
+(no readout), the ``spikes`` input encoding and a per-neuron conv bias, all for
+networks imported from lava-dl netx files (export/netx.py: read_netx). A reader
+that predates them refuses such files with a message naming the field.
 """
 
 from __future__ import annotations
@@ -47,14 +64,16 @@ from typing import Any
 import numpy as np
 
 from . import loihi
-from .errors import NetworkFormatError
+from .errors import NetworkFormatError, UserError
 from .fileio import atomic_file
 
 FORMAT_NAME = "dsatgo-deployable-network"
 FORMAT_VERSION = 1
 INPUT = "input"
 LAYER_KINDS = ("dense", "conv")
-INPUT_ENCODINGS = ("graded",)
+#: Layer.num_weight_bits: Lava's Dense keeps 8 - (8 - bits) (- 1 mixed) bits; 9 keeps odd mixed weights.
+WEIGHT_BITS_RANGE = (1, 9)
+INPUT_ENCODINGS = ("graded", "spikes")
 
 
 @dataclass
@@ -67,6 +86,12 @@ class InputEncoding:
     input channel c when the model normalises its input (the host does this
     before sending), else x' = x. The first layer's synapse multiplies payloads
     (Loihi 2 graded spikes; Lava Dense/Conv with num_message_bits = bits).
+
+    ``spikes``: binary spikes (``bits = 0``; Lava Dense/Conv with
+    num_message_bits = 0): every non-zero entry of x is one spike,
+    ``m = (x != 0)``; step, signed, mean and std are unused (mean/std must be
+    None). Build it with :meth:`InputEncoding.spikes`. This is what lava-dl netx
+    networks read with ``input_message_bits = 0``.
     """
 
     kind: str = "graded"
@@ -76,10 +101,22 @@ class InputEncoding:
     mean: list[float] | None = None
     std: list[float] | None = None
 
+    @classmethod
+    def spikes(cls) -> "InputEncoding":
+        """Binary spike input (bits 0)."""
+        return cls(kind="spikes", bits=0, step=1.0)
+
     def __post_init__(self) -> None:
         if self.kind not in INPUT_ENCODINGS:
             raise ValueError(f"input encoding kind must be one of {INPUT_ENCODINGS}, got {self.kind!r}")
-        if not 1 <= self.bits <= 24:
+        if self.kind == "spikes":
+            if self.bits != 0:
+                raise ValueError(f"spike input has bits 0 (binary spikes), got {self.bits}; use InputEncoding.spikes()")
+            if self.mean is not None or self.std is not None:
+                raise ValueError("spike input is not normalised: mean and std must be None")
+            if self.signed:
+                raise ValueError("spike input is not signed")
+        elif not 1 <= self.bits <= 24:
             raise ValueError(f"input encoding bits must be in [1, 24], got {self.bits}")
         if not (np.isfinite(self.step) and self.step > 0):
             raise ValueError(f"input encoding step must be a positive number, got {self.step}")
@@ -92,6 +129,8 @@ class InputEncoding:
 
     @property
     def payload_range(self) -> tuple[int, int]:
+        if self.kind == "spikes":
+            return 0, 1
         if self.signed:
             return -(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1
         return 0, (1 << self.bits) - 1
@@ -107,7 +146,10 @@ class InputEncoding:
         return (x - np.reshape(self.mean, shape)) / np.reshape(self.std, shape)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """Analog input (B, *input_shape) -> integer payloads (int64), rounded to nearest and clipped."""
+        """Analog input (B, *input_shape) -> integer payloads (int64), rounded to nearest and clipped;
+        spikes: 1 where x != 0, else 0."""
+        if self.kind == "spikes":
+            return (np.asarray(x) != 0).astype(np.int64)
         lo, hi = self.payload_range
         return np.clip(np.rint(self.normalize(x) / self.step), lo, hi).astype(np.int64)
 
@@ -150,14 +192,22 @@ class Layer:
     """One Loihi CUBA LIF population behind a Dense or Conv synapse (equations in the module doc).
 
     kind: "dense" (weight (out, in)) or "conv" (weight (C_out, C_in, KH, KW), ``conv`` geometry).
-    weight: integer mantissas, 8 bit, exactly representable by Lava's Dense
-        (mixed sign: even values in [-256, 254]; excitatory [0, 255]; inhibitory [-255, 0]).
+    weight: integer mantissas, exactly what Lava's Dense uses with ``num_weight_bits``:
+        ``loihi.representable_weights(weight, num_weight_bits) == weight``; with 8 bits: mixed
+        sign even values in [-256, 254], excitatory [0, 255], inhibitory [-255, 0].
+    num_weight_bits: [1, 9], default 8: bits Lava's Dense keeps (it drops the lowest
+        ``8 - num_weight_bits`` bits, one more for a mixed-sign matrix; 9 keeps odd mixed
+        weights). netx derives it per layer (optimize_weight_bits); the Lava backend passes
+        it to Dense. Lava's Conv ignores it (and never clips or truncates): for conv it only
+        states the precision the weights need.
     weight_exp: shift of the synaptic sum, [-8, 7]; 0 for conv (Lava's Conv ignores it).
     sources: layers (or "input") whose outputs are summed and fed through the weights.
     input_message_bits: 0 for binary spikes, else bits of graded payloads.
-    bias_mant: (neurons,) for dense, (C_out,) per channel for conv, 13-bit signed; bias_exp: [0, 7].
+    bias_mant: (neurons,) for dense; for conv (C_out,) per channel or (neurons,) per
+        neuron in (C, H, W) order (netx allows both); 13-bit signed; bias_exp: [0, 7].
     threshold_schedule: (T,) or (1,) 17-bit threshold mantissas; empty for a readout.
-    current_decay (du, [0, 4095]), voltage_decay (dv, [0, 4096]).
+    current_decay (du, [-1, 4095]; -1 = no current decay, netx's iDecay 0),
+    voltage_decay (dv, [0, 4096]).
     scale: integer units of ``a`` per unit of float current (v = 64 * scale * U).
     """
 
@@ -175,6 +225,7 @@ class Layer:
     scale: float = 1.0
     kind: str = "dense"
     conv: ConvGeometry | None = None
+    num_weight_bits: int = loihi.WEIGHT_BITS
 
     def __post_init__(self) -> None:
         if isinstance(self.conv, dict):
@@ -183,7 +234,8 @@ class Layer:
         self.bias_mant = np.asarray(self.bias_mant, dtype=np.int64).reshape(-1)
         self.threshold_schedule = np.asarray(self.threshold_schedule, dtype=np.int64).reshape(-1)
         self.sources = list(self.sources)
-        for name in ("weight_exp", "bias_exp", "current_decay", "voltage_decay", "input_message_bits"):
+        for name in ("weight_exp", "bias_exp", "current_decay", "voltage_decay", "input_message_bits",
+                     "num_weight_bits"):
             setattr(self, name, int(getattr(self, name)))
         self.spiking = bool(self.spiking)
         self.scale = float(self.scale)
@@ -217,7 +269,7 @@ class Layer:
     @property
     def bias_per_neuron(self) -> np.ndarray:
         """bias_mant broadcast to every neuron, (C, H, W)-ordered for conv."""
-        if self.kind == "conv":
+        if self.kind == "conv" and self.bias_mant.size != self.num_neurons:
             return np.repeat(self.bias_mant, int(np.prod(self.output_shape[1:])))
         return self.bias_mant
 
@@ -229,7 +281,8 @@ class Layer:
 
 @dataclass
 class DeployableNetwork:
-    """A whole network: layers in execution order, the last one the readout."""
+    """A whole network: layers in execution order, the last one the readout (or, when it
+    spikes, the output layer whose spike counts are the output)."""
 
     timesteps: int
     input_shape: tuple[int, ...]
@@ -247,14 +300,41 @@ class DeployableNetwork:
     def input_size(self) -> int:
         return int(np.prod(self.input_shape))
 
-    def encode_input(self, x: np.ndarray) -> np.ndarray:
-        """Analog samples -> graded payloads (B, input_size) int64, as the host sends them."""
+    def is_time_varying(self, x: np.ndarray) -> bool:
+        """Whether samples x are time-varying, (B, T, *input_shape) or (B, T, input_size), rather
+        than static, (B, *input_shape) or any (B, ...) of input_size values per sample.
+        Raises UserError for any other shape. With T = 1 both read the same and x counts as static."""
+        shape = np.shape(x)
+        rest = shape[1:]
+        if (self.timesteps > 1 and len(rest) >= 2 and rest[0] == self.timesteps
+                and int(np.prod(rest[1:])) == self.input_size):
+            return True
+        if len(shape) >= 1 and int(np.prod(rest)) == self.input_size:
+            return False
+        raise UserError(f"input of shape {tuple(shape)} fits neither static samples (B, {', '.join(map(str, self.input_shape))}) "
+                        f"nor time-varying ones (B, T={self.timesteps}, {', '.join(map(str, self.input_shape))})")
+
+    def encode_input(self, x: np.ndarray, payloads: bool = False) -> np.ndarray:
+        """Samples -> int64 messages as the host sends them: (B, input_size) for static samples
+        (sent every timestep), (B, T, input_size) for time-varying ones (see :meth:`is_time_varying`).
+        Analog x is encoded with the input encoding; with ``payloads`` x already holds the integer
+        payloads (or spikes) and is only reshaped."""
         array = np.asarray(x)
-        return self.input_encoding.encode(array.reshape(len(array), *self.input_shape)).reshape(len(array), -1)
+        batch = len(array)
+        steps = (self.timesteps,) if self.is_time_varying(array) else ()
+        if payloads:
+            return np.asarray(array, dtype=np.int64).reshape(batch, *steps, self.input_size)
+        encoded = self.input_encoding.encode(array.reshape(batch * (steps[0] if steps else 1), *self.input_shape))
+        return encoded.reshape(batch, *steps, self.input_size)
 
     @property
     def output(self) -> Layer:
         return self.layers[-1]
+
+    @property
+    def has_readout(self) -> bool:
+        """Whether the last layer is a non-spiking readout (else the output is its spike counts)."""
+        return bool(self.layers) and not self.layers[-1].spiking
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -302,7 +382,8 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
             if source not in shapes:
                 _fail(origin, name, "sources", f"reads {source!r}, which is not an earlier layer or 'input'")
         if INPUT in layer.sources and len(layer.sources) > 1:
-            _fail(origin, name, "sources", "graded input cannot be summed with other sources")
+            kind = "graded input" if net.input_encoding.kind == "graded" else "the input"
+            _fail(origin, name, "sources", f"{kind} cannot be summed with other sources")
         if len(set(layer.sources)) != len(layer.sources):
             _fail(origin, name, "sources", f"lists a source twice: {layer.sources}")
         if layer.weight.ndim in (2, 4) and layer.weight.shape[0] < 1:
@@ -318,8 +399,9 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
                 _fail(origin, name, "conv", f"output shape {layer.output_shape} is empty")
             if layer.weight_exp != 0:
                 _fail(origin, name, "weight_exp", f"is {layer.weight_exp}; Lava's Conv ignores weight exponents, so conv layers need 0")
-            if layer.bias_mant.shape != (layer.weight.shape[0],):
-                _fail(origin, name, "bias_mant", f"shape {layer.bias_mant.shape} != ({layer.weight.shape[0]},): one bias per output channel")
+            if layer.bias_mant.shape not in ((layer.weight.shape[0],), (layer.num_neurons,)):
+                _fail(origin, name, "bias_mant", f"shape {layer.bias_mant.shape} is neither ({layer.weight.shape[0]},) (one bias "
+                      f"per output channel) nor ({layer.num_neurons},) (one per neuron, (C, H, W) order)")
         else:
             if layer.conv is not None:
                 _fail(origin, name, "conv", "a dense layer has no conv geometry")
@@ -333,11 +415,13 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
                 int(np.prod(source_shape)) == layer.input_size)
             if not fits:
                 _fail(origin, name, "weight", f"expects input {layer.input_shape}, but source {source!r} gives {source_shape}")
-        representable = loihi.representable_weights(_as_tensor(layer.weight)).numpy()
+        _check_range(origin, name, "num_weight_bits", layer.num_weight_bits, *WEIGHT_BITS_RANGE)
+        representable = loihi.representable_weights(_as_tensor(layer.weight), layer.num_weight_bits).numpy()
         if not np.array_equal(representable, layer.weight):
             bad = np.argwhere(representable != layer.weight)[0]
-            _fail(origin, name, "weight", f"weight[{', '.join(str(int(i)) for i in bad)}] = {int(layer.weight[tuple(bad)])} is not an 8-bit "
-                  f"Loihi weight for a {loihi.weight_sign_mode(_as_tensor(layer.weight))} matrix (Lava would use {int(representable[tuple(bad)])})")
+            _fail(origin, name, "weight", f"weight[{', '.join(str(int(i)) for i in bad)}] = {int(layer.weight[tuple(bad)])} is not "
+                  f"{'an' if layer.num_weight_bits == 8 else 'a'} {layer.num_weight_bits}-bit Loihi weight for a {loihi.weight_sign_mode(_as_tensor(layer.weight))} matrix "
+                  f"(Lava would use {int(representable[tuple(bad)])})")
         _check_range(origin, name, "weight_exp", layer.weight_exp, *loihi.WEIGHT_EXP_RANGE)
         _check_range(origin, name, "bias_exp", layer.bias_exp, *loihi.BIAS_EXP_RANGE)
         _check_range(origin, name, "bias_mant", layer.bias_mant, *loihi.BIAS_MANT_RANGE)
@@ -356,8 +440,6 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
         if not (np.isfinite(layer.scale) and layer.scale > 0):
             _fail(origin, name, "scale", f"must be a positive number, got {layer.scale}")
         shapes[name] = layer.output_shape
-    if net.layers[-1].spiking:
-        _fail(origin, net.layers[-1].name, "spiking", "the last layer must be the non-spiking readout")
     for layer in net.layers[:-1]:
         if not layer.spiking:
             _fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
@@ -372,6 +454,9 @@ def _as_tensor(array: np.ndarray):
 # --------------------------------------------------------------------------- serialization
 
 _ARRAY_FIELDS = ("weight", "bias_mant", "threshold_schedule")
+#: Fields added after the first files were written, left out of the header at their default so that
+#: such networks' files stay what they were.
+_OMITTED_DEFAULTS = {"num_weight_bits": loihi.WEIGHT_BITS}
 
 
 def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
@@ -386,7 +471,8 @@ def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
         "provenance": net.provenance,
         "quantization": net.quantization,
         "layers": [
-            {k: v for k, v in dataclasses.asdict(layer).items() if k not in _ARRAY_FIELDS}
+            {k: v for k, v in dataclasses.asdict(layer).items() if k not in _ARRAY_FIELDS
+             and not (k in _OMITTED_DEFAULTS and v == _OMITTED_DEFAULTS[k])}
             for layer in net.layers
         ],
     }

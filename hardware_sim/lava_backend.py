@@ -1,4 +1,4 @@
-"""Run a deployable network as Lava processes (Loihi2SimCfg, fixed_pt by default).
+"""Run a deployable network as Lava processes (Loihi2SimCfg, fixed_pt by default, or floating_pt).
 
 The graph is built once and compiled once for all samples. Every layer L is one
 neuron population fed by one synapse process per source, all with L's weights;
@@ -11,10 +11,11 @@ reference's ``wrap32(sum over sources of syn(W, m_src))``::
     ...                                                            /    (readout: LIFReset + Monitor of v)
 
 * Synapses: a dense layer gets a ``Dense`` (its weights, weight exponent,
-  ``num_message_bits``: graded for the layer reading the input); a conv layer a
-  ``Conv`` built as netx builds it (hdf5.py ``create_conv``). Neurons: our
-  ScheduledLIF (threshold per sample timestep) or, for the non-spiking readout,
-  a stock LIFReset whose threshold (2**17) it can never reach.
+  ``num_weight_bits``, ``num_message_bits``: graded for the layer reading a graded
+  input); a conv layer a ``Conv`` built as netx builds it (hdf5.py
+  ``create_conv``). Neurons: our ScheduledLIF (threshold per sample timestep)
+  or, for the non-spiking readout, a stock LIFReset whose threshold (2**17) it
+  can never reach. A network whose last layer spikes has no readout and no Monitor.
 * Layouts. Lava's conv processes are (X, Y, C) = (W, H, C); the format is torch's
   (C, H, W). A node (the input or a layer) whose shape is 3-D, (C, H, W), lives
   in Lava as (W, H, C); every other node as a flat (n,) vector. So:
@@ -37,6 +38,9 @@ reference's ``wrap32(sum over sources of syn(W, m_src))``::
   which repeat their 0/1 input one step later), one chain per source, shared by
   every consumer (the consumer needing k steps taps the k-th link). Relays are
   stock Loihi populations, not layers, and never appear in the results.
+* Input. A RingBuffer sends each sample's payloads (graded) or 0/1 spikes: the same
+  every step of the sample for static samples, one row per step for
+  time-varying ones (B, T, *input_shape).
 * Streaming. Samples run back to back, T steps each, with no gap; layer L's reset
   offset is ``1 + depth(L)`` (mod T), which zeroes u and v exactly when a new
   sample reaches it, at any depth. ``max depth`` extra steps flush the last
@@ -48,6 +52,28 @@ reference's ``wrap32(sum over sources of syn(W, m_src))``::
   Both are realigned from wall time to sample time:
   sample i, timestep t (0-based) of layer L is wall index ``i*T + t + depth(L)``
   (0-based), so the readout's output is read at ``i*T + T - 1 + depth``.
+
+floating_pt (``select_tag="floating_pt"``): the same graph with Lava's float
+models, the integers mapped so that the float run approximates the fixed-point
+one. Fixed point works in units of 1/64 of u and v (``a << 6``, ``vth << 6``):
+with U = u/64, V = v/64 it computes
+
+    U(t) = U(t-1) (4095 - du)/4096 + a(t)
+    V(t) = V(t-1) (4096 - dv)/4096 + U(t) + bias_mant 2**bias_exp / 64 ;  spike V > vth
+
+up to rounding (decays toward zero, the floor of a negative weight exponent) and
+the 24-bit wrap of u and of conv sums and the saturation of v. Lava's float LIF
+computes ``u = u (1 - du) + a; v = v (1 - dv) + u + bias_mant; spike v > vth``
+(bias_exp ignored) and float Dense ``a = W s`` (no exponent), so
+:func:`float_parameters` gives
+
+    du_f = (du + 1)/4096,  dv_f = dv/4096,  bias_f = bias_mant 2**bias_exp / 64,  vth_f = vth
+    Dense W_f = W 2**weight_exp,  Conv W_f = W,  graded payloads and spikes as they are
+
+The readout never fires (vth = inf; float v does not saturate), its v is
+reported times 64 (fixed-point units, float). Relays become float LIFs with
+du = dv = 1, vth = 0 (they repeat their input a step later, as in fixed point).
+The SpikeRecorder's one model serves both (``exception_proc_model_map``).
 
 ``run()`` is always followed by ``stop()``. A failure inside a Lava process is
 raised as LavaRunError with the real exception Lava keeps in its actors, as
@@ -83,13 +109,16 @@ class LavaRunError(RuntimeError):
     """A Lava run failed or hung; the message carries the real cause."""
 
 
+SELECT_TAGS = ("fixed_pt", "floating_pt")
+
+
 @dataclass
 class _Graph:
     entry: object  # one process of the graph: run()/stop() on it drive them all
     recordings: dict  # spiking layer name -> .npy file of its spikes, (total, *Lava shape) bool
     relays: dict  # (node, k) -> OutPort of node's spikes delayed by k steps (k-th relay of its chain)
-    monitor: object  # Monitor of the readout's v
-    readout_name: str  # Lava name of the readout's neuron process (the monitor's key)
+    monitor: object  # Monitor of the readout's v; None without a readout
+    readout_name: str | None  # Lava name of the readout's neuron process (the monitor's key)
     shapes: dict  # node name -> (C, H, W) or (n,) shape in the format
     depths: dict  # node name -> depth (wall-step latency)
     total_steps: int
@@ -108,13 +137,14 @@ def _import_lava() -> types.SimpleNamespace:
         from lava.proc.sparse.process import Sparse
 
         from .lava_procs.scheduled_lif import ScheduledLIF
-        from .lava_procs.spike_recorder import SpikeRecorder
+        from .lava_procs.spike_recorder import PySpikeRecorderModel, SpikeRecorder
     except ImportError as exc:
         raise UserError(f"Lava is not installed or does not import ({exc}); install lava-nc 0.10.0 and "
                         "lava-dl 0.6.0 as the Makefile does (pip --no-deps --ignore-requires-python)") from None
     return types.SimpleNamespace(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
                                  Source=Source, LIF=LIF, LIFReset=LIFReset, Monitor=Monitor, Sparse=Sparse,
-                                 ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder)
+                                 ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder,
+                                 PySpikeRecorderModel=PySpikeRecorderModel)
 
 
 # --------------------------------------------------------------------------- layouts and latency
@@ -151,23 +181,43 @@ def _lava_to_torch(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 # --------------------------------------------------------------------------- processes
 
 
-def _dense_synapse(lava, layer: Layer, name: str):
-    """The layer's Dense: integer weights (out, in) as they are, weight exponent, message bits."""
+def float_parameters(layer: Layer, steps: int) -> dict:
+    """The layer's integers mapped to Lava's floating_pt models (module doc): float weights (format
+    layout), du, dv, bias per neuron ((C, H, W) order) and the threshold schedule (T,); a readout gets
+    vth = inf."""
+    if layer.kind == "dense":
+        weight = layer.weight.astype(np.float64) * 2.0 ** layer.weight_exp
+    else:
+        weight = layer.weight.astype(np.float64)
+    bias = layer.bias_per_neuron.astype(np.float64) * 2.0 ** layer.bias_exp / (1 << loihi.ACTIVATION_SHIFT)
+    schedule = (np.array([layer.threshold_at(t) for t in range(steps)], dtype=np.float64) if layer.spiking
+                else np.full(steps, np.inf))
+    return dict(weight=weight, du=(layer.current_decay + loihi.CURRENT_DECAY_OFFSET) / loihi.DECAY_UNITY,
+                dv=layer.voltage_decay / loihi.DECAY_UNITY, bias=bias, vth_schedule=schedule)
+
+
+def _dense_synapse(lava, layer: Layer, name: str, floating: bool = False):
+    """The layer's Dense: integer weights (out, in) as they are, weight exponent, weight bits, message
+    bits; floating point: weights * 2**weight_exp."""
+    if floating:
+        return lava.Dense(weights=float_parameters(layer, 1)["weight"], num_message_bits=layer.input_message_bits,
+                          name=name)
     return lava.Dense(weights=layer.weight.astype(np.int32), weight_exp=layer.weight_exp,
-                      num_weight_bits=loihi.WEIGHT_BITS, num_message_bits=layer.input_message_bits, name=name)
+                      num_weight_bits=layer.num_weight_bits, num_message_bits=layer.input_message_bits, name=name)
 
 
-def _conv_synapse(lava, layer: Layer, name: str):
+def _conv_synapse(lava, layer: Layer, name: str, floating: bool = False):
     """The layer's Conv as netx builds it: torch (out, in, kh, kw) -> (out, kx, ky, in), spatially
     flipped; stride, padding, dilation and input shape x-first. No exponent (Lava's Conv ignores it)."""
     geometry = layer.conv
-    weight = np.ascontiguousarray(layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1), dtype=np.int32)
+    weight = np.ascontiguousarray(layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1),
+                                  dtype=np.float64 if floating else np.int32)
     return lava.Conv(weight=weight, input_shape=lava_shape(geometry.input_shape), stride=geometry.stride[::-1],
                      padding=geometry.padding[::-1], dilation=geometry.dilation[::-1], groups=1,
                      num_message_bits=layer.input_message_bits, name=name)
 
 
-def _relay(lava, upstream, shape: tuple[int, ...], name: str):
+def _relay(lava, upstream, shape: tuple[int, ...], name: str, floating: bool = False):
     """One step of delay for the 0/1 spikes of a node of ``shape``, as Loihi would do it: one-to-one
     synapses (Sparse identity, weight 1: excitatory, survives Lava's clip and truncation) into relay LIF
     neurons with no memory (du = 4095, dv = 4096: u and v decay fully every step) and threshold 0. A spike
@@ -177,35 +227,51 @@ def _relay(lava, upstream, shape: tuple[int, ...], name: str):
     dims = lava_shape(shape)
     size = int(np.prod(dims))
     synapse = lava.Sparse(weights=scipy.sparse.identity(size, dtype=np.int32, format="csr"), name=f"{name}_synapse")
-    neurons = lava.LIF(shape=dims, du=4095, dv=4096, vth=0, name=f"{name}_neurons")
+    if floating:  # float LIF: u = a, v = u, spike v > 0
+        neurons = lava.LIF(shape=dims, du=1.0, dv=1.0, vth=0.0, name=f"{name}_neurons")
+    else:
+        neurons = lava.LIF(shape=dims, du=4095, dv=4096, vth=0, name=f"{name}_neurons")
     (upstream.flatten() if len(dims) > 1 else upstream).connect(synapse.s_in)
     (synapse.a_out.reshape(dims) if len(dims) > 1 else synapse.a_out).connect(neurons.a_in)
     return neurons.s_out
 
 
-def _neurons(lava, layer: Layer, steps: int, depth: int):
+def _neurons(lava, layer: Layer, steps: int, depth: int, floating: bool = False):
     """The layer's neuron process in Lava layout, reset when a sample reaches it (offset 1 + depth)."""
     dims = lava_shape(layer.output_shape)
-    bias = np.broadcast_to(layer.bias_mant, dims) if layer.kind == "conv" else layer.bias_mant  # channels last
-    common = dict(shape=dims, du=layer.current_decay, dv=layer.voltage_decay,
-                  bias_mant=np.ascontiguousarray(bias, dtype=np.int32), bias_exp=layer.bias_exp,
-                  reset_offset=(1 + depth) % steps, name=f"{layer.name}_neurons")
+    common = dict(shape=dims, reset_offset=(1 + depth) % steps, name=f"{layer.name}_neurons")
+    if floating:
+        params = float_parameters(layer, steps)
+        bias = _torch_to_lava(params["bias"][None], layer.output_shape)[0]
+        common.update(du=params["du"], dv=params["dv"], bias_mant=np.ascontiguousarray(bias), bias_exp=0)
+        vth_schedule, readout_vth = params["vth_schedule"], np.inf
+    else:
+        # Per neuron, channels last for conv (a per-channel bias broadcast over X and Y).
+        bias = _torch_to_lava(layer.bias_per_neuron[None], layer.output_shape)[0]
+        common.update(du=layer.current_decay, dv=layer.voltage_decay,
+                      bias_mant=np.ascontiguousarray(bias, dtype=np.int32), bias_exp=layer.bias_exp)
+        vth_schedule = (np.array([layer.threshold_at(t) for t in range(steps)], dtype=np.int32) if layer.spiking
+                        else None)
+        readout_vth = loihi.NEVER_FIRES_VTH
     if layer.spiking:
-        schedule = np.array([layer.threshold_at(t) for t in range(steps)], dtype=np.int32)
-        return lava.ScheduledLIF(vth_schedule=schedule, **common)
-    return lava.LIFReset(vth=loihi.NEVER_FIRES_VTH, reset_interval=steps, **common)
+        return lava.ScheduledLIF(vth_schedule=vth_schedule, **common)
+    return lava.LIFReset(vth=readout_vth, reset_interval=steps, **common)
 
 
-def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path) -> _Graph:
-    """The whole Lava graph for ``net`` and these samples (graded payloads (B, input_size), torch order);
-    spike recordings go to files in ``workdir``."""
+def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, floating: bool = False) -> _Graph:
+    """The whole Lava graph for ``net`` and these samples (payloads (B, input_size), or (B, T, input_size)
+    when time-varying, torch order); spike recordings go to files in ``workdir``."""
     steps, samples = net.timesteps, len(payloads)
     depths = layer_depths(net)
     shapes = {INPUT: net.input_shape, **{layer.name: layer.output_shape for layer in net.layers}}
     total = samples * steps + max(depths.values())
-    # Direct encoding: each sample's payload repeated T times, then zeros to flush the pipeline.
+    # Direct encoding: each sample's payload repeated T times (time-varying: its T rows), then zeros to
+    # flush the pipeline.
     rows = np.zeros((total, net.input_size), dtype=np.int32)
-    rows[: samples * steps] = np.repeat(payloads.astype(np.int32), steps, axis=0)
+    if payloads.ndim == 3:
+        rows[: samples * steps] = payloads.reshape(samples * steps, -1).astype(np.int32)
+    else:
+        rows[: samples * steps] = np.repeat(payloads.astype(np.int32), steps, axis=0)
     ring = lava.Source(data=np.ascontiguousarray(np.moveaxis(_torch_to_lava(rows, net.input_shape), 0, -1)))
     outputs = {INPUT: ring.s_out}
     relays: dict[tuple[str, int], object] = {}
@@ -216,16 +282,17 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path) ->
             return outputs[node]
         if (node, extra) not in relays:
             # Only spikes are relayed: the graded input is never summed with other sources, so it never waits.
-            relays[node, extra] = _relay(lava, delayed(node, extra - 1), shapes[node], f"{node}_delay{extra}")
+            relays[node, extra] = _relay(lava, delayed(node, extra - 1), shapes[node], f"{node}_delay{extra}",
+                                         floating)
         return relays[node, extra]
 
     recordings, monitor, readout = {}, None, None
     for layer in net.layers:
         depth = depths[layer.name]
-        neuron = _neurons(lava, layer, steps, depth)
+        neuron = _neurons(lava, layer, steps, depth, floating)
         make_synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
         for source in layer.sources:
-            synapse = make_synapse(lava, layer, f"{layer.name}_{layer.kind}_from_{source}")
+            synapse = make_synapse(lava, layer, f"{layer.name}_{layer.kind}_from_{source}", floating)
             port = delayed(source, depth - 1 - depths[source])
             if layer.kind == "dense" and len(lava_shape(shapes[source])) == 3:
                 port = port.transpose([2, 1, 0]).flatten()  # (X, Y, C) -> (C, Y, X) -> torch's flatten order
@@ -287,11 +354,14 @@ def _shutdown(process, timeout_s: float = 3.0) -> None:
     _stop(process, timeout_s)
 
 
-def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: float | None, what: str) -> np.ndarray:
+def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: float | None,
+             what: str) -> np.ndarray | None:
     """Run the graph for all its steps, watching for failed processes and the timeout; always stop it.
-    Returns the readout's monitored v, (total, *Lava shape)."""
+    Returns the readout's monitored v, (total, *Lava shape); None without a readout."""
     entry = graph.entry
-    config = lava.Loihi2SimCfg(select_tag=select_tag)
+    # The SpikeRecorder has one model (tagged fixed_pt); it records float spikes as well.
+    config = lava.Loihi2SimCfg(select_tag=select_tag,
+                               exception_proc_model_map={lava.SpikeRecorder: lava.PySpikeRecorderModel})
     failure: list[BaseException] = []
 
     def execute() -> None:
@@ -330,6 +400,8 @@ def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: fl
             _shutdown(entry)
             raise LavaRunError(f"Lava run failed: {cause}") from failure[0]
         try:
+            if graph.monitor is None:
+                return None
             return np.asarray(graph.monitor.get_data()[graph.readout_name]["v"])
         finally:
             _stop(entry)
@@ -346,23 +418,25 @@ def run_lava(
     """Run ``net`` on samples x in Lava; same result type as the reference simulator.
 
     Spikes per spiking layer (B, T, n) and the readout v after each sample
-    timestep (B, T, n_out), neurons in the format's (C, H, W) flatten order,
-    realigned from wall time to sample time (module doc). Samples are analog
-    (encoded with the network's input encoding) or, with ``payloads``, the
-    integer payloads themselves.
+    timestep (B, T, n_out; None without a readout), neurons in the format's
+    (C, H, W) flatten order, realigned from wall time to sample time (module
+    doc). Samples are static (B, *input_shape) or time-varying
+    (B, T, *input_shape); analog (encoded with the network's input encoding) or,
+    with ``payloads``, the integer payloads (spikes: 0/1) themselves.
+    ``select_tag="floating_pt"`` runs Lava's float models with the mapping of the
+    module doc (an approximation; its readout trace is float, in fixed-point units).
     """
-    if select_tag != "fixed_pt":
-        raise UserError(f"select_tag {select_tag!r} is not supported for deployable networks yet (use fixed_pt)")
+    if select_tag not in SELECT_TAGS:
+        raise UserError(f"select_tag {select_tag!r} is not supported for deployable networks "
+                        f"(use one of {', '.join(SELECT_TAGS)})")
     lava = _import_lava()
-    if payloads:
-        encoded = np.asarray(x, dtype=np.int64).reshape(len(x), -1)
-    else:
-        encoded = net.input_encoding.encode(np.asarray(x).reshape(len(x), -1))
+    encoded = net.encode_input(np.asarray(x), payloads=payloads)
     samples, steps = len(encoded), net.timesteps
     if samples == 0:
         raise UserError("no samples to run")
+    floating = select_tag == "floating_pt"
     with tempfile.TemporaryDirectory(prefix="dsatgo-lava-") as workdir:
-        graph = _build(net, encoded, lava, Path(workdir))
+        graph = _build(net, encoded, lava, Path(workdir), floating)
         monitored = _execute(graph, lava, select_tag, progress, timeout_s, f"{samples} samples x {steps} steps")
         # Wall index (0-based) of sample i's timestep t at a node of depth d: i*T + t + d.
         index = np.arange(samples)[:, None] * steps + np.arange(steps)[None, :]  # (B, T)
@@ -370,7 +444,10 @@ def run_lava(
         for name, path in graph.recordings.items():
             wall = _lava_to_torch(np.load(path), graph.shapes[name])  # (total, n), torch order
             spikes[name] = wall[index + graph.depths[name]]  # (B, T, n)
+    if monitored is None:
+        return SimulationResult(spikes=spikes, readout_trace=None)
     readout = net.layers[-1]
-    wall_v = _lava_to_torch(monitored, readout.output_shape).astype(np.int64)
+    wall_v = _lava_to_torch(monitored, readout.output_shape)
+    wall_v = wall_v * float(1 << loihi.ACTIVATION_SHIFT) if floating else wall_v.astype(np.int64)
     readout_trace = wall_v[index + graph.depths[readout.name]]  # (B, T, n_out)
     return SimulationResult(spikes=spikes, readout_trace=readout_trace)

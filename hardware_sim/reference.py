@@ -11,7 +11,9 @@ is what the Lava backend and the parity checker rely on.
 Layer by layer, all T steps at once for the synapse (one matmul or conv per
 source over B x T messages; several sources, a folded residual ADD, are summed
 in the neuron's int32 input as Lava's InPort sums its channels), then the
-neuron recurrence over T. Float matmul is exact
+neuron recurrence over T. The input is the same payload every step (static
+samples, the synapse is then computed once) or a different one every step
+(time-varying samples, (B, T, *input_shape): event data). Float matmul is exact
 because every partial sum is an integer below 2**24 (float32) or 2**53 (float64,
 chosen per layer from the worst-case bound).
 """
@@ -29,18 +31,24 @@ from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
 
 @dataclass
 class SimulationResult:
-    """Per spiking layer spikes (B, T, n) bool; readout potential after each step (B, T, n_out) int64."""
+    """Per spiking layer spikes (B, T, n) bool, in layer order; readout potential after each step
+    (B, T, n_out) int64, or None when the network has no readout (its last layer spikes)."""
 
     spikes: dict[str, np.ndarray]
-    readout_trace: np.ndarray
+    readout_trace: np.ndarray | None
 
     @property
-    def readout(self) -> np.ndarray:
-        """The readout's v after the last timestep: the network's output (B, n_out)."""
-        return self.readout_trace[:, -1]
+    def readout(self) -> np.ndarray | None:
+        """The readout's v after the last timestep: the network's output (B, n_out); None without a readout."""
+        return None if self.readout_trace is None else self.readout_trace[:, -1]
 
     @property
     def predictions(self) -> np.ndarray:
+        """argmax of the readout's final v; without a readout, argmax of the last layer's spike
+        counts over T (the last entry of ``spikes``; ties go to the lowest neuron index)."""
+        if self.readout_trace is None:
+            last = list(self.spikes.values())[-1]
+            return last.sum(axis=1).argmax(axis=1)
         return self.readout.argmax(axis=1)
 
     def spike_counts(self) -> dict[str, np.ndarray]:
@@ -75,10 +83,11 @@ def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.T
     return acc.reshape(batch, steps, -1)
 
 
-def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], steps: int) -> torch.Tensor:
+def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], steps: int,
+                 static_input: bool = True) -> torch.Tensor:
     """a(t) of a layer: its synapse applied to each source, summed in the neuron's int32 in-port."""
     layer = prepared.layer
-    if layer.sources == [INPUT]:
+    if layer.sources == [INPUT] and static_input:
         # Direct encoding: the same payload every step, so the synapse is computed once.
         return _synaptic_input(prepared, outputs[INPUT][:, :1]).expand(-1, steps, -1)
     total = sum(_synaptic_input(prepared, outputs[source]) for source in layer.sources)
@@ -98,10 +107,11 @@ def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: i
     return torch.stack(spikes, dim=1), torch.stack(voltages, dim=1)
 
 
-def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Analog samples (B, *input_shape) -> graded payloads (B, input_size) int64."""
+def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor, payloads: bool = False) -> torch.Tensor:
+    """Samples -> int64 messages: (B, input_size) for static samples (B, *input_shape), (B, T, input_size)
+    for time-varying ones (B, T, *input_shape); analog unless ``payloads`` (DeployableNetwork.encode_input)."""
     array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return torch.from_numpy(net.encode_input(array))
+    return torch.from_numpy(net.encode_input(array, payloads=payloads))
 
 
 @torch.no_grad()
@@ -112,9 +122,12 @@ def simulate(
     batch_size: int = 1024,
     payloads: bool = False,
 ) -> SimulationResult:
-    """Run the network on samples x (B, *input_shape), analog, or integer payloads if ``payloads``."""
+    """Run the network on samples x: static (B, *input_shape), the same input every timestep, or
+    time-varying (B, T, *input_shape); analog (encoded with the network's input encoding), or the integer
+    payloads (spikes: 0/1) themselves if ``payloads``."""
     device = torch.device(device)
-    encoded = torch.as_tensor(np.asarray(x), dtype=torch.int64).reshape(len(x), -1) if payloads else encode_input(net, x)
+    encoded = encode_input(net, x, payloads=payloads)
+    static_input = encoded.ndim == 2
     max_payload = max(abs(v) for v in net.input_encoding.payload_range)
     prepared = [_PreparedLayer(layer, max_payload if layer.sources == [INPUT] else 1, device) for layer in net.layers]
     chunks_spikes: dict[str, list[np.ndarray]] = {layer.name: [] for layer in net.layers if layer.spiking}
@@ -122,11 +135,11 @@ def simulate(
     steps = net.timesteps
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start:start + batch_size].to(device)
-        # Direct encoding: the same payload every step.
-        outputs = {INPUT: chunk.unsqueeze(1).expand(-1, steps, -1)}
+        # Direct encoding: the same payload every step; time-varying input: one payload per step.
+        outputs = {INPUT: chunk.unsqueeze(1).expand(-1, steps, -1) if static_input else chunk}
         for item in prepared:
             layer = item.layer
-            a = _layer_input(item, outputs, steps)
+            a = _layer_input(item, outputs, steps, static_input)
             fired, voltage = _neuron_sequence(layer, item.bias, a, steps)
             if layer.spiking:
                 outputs[layer.name] = fired.to(torch.int64)
@@ -134,5 +147,7 @@ def simulate(
             else:
                 chunks_readout.append(voltage.cpu().numpy())
     spikes = {name: np.concatenate(parts) if parts else np.zeros((0, steps, 0), bool) for name, parts in chunks_spikes.items()}
-    readout = np.concatenate(chunks_readout) if chunks_readout else np.zeros((0, steps, net.output.num_neurons), np.int64)
+    readout = None
+    if net.has_readout:
+        readout = np.concatenate(chunks_readout) if chunks_readout else np.zeros((0, steps, net.output.num_neurons), np.int64)
     return SimulationResult(spikes=spikes, readout_trace=readout)

@@ -4,6 +4,11 @@
   its checkpoint; the one place where hardware_sim drives a trained model.
 * ``reference``: the deployable network in our bit-exact integer simulator.
 * ``lava``: the deployable network as Lava processes, Loihi2SimCfg fixed_pt.
+* ``lava-float``: the same Lava graph with Lava's floating_pt models, the integers
+  mapped to floats (lava_backend.float_parameters): an approximation of ``lava``,
+  not bit-exact (no rounding, wrap or saturation).
+* ``onnx``: the deployable network's one-timestep ONNX graph (export/onnx_writer.py,
+  built in memory) looped over T by onnxruntime; integer-exact like the reference.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dsatgo_deploy.network import DeployableNetwork
 from .parity import RunRecord
 from .reference import simulate
 
-SIDES = ("torch", "reference", "lava")
+SIDES = ("torch", "reference", "lava", "lava-float", "onnx")
 
 
 @torch.no_grad()
@@ -44,10 +49,19 @@ def run_reference(net: DeployableNetwork, x: np.ndarray, device: str = "cpu") ->
 
 
 def run_lava(net: DeployableNetwork, x: np.ndarray, **kwargs) -> RunRecord:
+    """Lava fixed_pt (or, with ``select_tag="floating_pt"``, the ``lava-float`` side)."""
     from .lava_backend import run_lava as _run
 
     result = _run(net, x, **kwargs)
-    return RunRecord("lava", result.spikes, result.predictions)
+    name = "lava-float" if kwargs.get("select_tag") == "floating_pt" else "lava"
+    return RunRecord(name, result.spikes, result.predictions)
+
+
+def run_onnx(net: DeployableNetwork, x: np.ndarray) -> RunRecord:
+    from .onnx_runner import run_onnx as _run
+
+    result = _run(net, x)
+    return RunRecord("onnx", result.spikes, result.predictions)
 
 
 def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
@@ -63,4 +77,8 @@ def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | Non
         return run_reference(net, x, device)
     if side == "lava":
         return run_lava(net, x)
+    if side == "lava-float":
+        return run_lava(net, x, select_tag="floating_pt")
+    if side == "onnx":
+        return run_onnx(net, x)
     raise ValueError(f"unknown side {side!r} (known: {', '.join(SIDES)})")

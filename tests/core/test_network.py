@@ -140,11 +140,6 @@ def _readout_not_last(net):
     net.layers[0].threshold_schedule = np.zeros(0, dtype=np.int64)
 
 
-def _last_layer_spiking(net):
-    net.layers[1].spiking = True
-    net.layers[1].threshold_schedule = np.array([10])
-
-
 def _all_inhibitory_readout(net):
     net.layers[1].weight = -np.abs(net.layers[1].weight)
     net.layers[1].weight[2, 2] = -256  # inhibitory weights are [-255, 0]
@@ -185,14 +180,14 @@ INVALID = {
     "input summed with a layer": (_set(1, "sources", ["hidden", "input"]), "readout", "sources", "graded input cannot be summed"),
     "duplicate name": (_set(1, "name", "hidden"), "hidden", "name", "unique"),
     "layer named input": (_set(0, "name", "input"), "input", "name", "unique"),
-    "last layer spiking": (_last_layer_spiking, "readout", "spiking", "the last layer must be the non-spiking readout"),
+    "last layer spiking without thresholds": (_set(1, "spiking", True), "readout", "threshold_schedule", "has 0 values"),
     "readout not last": (_readout_not_last, "hidden", "spiking", "only the last layer may be a non-spiking readout"),
     "binary input_message_bits from a graded input": (_set(0, "input_message_bits", 0), "hidden", "input_message_bits", "graded 8-bit payloads"),
     "graded input_message_bits from spikes": (_set(1, "input_message_bits", 8), "readout", "input_message_bits", "binary spikes"),
     "unknown kind": (_set(0, "kind", "pool"), "hidden", "kind", "unknown layer kind 'pool'"),
     "conv without geometry": (_set(0, "kind", "conv"), "hidden", "conv", "needs its geometry"),
-    "du 4096": (_set(0, "current_decay", 4096), "hidden", "current_decay", "value 4096 outside [0, 4095]"),
-    "du -1": (_set(1, "current_decay", -1), "readout", "current_decay", "value -1 outside [0, 4095]"),
+    "du 4096": (_set(0, "current_decay", 4096), "hidden", "current_decay", "value 4096 outside [-1, 4095]"),
+    "du -2": (_set(1, "current_decay", -2), "readout", "current_decay", "value -2 outside [-1, 4095]"),
     "dv 4097": (_set(0, "voltage_decay", 4097), "hidden", "voltage_decay", "value 4097 outside [0, 4096]"),
     "dv -1": (_set(1, "voltage_decay", -1), "readout", "voltage_decay", "value -1 outside [0, 4096]"),
     "scale 0": (_set(0, "scale", 0.0), "hidden", "scale", "positive"),
@@ -420,7 +415,7 @@ def test_invalid_content_in_a_file_names_file_layer_and_field(tmp_path):
     header["layers"][0]["current_decay"] = 5000
     path = tmp_path / "invalid.npz"
     _write_archive(path, header=header)
-    _refused(path, "layer 'hidden': field 'current_decay': value 5000 outside [0, 4095]")
+    _refused(path, "layer 'hidden': field 'current_decay': value 5000 outside [-1, 4095]")
     path2 = tmp_path / "odd.npz"
     weight = make_net().layers[0].weight.astype(np.int32)
     weight[3, 3] = 13
@@ -557,3 +552,84 @@ def test_dense_layer_coerces_types():
     copied.__post_init__()
     assert type(copied.weight_exp) is int and type(copied.spiking) is bool
     assert copied.bias_mant.dtype == np.int64 and copied.threshold_schedule.dtype == np.int64
+
+
+# --------------------------------------------------------------------------- netx-import extensions
+
+
+def make_import_net() -> N.DeployableNetwork:
+    """spikes (2, 4, 3) -> conv 2 ch, per-neuron bias, du = -1 -> dense 3, 6 weight bits -> dense 2 spiking."""
+    rng = np.random.default_rng(11)
+    conv = N.ConvGeometry((2, 4, 3), padding=(1, 1))
+    layers = [
+        N.Layer("c", ["input"], 2 * rng.integers(-100, 100, (2, 2, 3, 3)), 0, rng.integers(-50, 50, 24), 6, [100], -1,
+                100, kind="conv", conv=conv),
+        N.Layer("d", ["c"], 8 * rng.integers(-32, 32, (3, 24)), -3, [1, 2, 3], 6, [300], 0, 0, num_weight_bits=6),
+        N.Layer("out", ["d"], 2 * rng.integers(0, 100, (2, 3)), 0, [0, 0], 6, [50, 60, 70], 4095, 4096),
+    ]
+    return N.DeployableNetwork(T, (2, 4, 3), N.InputEncoding.spikes(), layers, provenance={"imported_from": "test"})
+
+
+def test_import_extensions_validate_and_round_trip(tmp_path):
+    net = make_import_net()
+    net.validate()
+    assert not net.has_readout and net.layers[0].bias_per_neuron.shape == (24,)
+    N.save(net, tmp_path / "net.npz")
+    loaded = N.load(tmp_path / "net.npz")
+    assert_same_network(net, loaded)
+    with np.load(tmp_path / "net.npz") as archive:
+        header = json.loads(archive["header"].tobytes().decode("utf-8"))
+    # num_weight_bits is written only where it is not 8, so 8-bit networks' files are as before.
+    assert [layer.get("num_weight_bits") for layer in header["layers"]] == [None, 6, None]
+    assert header["input_encoding"]["kind"] == "spikes" and header["input_encoding"]["bits"] == 0
+    # An 8-bit network's header holds no num_weight_bits at all (the files older readers wrote).
+    N.save(make_net(), tmp_path / "old.npz")
+    with np.load(tmp_path / "old.npz") as archive:
+        assert "num_weight_bits" not in archive["header"].tobytes().decode("utf-8")
+    assert N.load(tmp_path / "old.npz").layers[0].num_weight_bits == 8
+
+
+def test_spike_input_encoding():
+    encoding = N.InputEncoding.spikes()
+    assert encoding.payload_range == (0, 1)
+    assert encoding.encode(np.array([[0.0, 0.2, -1.0, 3.0]])).tolist() == [[0, 1, 1, 1]]
+    with pytest.raises(ValueError, match=r"spike input has bits 0 \(binary spikes\), got 8"):
+        N.InputEncoding(kind="spikes")
+    with pytest.raises(ValueError, match="mean and std must be None"):
+        N.InputEncoding(kind="spikes", bits=0, mean=[0.5], std=[1.0])
+    with pytest.raises(ValueError, match="kind must be one of"):
+        N.InputEncoding(kind="events")
+
+
+IMPORT_INVALID = {
+    "num_weight_bits 10": (_set(1, "num_weight_bits", 10), "d", "num_weight_bits", "value 10 outside [1, 9]"),
+    "num_weight_bits 0": (_set(1, "num_weight_bits", 0), "d", "num_weight_bits", "value 0 outside [1, 9]"),
+    "weight not on 6 bits": (_set_weight(1, (0, 0), 6), "d", "weight", "is not a 6-bit Loihi weight for a mixed matrix "
+                                                                        "(Lava would use 0)"),
+    "conv bias per row": (_set(0, "bias_mant", np.zeros(12)), "c", "bias_mant", "neither (2,) (one bias per output "
+                                                                               "channel) nor (24,)"),
+    "graded bits from spike input": (_set(0, "input_message_bits", 8), "c", "input_message_bits", "binary spikes"),
+    "input summed with a layer": (_set(2, "sources", ["d", "input"]), "out", "sources",
+                                  "the input cannot be summed with other sources"),
+    "spiking readout without thresholds": (_set(2, "threshold_schedule", []), "out", "threshold_schedule", "has 0 values"),
+}
+
+
+@pytest.mark.parametrize("case", list(IMPORT_INVALID), ids=list(IMPORT_INVALID))
+def test_import_extensions_are_validated(case):
+    mutate, layer, field, fragment = IMPORT_INVALID[case]
+    net = make_import_net()
+    mutate(net)
+    with pytest.raises(NetworkFormatError) as info:
+        net.validate("net.npz")
+    assert str(info.value).startswith(f"net.npz: layer '{layer}': field '{field}': "), str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_a_weight_exactly_6_bits_wide_validates():
+    net = make_import_net()
+    net.layers[1].weight[0, 0] = 4  # mixed sign, 6 bits: Lava drops the 3 lowest bits
+    with pytest.raises(NetworkFormatError, match="Lava would use 0"):
+        net.validate()
+    net.layers[1].weight[0, 0] = 16
+    net.validate()
