@@ -158,6 +158,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = export_checkpoint(model, out, target=args.target, calibration_x=calibration, calibration_y=labels,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
                                overwrite=args.overwrite)
+    if args.report:
+        from .hardware_sim.report import write_export_report
+
+        data = _load_data(checkpoint["meta"], args)
+        write_export_report(result, checkpoint, data.x_test, data.y_test, calibration_x=calibration)
     if args.json:
         _print_json({"out": str(result.out_dir), "manifest": result.manifest})
     else:
@@ -187,6 +192,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
     spikes = {name: int(s.sum()) for name, s in record.spikes.items()}
     result = {"backend": args.backend, "samples": len(x), "accuracy": accuracy, "seconds": round(seconds, 3),
               "spikes_per_inference": {k: v / max(len(x), 1) for k, v in spikes.items()}}
+    if args.report:
+        from .hardware_sim.report import write_network_report
+
+        write_network_report(net, x, y, args.report, record=record, source=args.network, device=args.device)
+        result["report"] = str(args.report)
     if args.json:
         _print_json(result)
     else:
@@ -294,6 +304,8 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parser.add_argument("--input-bits", type=int, default=8, help="bits of the graded input spikes")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--report", action="store_true",
+                        help="also run the test set and write report.json, report.md and plots into <out>/report")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(func=cmd_export)
 
@@ -377,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     sim.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
     sim.add_argument("--device", default="cpu", help="torch device of the reference simulator")
+    sim.add_argument("--report", metavar="DIR", help="also write report.json, report.md and plots into DIR")
     sim.add_argument("--json", action="store_true", help="print the figures as JSON")
     sim.set_defaults(func=cmd_sim)
 
@@ -387,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "exit status: 0 within tolerance, 1 beyond, 2 on bad input")
     parity.add_argument("--model", help="checkpoint (for the torch side)")
     parity.add_argument("--network", help="export folder or network.npz (for reference, lava and onnx)")
-    parity.add_argument("--sides", default="reference,lava", help="two of torch, reference, lava, onnx")
+    parity.add_argument("--sides", default="reference,lava", help="two of torch, reference, lava, lava-float, onnx")
     parity.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     parity.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parity.add_argument("--samples", type=int, default=100, help="test samples")
