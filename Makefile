@@ -13,7 +13,7 @@ TORCH := torch==2.13.0
 # extra "lava"); dsatgo_deploy.lava_compat repairs their imports on Python 3.11.
 LAVA := lava-nc==0.10.0 lava-dl==0.6.0
 
-.PHONY: all install demo test bench clean
+.PHONY: all install demo test bench ablation clean
 
 all: test
 
@@ -36,8 +36,17 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Benchmarks print ratios measured in one run. The peer libraries are for the bench only:
+# SpikingJelly declares torchvision and torch >= 2.6 (a CUDA build), so no deps for it.
 bench: $(STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/pip install -q --disable-pip-version-check snntorch==1.0.0 loguru==0.7.3
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps spikingjelly==2.0.0
+	$(BIN)/python bench/reference_vs_lava.py
+	$(BIN)/python bench/train_step.py
+
+# The four-setting ablation on digits (about 30 minutes on 2 cores): docs/ablation.md
+ablation: $(STAMP)
+	PATH=$(BIN):$$PATH bash bench/ablation_digits.sh
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache *.egg-info

@@ -200,7 +200,7 @@ class SpikingNetwork(nn.Module):
                 if self._last_use.get(source) == index:
                     values.pop(source, None)
         assert readout is not None
-        self.last_readout = readout
+        self.last_readout = readout.detach()
         return readout if per_timestep else readout.mean(dim=0)
 
     def traces(self) -> dict[str, LayerTrace]:

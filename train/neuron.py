@@ -178,5 +178,6 @@ class DSATGOLIF(nn.Module):
             with torch.no_grad():
                 m = self.config.momentum
                 self.running_threshold.mul_(1.0 - m).add_(m * batch_thresholds.to(self.running_threshold))
-        self.last_trace = trace
+        # Detached: a trace is for monitoring and parity, and must not keep the autograd graph alive.
+        self.last_trace = trace._replace(spikes=trace.spikes.detach())
         return spikes
