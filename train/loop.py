@@ -393,7 +393,8 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         monitor = LayerMonitor(model)
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show,
+        # disable=None: a bar only on a terminal, not in logs
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=None if show else True,
                    leave=False, dynamic_ncols=True)
         for step in bar:
             index = shard[step * config.batch_size:(step + 1) * config.batch_size]
