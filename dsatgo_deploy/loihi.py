@@ -63,9 +63,13 @@ NEVER_FIRES_VTH = 1 << THRESHOLD_BITS
 
 
 def wrap_signed(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Two's-complement wrap of an int64 tensor to ``bits`` bits."""
+    """Two's-complement wrap of an int64 tensor to ``bits`` bits.
+
+    ``((x + 2**(bits-1)) & (2**bits - 1)) - 2**(bits-1)``: bitwise AND on int64 is
+    exact for negative values too, and much cheaper than a remainder.
+    """
     half = 1 << (bits - 1)
-    return torch.remainder(x + half, 1 << bits) - half
+    return torch.bitwise_and(x + half, (1 << bits) - 1) - half
 
 
 def shift(x: torch.Tensor, exponent: int | torch.Tensor) -> torch.Tensor:
@@ -78,6 +82,10 @@ def shift(x: torch.Tensor, exponent: int | torch.Tensor) -> torch.Tensor:
 
 def decay(x: torch.Tensor, factor: int) -> torch.Tensor:
     """``sign(x * f) * (|x * f| >> 12)``: Loihi's decay rounds toward zero."""
+    if factor == 0:  # du = 4095 / dv = 4096: no memory at all
+        return torch.zeros_like(x)
+    if factor == DECAY_UNITY:  # no decay
+        return x
     product = x * factor
     return torch.sign(product) * (product.abs() >> DECAY_SHIFT)
 
