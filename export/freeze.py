@@ -97,6 +97,9 @@ class FrozenNetwork:
     input_quantum: float | None = None
     normalize: dict | None = None
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: "direct": the same input every timestep, x (B, *input_shape); "sequence": one
+    #: frame per timestep (event data), x (B, T, *input_shape).
+    encoding: str = "direct"
 
 
 # --------------------------------------------------------------------------- reading the checkpoint
@@ -182,8 +185,6 @@ def _fold_into_conv(weight: np.ndarray, spec: dict, view: _View, name: str, orig
 def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
     """Frozen float network of a loaded checkpoint (dsatgo_deploy.checkpoint.load_checkpoint)."""
     arch, state = checkpoint["arch"], checkpoint["state_dict"]
-    if arch.get("encoding", "direct") != "direct":
-        raise UserError(f"{origin}: export does not support input encoding {arch['encoding']!r} yet (only 'direct')")
     timesteps = int(arch["timesteps"])
     shapes = layer_shapes(arch, origin)
     views: dict[str, _View] = {INPUT: _View([INPUT], tuple(shapes[INPUT]))}
@@ -228,7 +229,7 @@ def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
         layers.append(FrozenLayer(name, list(view.sources), weight, bias, tau, schedule, conv))
         views[name] = _View([name], tuple(shapes[name]))
     return FrozenNetwork(timesteps, tuple(shapes[INPUT]), layers, checkpoint.get("meta", {}).get("input_quantum"),
-                         arch.get("normalize"), dict(shapes))
+                         arch.get("normalize"), dict(shapes), arch.get("encoding", "direct"))
 
 
 def _neuron(arch: dict, state: dict, name: str, origin: str, timesteps: int) -> tuple[float, np.ndarray]:
@@ -252,8 +253,11 @@ def _neuron(arch: dict, state: dict, name: str, origin: str, timesteps: int) -> 
 
 
 def normalized_input(net: FrozenNetwork, x: np.ndarray) -> np.ndarray:
-    """x as the first layer sees it: (x - mean) / std per channel when the model normalises."""
-    x = np.asarray(x, dtype=np.float64).reshape(len(x), *net.input_shape)
+    """x as the first layer sees it: (x - mean) / std per channel when the model normalises.
+
+    Direct encoding: (B, *input_shape); sequence encoding: x (B, T, ...) -> (B * T, *input_shape).
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1, *net.input_shape)
     if net.normalize is None:
         return x
     shape = (1, -1) + (1,) * (len(net.input_shape) - 1)
@@ -270,12 +274,16 @@ def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
     layer (the readout is then None).
     """
     batch, steps = len(x), net.timesteps
-    outputs = {INPUT: torch.from_numpy(normalized_input(net, x)).unsqueeze(1).expand(-1, steps, *net.input_shape)}
+    frames = torch.from_numpy(normalized_input(net, x))
+    if net.encoding == "sequence":  # one frame per timestep
+        outputs = {INPUT: frames.reshape(batch, steps, *net.input_shape)}
+    else:  # direct encoding: the same input every timestep
+        outputs = {INPUT: frames.unsqueeze(1).expand(-1, steps, *net.input_shape)}
     currents: dict[str, np.ndarray] = {}
     spikes: dict[str, np.ndarray] = {}
     readout = None
     for layer in net.layers:
-        if layer.sources == [INPUT]:
+        if layer.sources == [INPUT] and net.encoding != "sequence":
             current = layer.synapse(outputs[INPUT][:, 0]).unsqueeze(1).expand(-1, steps, -1)
         else:
             total = sum(outputs[source] for source in layer.sources)

@@ -85,9 +85,6 @@ def test_avgpool_is_folded_into_the_next_conv_exactly():
 
 
 def test_unsupported_features_name_layer_and_field():
-    arch = vggsnn_architecture((2, 16, 16), 10, 2, NEURON, width=0.0625)  # event frames: one per step
-    with pytest.raises(UserError, match="encoding 'sequence'"):
-        freeze(settled_checkpoint(arch, np.zeros((2, 2, 2, 16, 16), np.float32), passes=1), "dvs.pt")
     arch = convnet_architecture((1, 9, 9), 10, 2, NEURON, channels=(4, "pool", 6), hidden=())
     with pytest.raises(UserError, match="layer 'conv2'.*does not tile"):
         freeze(settled_checkpoint(arch, np.zeros((2, 1, 9, 9), np.float32), passes=1), "odd.pt")
