@@ -41,6 +41,7 @@ from dsatgo_deploy.network import DeployableNetwork
 
 from . import energy
 from .parity import RunRecord
+from .sides import record_model
 
 LADDER_FORMAT = "dsatgo-accuracy-ladder"
 RUNGS = ("float_adaptive", "float_schedule", "float_per_layer", "quantized_reference", "lava")
@@ -92,24 +93,19 @@ def run_adaptive(checkpoint: dict, x: np.ndarray, batch_size: int | None = None,
     batch_size = batch_size or training_batch_size(checkpoint)
     neurons = dict(model.neurons.items())
     saved = {name: module.running_threshold.clone() for name, module in neurons.items()}
-    spikes: dict[str, list[np.ndarray]] = {}
-    predictions = []
+
+    def restore() -> None:
+        for name, module in neurons.items():
+            module.running_threshold.copy_(saved[name])
+
     try:
         for module in neurons.values():
             module.train()
-        for start in range(0, len(x), batch_size):
-            xb = torch.as_tensor(x[start:start + batch_size], dtype=torch.float32, device=device)
-            predictions.append(model(xb).argmax(dim=1).cpu().numpy())
-            for name, trace in model.traces().items():
-                per_sample = trace.spikes.transpose(0, 1)
-                spikes.setdefault(name, []).append(per_sample.reshape(*per_sample.shape[:2], -1).bool().cpu().numpy())
-            for name, module in neurons.items():
-                module.running_threshold.copy_(saved[name])
+        return record_model(model, x, "float_adaptive", batch_size, device, after_batch=restore)
     finally:
-        for name, module in neurons.items():
-            module.running_threshold.copy_(saved[name])
+        restore()
+        for module in neurons.values():
             module.eval()
-    return RunRecord("float_adaptive", {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(predictions))
 
 
 def run_per_layer(checkpoint: dict, x: np.ndarray, calibration_x: np.ndarray | None) -> RunRecord:

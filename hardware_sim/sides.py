@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -25,6 +27,22 @@ SIDES = ("torch", "reference", "lava", "lava-float", "onnx")
 
 
 @torch.no_grad()
+def record_model(model: torch.nn.Module, x: np.ndarray, name: str, batch_size: int = 512, device: str = "cpu",
+                 after_batch: Callable[[], None] | None = None) -> RunRecord:
+    """Run a train/ model batch by batch; its predictions and every spiking layer's spikes (B, T, n)."""
+    spikes: dict[str, list[np.ndarray]] = {}
+    predictions = []
+    for start in range(0, len(x), batch_size):
+        xb = torch.as_tensor(x[start:start + batch_size], dtype=torch.float32, device=device)
+        predictions.append(model(xb).argmax(dim=1).cpu().numpy())
+        for layer, trace in model.traces().items():
+            per_sample = trace.spikes.transpose(0, 1)
+            spikes.setdefault(layer, []).append(per_sample.reshape(*per_sample.shape[:2], -1).bool().cpu().numpy())
+        if after_batch is not None:
+            after_batch()
+    return RunRecord(name, {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(predictions))
+
+
 def run_torch(checkpoint: dict, x: np.ndarray, device: str = "cpu", batch_size: int = 512) -> RunRecord:
     """The trained model in eval mode; spikes of every spiking layer (B, T, n)."""
     from dsatgo_deploy.train.models import build_model
@@ -32,15 +50,7 @@ def run_torch(checkpoint: dict, x: np.ndarray, device: str = "cpu", batch_size: 
     model = build_model(checkpoint["arch"])
     model.load_state_dict(checkpoint["state_dict"])
     model.to(device).eval()
-    spikes: dict[str, list[np.ndarray]] = {}
-    predictions = []
-    for start in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[start:start + batch_size], dtype=torch.float32, device=device)
-        predictions.append(model(xb).argmax(dim=1).cpu().numpy())
-        for name, trace in model.traces().items():
-            per_sample = trace.spikes.transpose(0, 1)
-            spikes.setdefault(name, []).append(per_sample.reshape(*per_sample.shape[:2], -1).bool().cpu().numpy())
-    return RunRecord("torch", {k: np.concatenate(v) for k, v in spikes.items()}, np.concatenate(predictions))
+    return record_model(model, x, "torch", batch_size, device)
 
 
 def run_reference(net: DeployableNetwork, x: np.ndarray, device: str = "cpu") -> RunRecord:
