@@ -105,7 +105,6 @@ def test_given_runs_are_reused(checkpoint, exported, test_data):
 
 
 def test_lava_rung_is_bit_exact_with_the_reference(checkpoint, exported, test_data):
-    pytest.importorskip("lava.magma")
     x, y = test_data
     x, y = x[:12], y[:12]
     result = ladder.compute_ladder(checkpoint, exported.network, x, y, profiles=["loihi1"], lava=True)

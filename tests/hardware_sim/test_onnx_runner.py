@@ -7,10 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import onnx  # noqa: E402,F401  (installed by make: extras onnx)
-import onnxruntime  # noqa: E402,F401
-
-import onnxruntime as ort  # noqa: E402
+import onnxruntime as ort  # installed by make (extras onnx)
 
 from dsatgo_deploy import loihi  # noqa: E402
 from dsatgo_deploy.errors import UserError  # noqa: E402
@@ -202,7 +199,6 @@ def test_float_graph_equals_run_frozen_with_normalisation_conv_and_residual_sum(
     np.testing.assert_allclose(result.readout, readout, atol=1e-4)
 
 
-@pytest.mark.skipif(not hasattr(InputEncoding, "spikes"), reason="this network format has no spike input yet")
 def test_spike_input_time_varying_samples_no_readout_and_no_current_decay_bit_exact():
     """Networks read from netx files: binary input spikes, one frame per step, a spiking last layer,
     du = -1 (no current decay) and a per-neuron conv bias."""
