@@ -151,7 +151,10 @@ class InputEncoding:
         if self.kind == "spikes":
             return (np.asarray(x) != 0).astype(np.int64)
         lo, hi = self.payload_range
-        return np.clip(np.rint(self.normalize(x) / self.step), lo, hi).astype(np.int64)
+        scaled = self.normalize(x) / self.step  # a fresh float64 array: round and clip in place
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, lo, hi, out=scaled)
+        return scaled.astype(np.int64)
 
 
 @dataclass

@@ -94,8 +94,9 @@ def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], ste
     return loihi.wrap_signed(total, 32)
 
 
-def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """LIF recurrence over T; returns (spikes (B, T, n) bool, v after each step (B, T, n))."""
+def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """LIF recurrence over T; returns (spikes (B, T, n) bool, v after each step (B, T, n) for the
+    non-spiking readout, None for spiking layers, whose v nobody reads)."""
     state = loihi.lif_initial_state(a[:, 0].shape, a.device)
     spikes, voltages = [], []
     for t in range(steps):
@@ -103,8 +104,9 @@ def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: i
         params = loihi.LIFParameters(layer.current_decay, layer.voltage_decay, bias, threshold)
         state, fired = loihi.lif_step(params, state, a[:, t])
         spikes.append(fired)
-        voltages.append(state.v)
-    return torch.stack(spikes, dim=1), torch.stack(voltages, dim=1)
+        if not layer.spiking:
+            voltages.append(state.v)
+    return torch.stack(spikes, dim=1), (torch.stack(voltages, dim=1) if voltages else None)
 
 
 def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor, payloads: bool = False) -> torch.Tensor:
