@@ -33,7 +33,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .surrogate import inside_window, spike, tgo_width
+from .surrogate import spike_and_window, tgo_width
 
 THRESHOLD_MODES = ("adaptive", "estimated", "fixed")
 SURROGATE_MODES = ("tgo", "tgo_sigma", "fixed")
@@ -86,9 +86,17 @@ class LayerTrace(NamedTuple):
 
 
 def batch_statistics(potential: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and unbiased std over the whole layer tensor (batch x channels x space)."""
+    """Mean and unbiased std over the whole layer tensor (batch x channels x space).
+
+    From the sum and the sum of squares: one pass each, markedly cheaper than torch.std on
+    CPU; the potentials' mean is of the order of their spread, so no cancellation to fear.
+    """
     detached = potential.detach()
-    return detached.mean(), detached.std()
+    count = detached.numel()
+    total = detached.sum()
+    mean = total / count
+    variance = ((detached * detached).sum() - total * mean) / max(count - 1, 1)
+    return mean, variance.clamp_min(0.0).sqrt()
 
 
 def lif_sequence(
@@ -129,11 +137,11 @@ def lif_sequence(
         else:
             statistic = batch_threshold if config.surrogate_mode == "tgo" else std
             kappa = tgo_width(statistic, config.v_th0, config.kappa0).to(currents.device)
-        out = spike(potential, threshold, kappa)
+        out, window = spike_and_window(potential, threshold, kappa)
         spikes.append(out)
         thresholds.append(threshold.detach().reshape(()))
         widths.append(kappa.detach().reshape(()))
-        shares.append(inside_window(potential.detach(), threshold.detach(), kappa).float().mean())
+        shares.append(window.sum() / window.numel())
         batch_thresholds.append(batch_threshold.detach().reshape(()))
         previous_spike = out
     spike_tensor = torch.stack(spikes)

@@ -33,22 +33,34 @@ def inside_window(potential: torch.Tensor, threshold: torch.Tensor | float, kapp
 
 
 class RectangularSpike(torch.autograd.Function):
-    """Heaviside with the rectangular surrogate of width kappa centred on the threshold."""
+    """Heaviside with the rectangular surrogate of width kappa centred on the threshold.
+
+    Returns the spikes and the boolean window; the window is computed once, saved for
+    the backward pass (1 byte per neuron instead of the float potential) and reused by
+    the caller for monitoring.
+    """
 
     @staticmethod
-    def forward(ctx, potential: torch.Tensor, threshold: torch.Tensor, kappa: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(potential, threshold, kappa)
-        return (potential >= threshold).to(potential.dtype)
+    def forward(ctx, potential: torch.Tensor, threshold: torch.Tensor, kappa: torch.Tensor):  # type: ignore[override]
+        window = (potential - threshold).abs() <= kappa / 2
+        ctx.save_for_backward(window, kappa)
+        ctx.mark_non_differentiable(window)
+        return (potential >= threshold).to(potential.dtype), window
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        potential, threshold, kappa = ctx.saved_tensors
-        window = inside_window(potential, threshold, kappa).to(grad_output.dtype)
-        return grad_output * window / kappa, None, None
+    def backward(ctx, grad_output: torch.Tensor, grad_window: torch.Tensor | None = None):  # type: ignore[override]
+        window, kappa = ctx.saved_tensors
+        return grad_output * window.to(grad_output.dtype) / kappa, None, None
+
+
+def spike_and_window(potential: torch.Tensor, threshold: torch.Tensor | float, kappa: torch.Tensor | float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(S = 1(U >= threshold) with the Eq. 4 surrogate gradient, boolean inside-window mask)."""
+    threshold = torch.as_tensor(threshold, dtype=potential.dtype, device=potential.device).detach()
+    kappa = torch.as_tensor(kappa, dtype=potential.dtype, device=potential.device).detach()
+    return RectangularSpike.apply(potential, threshold, kappa)
 
 
 def spike(potential: torch.Tensor, threshold: torch.Tensor | float, kappa: torch.Tensor | float) -> torch.Tensor:
     """S = 1(U >= threshold) with the Eq. 4 surrogate gradient (threshold, kappa detached)."""
-    threshold = torch.as_tensor(threshold, dtype=potential.dtype, device=potential.device).detach()
-    kappa = torch.as_tensor(kappa, dtype=potential.dtype, device=potential.device).detach()
-    return RectangularSpike.apply(potential, threshold, kappa)
+    return spike_and_window(potential, threshold, kappa)[0]
