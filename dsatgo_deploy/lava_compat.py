@@ -146,7 +146,7 @@ class _StubLoader(importlib.abc.Loader):
         return _UnavailableModule(spec.name, self._message)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        pass
+        """The stub has no code to run: its attributes raise the ImportError."""
 
 
 class _LavaCompatFinder(importlib.abc.MetaPathFinder):

@@ -84,6 +84,7 @@ the healthy ones wait for messages); a run that does not finish within
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 import time
@@ -346,11 +347,9 @@ def _shutdown(process, timeout_s: float = 3.0) -> None:
     """End a failed or hung run: terminate Lava's actor processes, then stop() in a daemon
     thread (after a failure Lava's own stop() can hang)."""
     for actor in _actors(process):
-        try:
+        with contextlib.suppress(ValueError, AssertionError, AttributeError):  # already closed
             if actor.is_alive():
                 actor.terminate()
-        except (ValueError, AssertionError, AttributeError):  # already closed
-            pass
     _stop(process, timeout_s)
 
 
