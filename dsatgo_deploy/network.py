@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from . import loihi
 from .errors import NetworkFormatError, UserError
@@ -136,25 +137,34 @@ class InputEncoding:
         return 0, (1 << self.bits) - 1
 
     def normalize(self, x: np.ndarray) -> np.ndarray:
-        """x' = (x - mean) / std per channel (axis 1 of x, shaped (B, C, ...)); x when not normalising."""
-        x = np.asarray(x, dtype=np.float64)
+        """x' = (x - mean) / std per channel (axis 1 of x, shaped (B, C, ...)), in float64; x when not normalising."""
+        return self._normalized(x).numpy()
+
+    def _normalized(self, x: np.ndarray) -> torch.Tensor:
+        # float64 torch ops are the same IEEE operations as numpy's, on every core.
+        array = np.asarray(x)
+        if array.dtype.kind not in "biuf":
+            array = array.astype(np.float64)
+        if not (array.flags.writeable and array.flags.c_contiguous):  # read-only, reversed, strided views
+            array = np.array(array, order="C")
+        values = torch.from_numpy(array).to(torch.float64, copy=True)
         if self.mean is None:
-            return x
-        if x.ndim < 2 or x.shape[1] != len(self.mean):
-            raise ValueError(f"normalised input needs samples shaped (B, {len(self.mean)}, ...), got {x.shape}")
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        return (x - np.reshape(self.mean, shape)) / np.reshape(self.std, shape)
+            return values
+        if values.ndim < 2 or values.shape[1] != len(self.mean):
+            raise ValueError(f"normalised input needs samples shaped (B, {len(self.mean)}, ...), got {tuple(values.shape)}")
+        shape = (1, -1) + (1,) * (values.ndim - 2)
+        mean = torch.tensor(self.mean, dtype=torch.float64).reshape(shape)
+        std = torch.tensor(self.std, dtype=torch.float64).reshape(shape)
+        return values.sub_(mean).div_(std)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
-        """Analog input (B, *input_shape) -> integer payloads (int64), rounded to nearest and clipped;
-        spikes: 1 where x != 0, else 0."""
+        """Analog input (B, *input_shape) -> integer payloads (int64): x' / step rounded to nearest
+        (ties to even) and clipped to the payload range; spikes: 1 where x != 0, else 0."""
         if self.kind == "spikes":
             return (np.asarray(x) != 0).astype(np.int64)
         lo, hi = self.payload_range
-        scaled = self.normalize(x) / self.step  # a fresh float64 array: round and clip in place
-        np.rint(scaled, out=scaled)
-        np.clip(scaled, lo, hi, out=scaled)
-        return scaled.astype(np.int64)
+        scaled = self._normalized(x).div_(self.step).round_().clamp_(lo, hi)
+        return scaled.to(torch.int64).numpy()
 
 
 @dataclass

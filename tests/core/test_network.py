@@ -534,6 +534,26 @@ def test_encode_signed_rounds_and_clips():
     assert wide.encode([1e9, -1e9, 0.125, 0.375]).tolist() == [2**23 - 1, -(2**23), 0, 2]
 
 
+def test_encode_equals_the_float64_numpy_statement_for_any_array_layout():
+    """encode runs in torch (both cores); it must be numpy's float64 (x - mean) / std / step, rint, clip,
+    for reversed, strided, read-only, float32 and integer inputs alike, and leave x untouched."""
+    rng = np.random.default_rng(3)
+    enc = N.InputEncoding(bits=8, step=0.0123, signed=True, mean=[0.1, -0.2, 0.3], std=[0.5, 0.25, 2.0])
+
+    def numpy_statement(x):
+        scaled = (np.asarray(x, dtype=np.float64) - np.reshape(enc.mean, (1, -1, 1))) / np.reshape(enc.std, (1, -1, 1))
+        return np.clip(np.rint(scaled / enc.step), -128, 127).astype(np.int64)
+
+    base = rng.normal(0, 1, (6, 3, 40))
+    base[0, 0, :4] = np.array([0.5, 1.5, 2.5, -0.5]) * enc.step * enc.std[0] + enc.mean[0]  # ties, to even
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    for x in (base, base[::-1], base[:, :, ::3], read_only, base.astype(np.float32), (base * 10).astype(np.int16)):
+        before = np.array(x, copy=True)
+        assert np.array_equal(enc.encode(x), numpy_statement(x))
+        assert np.array_equal(x, before)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [dict(kind="rate"), dict(bits=0), dict(bits=25), dict(step=0.0), dict(step=-1.0), dict(step=float("nan")), dict(step=float("inf"))],
