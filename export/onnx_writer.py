@@ -185,10 +185,9 @@ def _conv_attrs(layer: Layer) -> dict[str, Any]:
 
 def _conv_chunks(layer: Layer, max_message: int) -> list[tuple[int, int]]:
     """(shift, bound) of each chunk a graded conv input is split into so that every float32 Conv is exact."""
-    max_weight = int(np.max(np.abs(layer.weight))) if layer.weight.size else 0
-    per_unit = max(max_weight, 1) * layer.fan_in
+    per_unit = max(loihi.synaptic_sum_bound(layer.weight, 1), 1)  # largest sum of |W| of one output channel
     if per_unit >= FLOAT32_EXACT:
-        raise UserError(f"layer '{layer.name}': conv with |weight| up to {max_weight} and fan-in {layer.fan_in} "
+        raise UserError(f"layer '{layer.name}': conv whose kernel magnitudes sum to {per_unit} "
                         "cannot be computed exactly by onnxruntime's float32-only Conv (bound >= 2**24); "
                         "the onnx target cannot express this conv layer")
     if per_unit * max(max_message, 1) < FLOAT32_EXACT:
@@ -207,12 +206,11 @@ def _conv_chunks(layer: Layer, max_message: int) -> list[tuple[int, int]]:
 
 def _dense_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_message: int) -> str:
     """a = wrap32((W @ m) shifted by weight_exp), with a graded sum wrapped to int32 first."""
-    max_weight = int(np.max(np.abs(layer.weight))) if layer.weight.size else 0
     import torch
 
-    dtype = loihi.exact_float_dtype(max_weight, layer.fan_in, max_message)
+    dtype = loihi.exact_float_dtype(layer.weight, max_message)
     np_dtype, onnx_type = (np.float32, b.TP.FLOAT) if dtype == torch.float32 else (np.float64, b.TP.DOUBLE)
-    if max_weight * layer.fan_in * max(max_message, 1) >= FLOAT64_EXACT:
+    if loihi.synaptic_sum_bound(layer.weight, max_message) >= FLOAT64_EXACT:
         raise UserError(f"layer '{layer.name}': dense synaptic sums can reach 2**53; the onnx target cannot "
                         "compute this layer exactly")
     flat = b.reshape(b.cast(messages, onnx_type), (-1, layer.input_size))

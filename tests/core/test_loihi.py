@@ -217,6 +217,64 @@ def test_lif_step_is_pure(case):
     assert torch.equal(u, before[0]) and torch.equal(v, before[1]) and torch.equal(a, before[2])
 
 
+@st.composite
+def sequence_cases(draw):
+    """A population from rest over T steps: input in the int32 fast path's range, or beyond it."""
+    n = draw(st.integers(1, 5))
+    batch = draw(st.integers(1, 3))
+    steps = draw(st.integers(1, 6))
+    small = draw(st.booleans())
+    a_strategy = st.one_of(st.integers(-(2**17), 2**17), st.sampled_from([2**17, -(2**17), 0, 1, -1])) \
+        if small else a_values
+    thresholds = [draw(st.one_of(vth_values, st.lists(vth_values, min_size=n, max_size=n))) for _ in range(steps)]
+    return dict(
+        du=draw(st.one_of(st.just(-1), du_values)), dv=draw(dv_values),
+        bias_mant=draw(st.lists(st.integers(-4096, 4095), min_size=n, max_size=n)),
+        bias_exp=draw(st.lists(st.integers(0, 7), min_size=n, max_size=n)),
+        thresholds=thresholds,
+        a=draw(st.lists(st.lists(st.lists(a_strategy, min_size=n, max_size=n), min_size=steps, max_size=steps),
+                        min_size=batch, max_size=batch)),
+    )
+
+
+@SETTINGS
+@given(sequence_cases(), st.booleans())
+@example(dict(du=4095, dv=0, bias_mant=[4095], bias_exp=[7], thresholds=[2**17, 2**17 - 1],
+              a=[[[2**17], [-(2**17)]]]), True)  # the u range edges and the never-firing threshold
+@example(dict(du=-1, dv=4096, bias_mant=[0], bias_exp=[0], thresholds=[0, 0],
+              a=[[[2**17 + 1], [2**17 + 1]]]), False)  # just past the fast path: the general one
+@example(dict(du=4095, dv=4096, bias_mant=[1, 0, -1], bias_exp=[0, 0, 0], thresholds=[10],
+              a=[[[10, 10, 10]]]), True)  # v = 641, 640, 639 against vth << 6 = 640: strictly above fires
+def test_lif_sequence_matches_the_oracle_from_rest(case, record_voltage):
+    """lif_sequence (the reference's fast path, int32 state) equals the oracle step by step."""
+    batch, steps, n = len(case["a"]), len(case["a"][0]), len(case["a"][0][0])
+    bias = [o_effective_bias(m, e) for m, e in zip(case["bias_mant"], case["bias_exp"])]
+    thresholds = [t64(th) if isinstance(th, list) else th for th in case["thresholds"]]
+    spikes, voltages = loihi.lif_sequence(case["du"], case["dv"], t64(bias), thresholds, t64(case["a"]),
+                                          record_voltage=record_voltage)
+    assert spikes.dtype == torch.bool and spikes.shape == (batch, steps, n)
+    assert (voltages is None) != record_voltage
+    for b in range(batch):
+        u, v = [0] * n, [0] * n
+        for t in range(steps):
+            vth = case["thresholds"][t] if isinstance(case["thresholds"][t], list) else [case["thresholds"][t]] * n
+            expected = [o_lif_step(u[i], v[i], case["a"][b][t][i], case["du"], case["dv"], bias[i], vth[i])
+                        for i in range(n)]
+            assert spikes[b, t].tolist() == [e[3] for e in expected], f"spikes, sample {b}, step {t}"
+            if record_voltage:
+                assert voltages.dtype == torch.int64 and as_list(voltages[b, t]) == [e[2] for e in expected]
+            u, v = [e[0] for e in expected], [e[2] for e in expected]
+
+
+def test_lif_sequence_checks_its_thresholds():
+    try:
+        loihi.lif_sequence(0, 0, t64([0]), [5], torch.zeros((1, 2, 1), dtype=torch.int64))
+    except ValueError as error:
+        assert "1 thresholds for 2 timesteps" in str(error)
+    else:
+        raise AssertionError("a threshold list shorter than T must be refused")
+
+
 def _one(u=0, v=0, a=0, du=0, dv=0, bias=0, vth=2**17):
     params = loihi.LIFParameters(du=du, dv=dv, bias=t64([bias]), threshold=vth)
     state, spikes = loihi.lif_step(params, loihi.LIFState(u=t64([u]), v=t64([v])), t64([a]))
@@ -356,9 +414,8 @@ def test_dense_accumulate_matches_oracle(case):
 def test_dense_accumulate_in_the_exact_dtype(case):
     """With the dtype exact_float_dtype picks, float32 included, the result is the oracle's."""
     weights, messages, weight_exp, graded = case
-    max_w = max(abs(x) for row in weights for x in row)
     max_m = max(abs(x) for row in messages for x in row) if graded else 1
-    dtype = loihi.exact_float_dtype(max_w, len(weights[0]), max_m)
+    dtype = loihi.exact_float_dtype(np.array(weights), max_m)
     got = loihi.dense_accumulate(torch.tensor(weights, dtype=dtype), torch.tensor(messages, dtype=dtype), weight_exp, graded)
     for b, msg in enumerate(messages):
         assert as_list(got[b]) == o_dense(weights, msg, weight_exp, graded)
@@ -376,8 +433,8 @@ def test_dense_hand_examples():
     # Binary: every non-zero message, negative ones too, counts as one spike.
     assert as_list(loihi.dense_accumulate(w, torch.tensor([[-4.0, 9.0]]), 0, graded=False)) == [-2]
     # wrap32 of the shifted sum
-    big = torch.tensor([[255.0] * 64])
-    ones = torch.ones(1, 64)
+    big = torch.tensor([[255.0] * 64], dtype=torch.float64)  # sums past 2**24 take float64
+    ones = torch.ones(1, 64, dtype=torch.float64)
     assert as_list(loihi.dense_accumulate(big, ones * 2**17, 0, graded=True)) == [o_wrap32(255 * 64 * 2**17)]
 
 
@@ -423,9 +480,7 @@ def test_exact_float_dtype_worst_case_integers(max_w, fan_in, max_m, weight_exp,
     """Worst-case integers at the bound: the float matmul in the chosen dtype is exact."""
     if not graded:
         max_m = 1
-    dtype = loihi.exact_float_dtype(max_w, fan_in, max_m)
     bound = max_w * fan_in * max(max_m, 1)
-    assert dtype == (torch.float32 if bound < 2**24 else torch.float64)
     half = fan_in // 2
     weights = [
         [max_w] * fan_in,  # the largest sum
@@ -436,17 +491,33 @@ def test_exact_float_dtype_worst_case_integers(max_w, fan_in, max_m, weight_exp,
     messages = [[max_m] * fan_in, [max(max_m - 1, 0)] * fan_in, [max_m if j % 3 else -max_m for j in range(fan_in)]]
     if not graded:
         messages = [[1] * fan_in, [j % 2 for j in range(fan_in)]]
+    assert loihi.synaptic_sum_bound(np.array(weights), max_m) == bound  # the first row is the largest
+    dtype = loihi.exact_float_dtype(np.array(weights), max_m)
+    assert dtype == (torch.float32 if bound < 2**24 else torch.float64)
     got = loihi.dense_accumulate(torch.tensor(weights, dtype=dtype), torch.tensor(messages, dtype=dtype), weight_exp, graded)
     for b, msg in enumerate(messages):
         assert as_list(got[b]) == o_dense(weights, msg, weight_exp, graded)
 
 
 def test_exact_float_dtype_bound_is_tight():
-    assert loihi.exact_float_dtype(256, 2**16 - 1, 1) == torch.float32  # bound 2**24 - 256
-    assert loihi.exact_float_dtype(256, 2**16, 1) == torch.float64  # bound 2**24
-    assert loihi.exact_float_dtype(1, 2**24 - 1, 0) == torch.float32  # binary: a message counts as 1
-    assert loihi.exact_float_dtype(255, 64, 2**10) == torch.float32  # 16,711,680 < 2**24
-    assert loihi.exact_float_dtype(255, 64, 2**10 + 5) == torch.float64  # 16,793,280
+    """The bound is the largest sum of |W| of one neuron (a conv output channel: over C_in, KH, KW)
+    times the largest message, so a wide layer of small weights still computes in float32."""
+    def row(magnitude: int, fan_in: int) -> np.ndarray:
+        return np.full((1, fan_in), magnitude)
+
+    assert loihi.exact_float_dtype(row(256, 2**16 - 1), 1) == torch.float32  # bound 2**24 - 256
+    assert loihi.exact_float_dtype(row(256, 2**16), 1) == torch.float64  # bound 2**24
+    assert loihi.exact_float_dtype(row(-256, 2**16), 0) == torch.float64  # binary: a message counts as 1
+    assert loihi.exact_float_dtype(row(255, 64), 2**10) == torch.float32  # 16,711,680 < 2**24
+    assert loihi.exact_float_dtype(row(255, 64), 2**10 + 5) == torch.float64  # 16,793,280
+    # 784 graded 8-bit inputs with 8-bit weights: the worst case needs float64, typical weights do not.
+    wide = np.vstack([np.full(784, 2), np.full(784, -40)])
+    assert loihi.synaptic_sum_bound(wide, 255) == 40 * 784 * 255 and loihi.exact_float_dtype(wide, 255) == torch.float32
+    assert loihi.exact_float_dtype(np.full((1, 784), 254), 255) == torch.float64
+    kernel = np.zeros((3, 2, 3, 3))
+    kernel[1] = -7  # channel 1: 18 taps of 7
+    assert loihi.synaptic_sum_bound(kernel, 1) == 126
+    assert loihi.synaptic_sum_bound(np.zeros((0, 4)), 9) == 0
     # Just past the bound float32 loses integers: 2**24 + 1 is not a float32.
     assert float(torch.tensor(2**24 + 1, dtype=torch.float32)) != 2**24 + 1
     assert float(torch.tensor(2**24 - 1, dtype=torch.float32)) == 2**24 - 1

@@ -171,6 +171,10 @@ def test_float_graph_is_refused_by_the_integer_runner():
 def test_conv_beyond_float32_exactness_fails_naming_the_layer():
     net = random_graph(11, (1024, 9, 9), [("wide", ["input"], dict(channels=1, kernel=(9, 9))),
                                           ("out", ["wide"], 2)], 2)
+    wide = net.layer("wide")
+    assert loihi.synaptic_sum_bound(wide.weight, 1) < 2**24  # random weights: a float32 conv is exact
+    build_onnx(net)
+    wide.weight[...] = 254  # 254 * 1024 * 81 kernel taps = 21,067,776 >= 2**24: no float32 Conv is exact
     with pytest.raises(UserError, match="layer 'wide'.*cannot express this conv layer"):
         build_onnx(net)
 
