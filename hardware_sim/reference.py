@@ -61,19 +61,18 @@ class _PreparedLayer:
 
     def __init__(self, layer: Layer, max_message: int, device: torch.device) -> None:
         self.layer = layer
-        max_weight = int(np.max(np.abs(layer.weight))) if layer.weight.size else 0
-        # Several sources add their messages before the weights (same weights for all).
-        self.dtype = loihi.exact_float_dtype(max_weight, layer.fan_in, max_message)
+        # Each source's synapse is computed on its own, so one source's messages bound the sums.
+        self.dtype = loihi.exact_float_dtype(layer.weight, max_message)
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
         self.bias = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, device=device), layer.bias_exp)
         self.graded = layer.input_message_bits > 0
 
 
 def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
-    """One synapse (Dense or Conv) on (B, T, ...) integer messages -> (B, T, neurons) int64 a."""
+    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a."""
     layer = prepared.layer
     batch, steps = messages.shape[:2]
-    flat = messages.reshape(batch * steps, *layer.input_shape).to(prepared.dtype)
+    flat = messages.reshape(batch * steps, *layer.input_shape)
     if layer.kind == "conv":
         geometry = layer.conv
         acc = loihi.conv_accumulate(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
@@ -97,16 +96,9 @@ def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], ste
 def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """LIF recurrence over T; returns (spikes (B, T, n) bool, v after each step (B, T, n) for the
     non-spiking readout, None for spiking layers, whose v nobody reads)."""
-    state = loihi.lif_initial_state(a[:, 0].shape, a.device)
-    spikes, voltages = [], []
-    for t in range(steps):
-        threshold = layer.threshold_at(t) if layer.spiking else loihi.NEVER_FIRES_VTH
-        params = loihi.LIFParameters(layer.current_decay, layer.voltage_decay, bias, threshold)
-        state, fired = loihi.lif_step(params, state, a[:, t])
-        spikes.append(fired)
-        if not layer.spiking:
-            voltages.append(state.v)
-    return torch.stack(spikes, dim=1), (torch.stack(voltages, dim=1) if voltages else None)
+    thresholds = [layer.threshold_at(t) if layer.spiking else loihi.NEVER_FIRES_VTH for t in range(steps)]
+    return loihi.lif_sequence(layer.current_decay, layer.voltage_decay, bias, thresholds, a,
+                              record_voltage=not layer.spiking)
 
 
 def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor, payloads: bool = False) -> torch.Tensor:
@@ -144,7 +136,7 @@ def simulate(
             a = _layer_input(item, outputs, steps, static_input)
             fired, voltage = _neuron_sequence(layer, item.bias, a, steps)
             if layer.spiking:
-                outputs[layer.name] = fired.to(torch.int64)
+                outputs[layer.name] = fired  # bool: a binary synapse only asks which messages are non-zero
                 chunks_spikes[layer.name].append(fired.cpu().numpy())
             else:
                 chunks_readout.append(voltage.cpu().numpy())
