@@ -33,7 +33,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .surrogate import spike_and_window, tgo_width
+from .surrogate import Scalar, spike_and_window, tgo_width
 
 THRESHOLD_MODES = ("adaptive", "estimated", "fixed")
 SURROGATE_MODES = ("tgo", "tgo_sigma", "fixed")
@@ -85,18 +85,31 @@ class LayerTrace(NamedTuple):
     window_share: torch.Tensor
 
 
-def batch_statistics(potential: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and unbiased std over the whole layer tensor (batch x channels x space).
+def batch_statistics(potential: torch.Tensor, on_host: bool = False) -> tuple[Scalar, Scalar]:
+    """Mean and unbiased std over the whole layer tensor (batch x channels x space), detached.
 
     From the sum and the sum of squares: one pass each, markedly cheaper than torch.std on
     CPU; the potentials' mean is of the order of their spread, so no cancellation to fear.
+    ``on_host``: read the two sums back and return Python floats (see train.surrogate.Scalar).
     """
-    detached = potential.detach()
-    count = detached.numel()
-    total = detached.sum()
+    flat = potential.detach().reshape(-1)
+    count = flat.numel()
+    total: Scalar = flat.sum()
+    sum_of_squares: Scalar = torch.dot(flat, flat)  # no temporary
+    if on_host:
+        total, sum_of_squares = total.item(), sum_of_squares.item()
     mean = total / count
-    variance = ((detached * detached).sum() - total * mean) / max(count - 1, 1)
+    variance = (sum_of_squares - total * mean) / max(count - 1, 1)
+    if on_host:
+        return mean, math.sqrt(max(variance, 0.0))
     return mean, variance.clamp_min(0.0).sqrt()
+
+
+def _vector(values: list[Scalar], device: torch.device) -> torch.Tensor:
+    """(T,) float32 tensor from per-step floats or 0-dim tensors."""
+    if values and isinstance(values[0], torch.Tensor):
+        return torch.stack([v.detach().reshape(()).float() for v in values])
+    return torch.tensor(values, dtype=torch.float32, device=device)
 
 
 def lif_sequence(
@@ -105,6 +118,7 @@ def lif_sequence(
     config: NeuronConfig,
     running_threshold: torch.Tensor,
     training: bool,
+    host_scalars: bool | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, LayerTrace]:
     """Run a DS-ATGO LIF layer over T steps.
 
@@ -112,41 +126,56 @@ def lif_sequence(
     running_threshold: (T,) running averages (read in eval, not modified here).
     Returns (spikes (T, B, ...), batch thresholds (T,) to fold into the running
     averages, trace).
+
+    Thresholds and widths are per-layer scalars, kept as host floats on the CPU (reading a
+    CPU tensor costs no synchronisation, and float arithmetic no op dispatch) and as 0-dim
+    tensors on an accelerator; ``host_scalars`` overrides the choice (tests run both).
     """
-    steps = currents.shape[0]
-    potential = torch.zeros_like(currents[0])
-    previous_spike = torch.zeros_like(currents[0])
+    device = currents.device
+    on_host = device.type == "cpu" if host_scalars is None else host_scalars
+
+    def scalar(value: float | torch.Tensor) -> Scalar:
+        if on_host:
+            return float(value)
+        return torch.as_tensor(value, dtype=torch.float32, device=device)
+
+    needs_stats = training and (config.threshold_mode == "adaptive" or config.surrogate_mode != "fixed")
+    not_computed = scalar(float("nan"))
+    if config.threshold_mode == "estimated":
+        fixed_threshold = scalar(config.f_c * torch.sqrt(1.0 + tau.detach() ** 2) * config.v_th0)
+    else:
+        fixed_threshold = scalar(config.v_th0)
+    fixed_kappa = scalar(config.kappa0)
+    running = running_threshold.tolist() if on_host else running_threshold
     spikes, thresholds, widths, shares, batch_thresholds = [], [], [], [], []
-    estimated = config.f_c * torch.sqrt(1.0 + tau.detach() ** 2) * config.v_th0
-    for t in range(steps):
-        potential = tau * potential * (1.0 - previous_spike) + currents[t]
-        needs_stats = training and (config.threshold_mode == "adaptive" or config.surrogate_mode != "fixed")
+    potential = previous_spike = None
+    # unbind: one backward node for all T inputs (indexing currents[t] would allocate T full-size gradients).
+    for t, current in enumerate(currents.unbind(0)):
+        # U(0) = I(0): the decayed, reset rest state is exactly zero, so skip four ops at t = 0.
+        potential = current if t == 0 else tau * potential * (1.0 - previous_spike) + current
         if needs_stats:
-            mean, std = batch_statistics(potential)
+            mean, std = batch_statistics(potential, on_host)
             batch_threshold = config.f_c * (mean + std)
         else:
-            mean = std = batch_threshold = torch.as_tensor(float("nan"), device=currents.device)
+            std = batch_threshold = not_computed
         if config.threshold_mode == "adaptive":
-            threshold = batch_threshold if training else running_threshold[t]
-        elif config.threshold_mode == "estimated":
-            threshold = estimated
+            threshold = batch_threshold if training else running[t]
         else:
-            threshold = torch.as_tensor(config.v_th0, device=currents.device)
+            threshold = fixed_threshold
         if config.surrogate_mode == "fixed" or not training:
-            kappa = torch.as_tensor(config.kappa0, device=currents.device)
+            kappa = fixed_kappa
         else:
-            statistic = batch_threshold if config.surrogate_mode == "tgo" else std
-            kappa = tgo_width(statistic, config.v_th0, config.kappa0).to(currents.device)
+            kappa = tgo_width(batch_threshold if config.surrogate_mode == "tgo" else std, config.v_th0, config.kappa0)
         out, window = spike_and_window(potential, threshold, kappa)
         spikes.append(out)
-        thresholds.append(threshold.detach().reshape(()))
-        widths.append(kappa.detach().reshape(()))
-        shares.append(window.sum() / window.numel())
-        batch_thresholds.append(batch_threshold.detach().reshape(()))
+        thresholds.append(threshold)
+        widths.append(kappa)
+        shares.append(torch.count_nonzero(window) / window.numel())
+        batch_thresholds.append(batch_threshold)
         previous_spike = out
     spike_tensor = torch.stack(spikes)
-    trace = LayerTrace(spike_tensor, torch.stack(thresholds), torch.stack(widths), torch.stack(shares))
-    return spike_tensor, torch.stack(batch_thresholds), trace
+    trace = LayerTrace(spike_tensor, _vector(thresholds, device), _vector(widths, device), torch.stack(shares))
+    return spike_tensor, _vector(batch_thresholds, device), trace
 
 
 def decay_logit_for(tau: float) -> float:

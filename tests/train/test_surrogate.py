@@ -87,3 +87,34 @@ def test_eval_uses_the_running_threshold_per_timestep():
     assert trace.thresholds.tolist() == pytest.approx(running.tolist())
     # t0: U = 0.6 >= 0.5 fires and resets; t1: U = 0.6 < 0.7; t2: U = 0.5 * 0.6 + 0.6 = 0.9 >= 0.65
     assert spikes[:, 0, 0].tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("mode", ["ds-atgo", "vanilla", "tgo_sigma", "estimated"])
+@pytest.mark.parametrize("training", [True, False])
+def test_host_float_and_tensor_scalar_paths_agree(mode, training):
+    """The CPU keeps thresholds and widths as host floats, an accelerator as 0-dim tensors: the same
+    equations, so the same spikes, thresholds, widths, window shares and gradients (to float32 rounding)."""
+    from dsatgo_deploy.train.neuron import ABLATIONS
+
+    settings = {"tgo_sigma": dict(threshold_mode="adaptive", surrogate_mode="tgo_sigma"),
+                "estimated": dict(threshold_mode="estimated", surrogate_mode="tgo")}.get(mode, ABLATIONS.get(mode))
+    config = NeuronConfig(**settings)
+    torch.manual_seed(4)
+    base = torch.randn(4, 32, 6, 5) * 1.3 + 0.4
+    running = torch.tensor([0.9, 1.1, 0.8, 1.0])
+    tau = torch.tensor(0.3, requires_grad=True)
+    results = []
+    for host in (True, False):
+        currents = base.clone().requires_grad_(True)
+        spikes, batch_thresholds, trace = lif_sequence(currents, tau, config, running, training, host_scalars=host)
+        (spikes * torch.linspace(0.5, 1.5, 30).reshape(1, 1, 6, 5)).sum().backward()
+        results.append((spikes.detach(), batch_thresholds, trace, currents.grad.clone(), tau.grad.clone()))
+        tau.grad = None
+    (s1, b1, t1, g1, d1), (s2, b2, t2, g2, d2) = results
+    assert torch.equal(s1, s2) and 0.05 < float(s1.mean()) < 0.6
+    torch.testing.assert_close(b1, b2, equal_nan=True)
+    for field in ("thresholds", "widths", "window_share"):
+        torch.testing.assert_close(getattr(t1, field), getattr(t2, field))
+        assert getattr(t1, field).dtype == torch.float32 and getattr(t1, field).shape == (4,)
+    torch.testing.assert_close(g1, g2)
+    torch.testing.assert_close(d1, d2)
