@@ -218,11 +218,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if len(sides) != 2 or any(s not in SIDES for s in sides):
         raise UserError(f"--sides takes two of {', '.join(SIDES)} separated by a comma, got {args.sides!r}")
     checkpoint = load_checkpoint(args.model) if args.model else None
-    net = _load_network(args.network) if args.network else None
+    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape) if args.network else None
     if "torch" in sides and checkpoint is None:
         raise UserError("the torch side needs --model MODEL.pt")
     if any(s != "torch" for s in sides) and net is None:
-        raise UserError("the reference, lava and onnx sides need --network (an export folder or network.npz)")
+        raise UserError("the reference, lava and onnx sides need --network (an export folder, network.npz or a netx file)")
     data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device) for side in sides]
@@ -247,7 +247,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         if args.lava and not args.model:
             raise UserError("--lava runs the ladder's Lava rung and needs --model (the trained checkpoint)")
-        net = _load_network(args.network)
+        net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
         checkpoint = None
         if args.model:
             from .checkpoint import load_checkpoint
@@ -311,6 +311,15 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 EXPORT_EXAMPLE = "example:\n  dsatgo-export runs/digits/model.pt --target loihi --out runs/digits/loihi"
+
+
+def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a lava-dl netx HDF5 file does not say about itself (see :func:`_load_network`)."""
+    parser.add_argument("--timesteps", type=int, help="netx file: timesteps per sample (netx files do not hold it)")
+    parser.add_argument("--input-bits", type=int, default=0,
+                        help="netx file: bits of graded input payloads (0: binary spikes, x != 0)")
+    parser.add_argument("--input-shape", type=lambda text: tuple(int(v) for v in text.split(",")), metavar="C,H,W",
+                        help="netx file without an input layer whose first layer is a conv: its input shape")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -380,11 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("network", help="export folder, network.npz, or a lava-dl netx HDF5 file")
     sim.add_argument("--backend", default="reference", choices=["reference", "lava", "lava-float"],
                      help="lava-float: Lava's floating_pt models (an approximation of lava)")
-    sim.add_argument("--timesteps", type=int, help="netx file: timesteps per sample (netx files do not hold it)")
-    sim.add_argument("--input-bits", type=int, default=0,
-                     help="netx file: bits of graded input payloads (0: binary spikes, x != 0)")
-    sim.add_argument("--input-shape", type=lambda text: tuple(int(v) for v in text.split(",")), metavar="C,H,W",
-                     help="netx file without an input layer whose first layer is a conv: its input shape")
+    _add_netx_arguments(sim)
     sim.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     sim.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     sim.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
@@ -399,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--sides reference,lava --samples 100\n\n"
                                    "exit status: 0 within tolerance, 1 beyond, 2 on bad input")
     parity.add_argument("--model", help="checkpoint (for the torch side)")
-    parity.add_argument("--network", help="export folder or network.npz (for reference, lava and onnx)")
+    parity.add_argument("--network", help="export folder, network.npz or a lava-dl netx HDF5 file "
+                                           "(for reference, lava and onnx)")
+    _add_netx_arguments(parity)
     parity.add_argument("--sides", default="reference,lava", help="two of torch, reference, lava, lava-float, onnx")
     parity.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     parity.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
@@ -418,7 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  dsatgo report runs/digits/loihi --model runs/digits/model.pt --lava --format html   (with the ladder)\n"
                "  dsatgo report runs/digits/loihi/report.json   (render an existing report again)\n\n"
                "writes report.json, report.md (or .html, images embedded) and report_*.png into one folder")
-    report.add_argument("network", help="export folder or network.npz; or a report.json to render")
+    report.add_argument("network", help="export folder, network.npz or a lava-dl netx HDF5 file; "
+                                        "or a report.json to render")
+    _add_netx_arguments(report)
     report.add_argument("--profile", nargs="+", default=["loihi1", "loihi2", "cmos45nm"],
                         help="device profiles: built-in names or JSON files")
     report.add_argument("--model", help="the trained checkpoint the network came from: adds the accuracy ladder "
