@@ -412,6 +412,7 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
             if show and (step % 10 == 9 or step == steps - 1):
                 seen_here = monitor.samples
                 bar.set_postfix(loss=f"{float(loss_sum) / seen_here:.3f}", acc=f"{float(correct) / seen_here:.3f}")
+        epoch_lr = scheduler.get_last_lr()[0]  # the rate this epoch trained with
         scheduler.step()
         seen = torch.tensor(float(monitor.samples), device=device)
         if world > 1:
@@ -429,7 +430,7 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
             train_stats.setdefault(name, {})["test_firing_rate"] = rates
         record = {"epoch": epoch + 1, "loss": float(loss_sum) / max(float(seen), 1.0),
                   "train_accuracy": float(correct) / max(float(seen), 1.0), "test_accuracy": test_accuracy,
-                  "lr": scheduler.get_last_lr()[0], "samples_seen": int(seen), "layers": train_stats}
+                  "lr": epoch_lr, "samples_seen": int(seen), "layers": train_stats}
         history.append(record)
         if rank == 0:
             if show:

@@ -62,6 +62,8 @@ def test_convnet_training_records_epoch_averaged_monitoring(tmp_path, images):
     assert summary["test_accuracy"] > 0.5  # 4 classes
     history = json.loads(metrics_path(out).read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3]
+    # the cosine rate each epoch trained with: lr (1 + cos(pi e / E)) / 2 for e = 0, 1, 2
+    assert [r["lr"] for r in history] == pytest.approx([5e-3, 3.75e-3, 1.25e-3])
     record = history[-1]
     assert record["samples_seen"] == len(images.x_train)
     assert list(record["layers"]) == ["conv1", "conv2", "fc1"]
