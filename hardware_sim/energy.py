@@ -175,7 +175,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
     Raises UserError naming the file and the offending field."""
     if str(name_or_path) in BUILTIN_PROFILES:
         resource = resources.files("dsatgo_deploy").joinpath("profiles", f"{name_or_path}.json")
-        origin, text = str(resource), resource.read_text(encoding="utf-8")
+        # Named by its place in the package, not this machine's install path, so reports travel.
+        origin, text = f"dsatgo_deploy/profiles/{name_or_path}.json", resource.read_text(encoding="utf-8")
     else:
         path = Path(name_or_path)
         origin = str(path)

@@ -226,3 +226,10 @@ def test_builtin_profiles_load_and_cite():
     assert (loihi1.energy("synaptic_op"), loihi1.energy("neuron_update_active"), loihi1.energy("neuron_update_inactive"),
             loihi1.energy("spike_within_tile")) == (23.6, 81, 52, 1.7)
     assert all("Table 2" in c.source for c in loihi1.constants.values())
+
+
+def test_a_built_in_profile_is_named_by_its_place_in_the_package():
+    """Reports travel between machines: no install path in them."""
+    from dsatgo_deploy.hardware_sim.energy import load_profile
+
+    assert load_profile("loihi1").origin == "dsatgo_deploy/profiles/loihi1.json"
