@@ -349,6 +349,32 @@ class DeployableNetwork:
         """Whether the last layer is a non-spiking readout (else the output is its spike counts)."""
         return bool(self.layers) and not self.layers[-1].spiking
 
+    def depths(self) -> dict[str, int]:
+        """Wall-step latency of every node on Loihi: ``depth(input) = 0``,
+        ``depth(L) = 1 + max(depth(S) for S in L.sources)`` (one step per synapse)."""
+        depths = {INPUT: 0}
+        for layer in self.layers:
+            depths[layer.name] = 1 + max(depths[source] for source in layer.sources)
+        return depths
+
+    def relay_delays(self) -> dict[str, int]:
+        """Steps each node's spikes must wait for its latest-reached consumer: a layer summing sources
+        of different depths (a residual skip) takes the shallower ones ``depth(L) - 1 - depth(S)``
+        steps late, through a chain of relay populations shared by all consumers; nodes that never
+        wait are left out."""
+        depths = self.depths()
+        delays: dict[str, int] = {}
+        for layer in self.layers:
+            for source in layer.sources:
+                wait = depths[layer.name] - 1 - depths[source]
+                if wait > 0:
+                    delays[source] = max(delays.get(source, 0), wait)
+        return delays
+
+    def node_size(self, node: str) -> int:
+        """Neurons (values) of a node: the input or a layer."""
+        return self.input_size if node == INPUT else self.layer(node).num_neurons
+
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
             if layer.name == name:

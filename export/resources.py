@@ -9,7 +9,11 @@ not Intel's compiler:
                   (no weight sharing assumed: an upper bound on Loihi 2)
     memory_l    = synapses_l x 1 byte (8-bit weights; index and routing tables ignored)
     cores_l     = max(ceil(neurons_l / neurons_per_core), ceil(memory_l / memory_per_core))
-    cores       = sum over layers (layers do not share cores)
+    relays_S    = k populations of size(S), one-to-one synapses, when a layer sums sources
+                  of different depths (a residual skip waits k steps for the longer path;
+                  DeployableNetwork.relay_delays): the Lava graph the export writes runs them,
+                  so they take cores too (one per population at least)
+    cores       = sum over layers and relay populations (none share a core)
 
 It fails, naming the layer, the limit and the value, when a neuron's fan-in
 exceeds what one core can receive, when a layer or the whole network needs more
@@ -97,15 +101,23 @@ def _synapses(layer: Layer) -> int:
     return total * len(layer.sources)
 
 
+def _cores(neurons: int, memory: int, chip: Chip) -> int:
+    return max(math.ceil(neurons / chip.neurons_per_core.value),
+               math.ceil(memory / chip.synaptic_memory_bytes_per_core.value), 1)
+
+
 def estimate(net: DeployableNetwork, chip: Chip) -> list[LayerResources]:
+    """One entry per layer, then one per relay chain (named '<node> relays x<k>')."""
     result = []
     for layer in net.layers:
         synapses = _synapses(layer)
         memory = synapses  # one byte per 8-bit weight
-        cores = max(math.ceil(layer.num_neurons / chip.neurons_per_core.value),
-                    math.ceil(memory / chip.synaptic_memory_bytes_per_core.value), 1)
         result.append(LayerResources(layer.name, layer.num_neurons, synapses, memory,
-                                     layer.fan_in * len(layer.sources), cores))
+                                     layer.fan_in * len(layer.sources), _cores(layer.num_neurons, memory, chip)))
+    for node, steps in net.relay_delays().items():
+        size = net.node_size(node)  # each relay population: size neurons, size one-to-one synapses
+        result.append(LayerResources(f"{node} relays x{steps}", steps * size, steps * size, steps * size, 1,
+                                     steps * _cores(size, size, chip)))
     return result
 
 
@@ -143,5 +155,6 @@ def check_resources(net: DeployableNetwork, target: str) -> dict:
         "total_cores": total,
         "total_neurons": sum(item.neurons for item in layers),
         "total_synapses": sum(item.synapses for item in layers),
-        "model": "conservative estimate: no weight sharing for conv, 1 byte per synapse, layers on separate cores",
+        "model": "conservative estimate: no weight sharing for conv, 1 byte per synapse, layers and residual "
+                 "relays on separate cores",
     }

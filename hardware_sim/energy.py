@@ -258,14 +258,6 @@ class OperationCounts:
         return max((lc.depth for lc in self.layers), default=0)
 
 
-def layer_depths(net: DeployableNetwork) -> dict[str, int]:
-    """depth(input) = 0, depth(L) = 1 + max depth of L's sources (one step per synapse on Loihi)."""
-    depths = {INPUT: 0}
-    for layer in net.layers:
-        depths[layer.name] = 1 + max(depths[s] for s in layer.sources)
-    return depths
-
-
 def _events(layer: Layer, mask: torch.Tensor, messages: np.ndarray) -> np.ndarray:
     """Synaptic events per output neuron, (N, n_out) float64, of 0/1 messages (N, input_size).
 
@@ -321,7 +313,7 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
         payloads = np.ones((samples or 1, net.input_size), dtype=np.int64)
     if not samples:
         raise ValueError("count_operations needs at least one sample")
-    depths = layer_depths(net)
+    depths = net.depths()
     layers = []
     for layer in net.layers:
         mask = _mask(layer)

@@ -152,12 +152,8 @@ def _import_lava() -> types.SimpleNamespace:
 
 
 def layer_depths(net: DeployableNetwork) -> dict[str, int]:
-    """Wall-step latency of every node: ``depth(input) = 0``,
-    ``depth(L) = 1 + max(depth(S) for S in L.sources)`` (one step per synapse)."""
-    depths = {INPUT: 0}
-    for layer in net.layers:
-        depths[layer.name] = 1 + max(depths[source] for source in layer.sources)
-    return depths
+    """Wall-step latency of every node (:meth:`DeployableNetwork.depths`)."""
+    return net.depths()
 
 
 def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -169,6 +169,7 @@ def test_layer_depths_and_shared_relays_of_residual_networks(tmp_path):
     graph = lava_backend._build(net, np.zeros((1, net.input_size), np.int64), lava_backend._import_lava(), tmp_path)
     # c waits 2 steps for stem; d waits 3 for stem (same chain) and 1 for b.
     assert set(graph.relays) == {("stem", 1), ("stem", 2), ("stem", 3), ("b", 1)}
+    assert net.relay_delays() == {"stem": 3, "b": 1}  # what the resource estimate counts
     dense = random_graph(6, (12,), RESIDUAL_DENSE_NET, 3, thresholds=1500, weight_low=-112)
     graph = lava_backend._build(dense, np.zeros((1, 12), np.int64), lava_backend._import_lava(), tmp_path)
     assert set(graph.relays) == {("d0", 1), ("d0", 2), ("d0", 3), ("d1", 1)}
