@@ -186,7 +186,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     data = _load_data(net.provenance.get("training", {}), args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     started = time.time()
-    record = run_side(args.backend, net=net, checkpoint=None, x=x, device=args.device)
+    record = run_side(args.backend, net=net, checkpoint=None, x=x, device=args.device, progress=not args.json)
     seconds = time.time() - started
     accuracy = float((record.predictions == y).mean())
     spikes = {name: int(s.sum()) for name, s in record.spikes.items()}
@@ -225,7 +225,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
         raise UserError("the reference, lava and onnx sides need --network (an export folder, network.npz or a netx file)")
     data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
-    records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device) for side in sides]
+    records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device, progress=not args.json)
+               for side in sides]
     report = apply_tolerance(compare(records[0], records[1], y), args.min_class_agreement, args.min_spike_agreement)
     if args.json:
         _print_json(report.to_dict())
@@ -259,7 +260,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.backend == "lava":
             from .hardware_sim.sides import run_lava
 
-            record = run_lava(net, x)
+            record = run_lava(net, x, progress=not args.json)
         calibration = data.x_train[: args.calibrate] if checkpoint is not None and args.calibrate > 0 else None
         out = Path(args.out) if args.out else (Path(args.network) if Path(args.network).is_dir()
                                                 else Path(args.network).parent) / reports.REPORT_JSON

@@ -75,8 +75,9 @@ def run_onnx(net: DeployableNetwork, x: np.ndarray) -> RunRecord:
 
 
 def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
-             device: str = "cpu") -> RunRecord:
-    """Run one side by name; the caller supplies what that side needs."""
+             device: str = "cpu", progress: bool = False) -> RunRecord:
+    """Run one side by name; the caller supplies what that side needs. ``progress``: a bar for the
+    Lava sides (on a terminal only), the slow ones."""
     if side == "torch":
         if checkpoint is None:
             raise ValueError("the torch side needs the trained checkpoint (--model)")
@@ -86,9 +87,9 @@ def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | Non
     if side == "reference":
         return run_reference(net, x, device)
     if side == "lava":
-        return run_lava(net, x)
+        return run_lava(net, x, progress=progress)
     if side == "lava-float":
-        return run_lava(net, x, select_tag="floating_pt")
+        return run_lava(net, x, select_tag="floating_pt", progress=progress)
     if side == "onnx":
         return run_onnx(net, x)
     raise ValueError(f"unknown side {side!r} (known: {', '.join(SIDES)})")
