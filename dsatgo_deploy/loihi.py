@@ -8,7 +8,10 @@ lava-nc 0.10.0 (``lava/proc/lif/models.py: AbstractPyLifModelFixed``,
 Python-integer statement of the same rules (tests/core/test_loihi.py).
 
 Functions are pure and vectorised over torch int64 tensors (any device), in the
-style of Norse: NamedTuple parameters and state, no hidden mutation.
+style of Norse: NamedTuple parameters and state, no hidden mutation. Two of them
+run faster forms where those are proved equal and tested against the same oracle:
+:func:`lif_sequence` (a whole population over T, in int32 when the input allows)
+and float32 synapses (no wraps, which cannot trigger below 2**24).
 
 Bit widths (Loihi 1/2 neuron core, as Lava declares them):
 
