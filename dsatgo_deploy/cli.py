@@ -188,6 +188,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
     started = time.time()
     record = run_side(args.backend, net=net, checkpoint=None, x=x, device=args.device, progress=not args.json)
     seconds = time.time() - started
+    if args.save_spikes:
+        from .hardware_sim.recording import save_recording
+
+        save_recording(args.save_spikes, record)
     accuracy = float((record.predictions == y).mean())
     spikes = {name: int(s.sum()) for name, s in record.spikes.items()}
     result = {"backend": args.backend, "samples": len(x), "accuracy": accuracy, "seconds": round(seconds, 3),
@@ -222,11 +226,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if "torch" in sides and checkpoint is None:
         raise UserError("the torch side needs --model MODEL.pt")
     if any(s != "torch" for s in sides) and net is None:
-        raise UserError("the reference, lava and onnx sides need --network (an export folder, network.npz or a netx file)")
+        raise UserError("the reference, lava, onnx and recorded sides need --network (an export folder, "
+                        "network.npz or a netx file)")
+    if ("recorded" in sides) != (args.recorded is not None):
+        raise UserError("--recorded FILE goes with the recorded side: --sides reference,recorded --recorded FILE")
     data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
-    records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device, progress=not args.json)
-               for side in sides]
+    records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device, progress=not args.json,
+                        recording=args.recorded) for side in sides]
     report = apply_tolerance(compare(records[0], records[1], y), args.min_class_agreement, args.min_spike_agreement)
     if args.json:
         _print_json(report.to_dict())
@@ -396,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
     sim.add_argument("--device", default="cpu", help="torch device of the reference simulator")
     sim.add_argument("--report", metavar="DIR", help="also write report.json, report.md and plots into DIR")
+    sim.add_argument("--save-spikes", metavar="FILE",
+                     help="write every spiking layer's spikes and the predictions to FILE (.npz), the format "
+                          "`dsatgo parity --recorded` reads")
     sim.add_argument("--json", action="store_true", help="print the figures as JSON")
     sim.set_defaults(func=cmd_sim)
 
@@ -408,7 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--network", help="export folder, network.npz or a lava-dl netx HDF5 file "
                                            "(for reference, lava and onnx)")
     _add_netx_arguments(parity)
-    parity.add_argument("--sides", default="reference,lava", help="two of torch, reference, lava, lava-float, onnx")
+    parity.add_argument("--sides", default="reference,lava",
+                        help="two of torch, reference, lava, lava-float, onnx, recorded")
+    parity.add_argument("--recorded", metavar="FILE",
+                        help="spikes another engine recorded (a Loihi 2 system, another machine; the format is "
+                             "in hardware_sim/recording.py, and `dsatgo sim --save-spikes` writes it)")
     parity.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     parity.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parity.add_argument("--samples", type=int, default=100, help="test samples")

@@ -9,6 +9,8 @@
   not bit-exact (no rounding, wrap or saturation).
 * ``onnx``: the deployable network's one-timestep ONNX graph (export/onnx_writer.py,
   built in memory) looped over T by onnxruntime; integer-exact like the reference.
+* ``recorded``: spikes another engine wrote to a file (a Loihi 2 system, another
+  machine): hardware_sim/recording.py.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dsatgo_deploy.network import DeployableNetwork
 from .parity import RunRecord
 from .reference import simulate
 
-SIDES = ("torch", "reference", "lava", "lava-float", "onnx")
+SIDES = ("torch", "reference", "lava", "lava-float", "onnx", "recorded")
 
 
 @torch.no_grad()
@@ -75,9 +77,10 @@ def run_onnx(net: DeployableNetwork, x: np.ndarray) -> RunRecord:
 
 
 def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
-             device: str = "cpu", progress: bool = False) -> RunRecord:
+             device: str = "cpu", progress: bool = False, recording: str | None = None) -> RunRecord:
     """Run one side by name; the caller supplies what that side needs. ``progress``: a bar for the
-    Lava sides (on a terminal only), the slow ones."""
+    Lava sides (on a terminal only), the slow ones; ``recording``: the file of the ``recorded`` side,
+    whose first len(x) samples are taken."""
     if side == "torch":
         if checkpoint is None:
             raise ValueError("the torch side needs the trained checkpoint (--model)")
@@ -92,4 +95,10 @@ def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | Non
         return run_lava(net, x, select_tag="floating_pt", progress=progress)
     if side == "onnx":
         return run_onnx(net, x)
+    if side == "recorded":
+        if recording is None:
+            raise ValueError("the recorded side needs the recording file (--recorded)")
+        from .recording import load_recording
+
+        return load_recording(recording, net, samples=len(x))
     raise ValueError(f"unknown side {side!r} (known: {', '.join(SIDES)})")

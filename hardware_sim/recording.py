@@ -1,0 +1,110 @@
+"""Spike recordings: what an engine we cannot drive did, brought back for the parity check.
+
+A Loihi 2 system (Lava's ``Loihi2HwCfg``, on a machine with Intel's lava-loihi), a
+collaborator's simulator or a Lava run on another machine writes its spikes into one
+``.npz`` file; ``dsatgo parity --sides reference,recorded --recorded FILE`` then
+compares it spike by spike with the reference on the same test samples.
+``dsatgo sim --save-spikes FILE`` writes the same format from any backend here.
+
+Format (numpy ``.npz``, loaded with ``allow_pickle=False``):
+
+    spikes/<layer>  (B, T, n) for every spiking layer of the network: sample b's
+                    timestep t (sample time: whatever the engine's per-layer
+                    latency, timestep t of a layer is its response to the input's
+                    timestep t), neurons in the network's (C, H, W) flatten order,
+                    values 0 or 1 (bool or any integer dtype)
+    predictions     (B,) integer class per sample; required when the network ends
+                    in a non-spiking readout (a recording holds no voltages);
+                    otherwise optional, and derived like the reference does (argmax
+                    of the last layer's spike counts, ties to the lowest index)
+
+The B samples are the first B of the test set the comparison runs on, in order.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.fileio import atomic_file
+from dsatgo_deploy.network import DeployableNetwork
+
+from .parity import RunRecord
+from .reference import SimulationResult
+
+SPIKES_PREFIX = "spikes/"
+PREDICTIONS = "predictions"
+
+
+def save_recording(path: str | os.PathLike, record: RunRecord) -> None:
+    """Write ``record`` (spikes as uint8, predictions as int64) atomically."""
+    arrays = {f"{SPIKES_PREFIX}{name}": spikes.astype(np.uint8) for name, spikes in record.spikes.items()}
+    arrays[PREDICTIONS] = np.asarray(record.predictions, dtype=np.int64)
+    with atomic_file(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+
+
+def _fail(origin: str, field: str, message: str) -> UserError:
+    return UserError(f"{origin}: field '{field}': {message}")
+
+
+def load_recording(path: str | os.PathLike, net: DeployableNetwork, samples: int | None = None,
+                   name: str = "recorded") -> RunRecord:
+    """Read a recording of ``net`` and check it against the network: every spiking layer present with
+    (B, T, n) of 0/1, the predictions a readout network needs; the first ``samples`` samples (all if None).
+    Raises UserError naming the file and the field."""
+    origin = str(path)
+    if not Path(path).is_file():
+        raise UserError(f"{origin}: no such recording file")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an .npz archive")
+        with loaded as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise UserError(f"{origin}: not a spike recording ({exc.__class__.__name__}: {exc})") from None
+    spiking = [layer for layer in net.layers if layer.spiking]
+    expected = {f"{SPIKES_PREFIX}{layer.name}" for layer in spiking}
+    unknown = sorted(set(arrays) - expected - {PREDICTIONS})
+    if unknown:
+        raise _fail(origin, unknown[0], f"not a spiking layer of this network (its spiking layers: "
+                                        f"{', '.join(layer.name for layer in spiking)})")
+    spikes: dict[str, np.ndarray] = {}
+    count = None
+    for layer in spiking:
+        field = f"{SPIKES_PREFIX}{layer.name}"
+        if field not in arrays:
+            raise _fail(origin, field, "missing: a recording holds every spiking layer")
+        array = arrays[field]
+        shape = (net.timesteps, layer.num_neurons)
+        if array.ndim != 3 or tuple(array.shape[1:]) != shape:
+            raise _fail(origin, field, f"shape {tuple(array.shape)}, expected (samples, {shape[0]}, {shape[1]})")
+        if array.dtype != np.bool_ and (array.dtype.kind not in "iu" or not np.isin(array, (0, 1)).all()):
+            raise _fail(origin, field, "spikes must be 0 or 1 (bool or integer)")
+        if count is not None and len(array) != count:
+            raise _fail(origin, field, f"{len(array)} samples, but the layers before it hold {count}")
+        count = len(array)
+        spikes[layer.name] = array.astype(bool)
+    count = 0 if count is None else count
+    if PREDICTIONS in arrays:
+        predictions = arrays[PREDICTIONS]
+        if predictions.shape != (count,) or predictions.dtype.kind not in "iu":
+            raise _fail(origin, PREDICTIONS, f"expected {count} integer classes, got {predictions.dtype} "
+                                             f"{tuple(predictions.shape)}")
+    elif net.has_readout:
+        raise _fail(origin, PREDICTIONS, "missing: this network ends in a non-spiking readout, whose voltage a "
+                                         "recording does not hold, so the predicted classes must be recorded")
+    else:
+        predictions = SimulationResult(spikes, None).predictions
+    if samples is not None:
+        if samples > count:
+            raise UserError(f"{origin}: holds {count} samples, fewer than the {samples} to compare")
+        spikes = {key: value[:samples] for key, value in spikes.items()}
+        predictions = predictions[:samples]
+    return RunRecord(name, spikes, predictions)
