@@ -253,8 +253,8 @@ INT32_SAFE_BIAS = 1 << STATE_BITS
 def _decay_split(x: torch.Tensor, factor: int) -> torch.Tensor:
     """:func:`decay` without the 2**35 product: ``(|x| f) >> 12 = (|x| >> 12) f + ((|x| & 4095) f) >> 12``.
 
-    Every term stays below 2**31 for |x| < 2**31 and factor <= 4096 with |x| <= 2**23 (or factor <= 4095),
-    so it is exact in int32 (LOIHI_FIXED_POINT.md §7).
+    For |x| <= 2**23 and factor <= 4096 every term stays below 2**24, so it is exact in int32
+    (LOIHI_FIXED_POINT.md §7).
     """
     if factor == 0:
         return torch.zeros_like(x)
