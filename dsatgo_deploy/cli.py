@@ -44,17 +44,25 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
 
-def _load_data(training: dict, args: argparse.Namespace):
+def _load_data(training: dict, args: argparse.Namespace, input_shape: tuple[int, ...] | list[int]):
     """The data set a model was trained on (from its checkpoint meta or the network's
-    provenance), unless --dataset / --data-root say otherwise."""
+    provenance), unless --dataset / --data-root say otherwise, shaped as the model's
+    ``input_shape`` (images for a conv net, vectors for an MLP); UserError when its samples
+    do not fit that shape."""
+    import math
+
     from .train.data import load_dataset
 
     name = getattr(args, "dataset", None) or training.get("dataset") or "digits"
     root = getattr(args, "data_root", None) or training.get("data_root")
     try:
-        return load_dataset(name, root=root)
+        data = load_dataset(name, root=root, image=len(input_shape) > 1)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    if math.prod(data.input_shape) != math.prod(input_shape):
+        raise UserError(f"data set {name!r}: samples of shape {tuple(data.input_shape)}, but the network takes "
+                        f"{tuple(input_shape)} (pass the data set it was trained on with --dataset)")
+    return data
 
 
 def _load_network(path: str, timesteps: int | None = None, input_bits: int = 0,
@@ -153,7 +161,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{args.target}")
     calibration = labels = None
     if args.calibrate > 0:
-        data = _load_data(checkpoint["meta"], args)
+        data = _load_data(checkpoint["meta"], args, checkpoint["arch"]["input_shape"])
         calibration, labels = data.x_train[: args.calibrate], data.y_train[: args.calibrate]
     result = export_checkpoint(model, out, target=args.target, calibration_x=calibration, calibration_y=labels,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
@@ -161,7 +169,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.report:
         from .hardware_sim.report import write_export_report
 
-        data = _load_data(checkpoint["meta"], args)
+        data = _load_data(checkpoint["meta"], args, checkpoint["arch"]["input_shape"])
         write_export_report(result, checkpoint, data.x_test, data.y_test, calibration_x=calibration)
     if args.json:
         _print_json({"out": str(result.out_dir), "manifest": result.manifest})
@@ -183,7 +191,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from .hardware_sim.sides import run_side
 
     net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
-    data = _load_data(net.provenance.get("training", {}), args)
+    data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     started = time.time()
     record = run_side(args.backend, net=net, checkpoint=None, x=x, device=args.device, progress=not args.json)
@@ -230,7 +238,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
                         "network.npz or a netx file)")
     if ("recorded" in sides) != (args.recorded is not None):
         raise UserError("--recorded FILE goes with the recorded side: --sides reference,recorded --recorded FILE")
-    data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args)
+    data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args,
+                      net.input_shape if net else checkpoint["arch"]["input_shape"])
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device, progress=not args.json,
                         recording=args.recorded) for side in sides]
@@ -261,7 +270,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             from .checkpoint import load_checkpoint
 
             checkpoint = load_checkpoint(args.model)
-        data = _load_data(net.provenance.get("training", {}), args)
+        data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
         x, y = data.x_test[: args.samples], data.y_test[: args.samples]
         record = None
         if args.backend == "lava":

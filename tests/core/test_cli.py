@@ -121,3 +121,32 @@ def test_parser_lists_every_command():
     help_text = build_parser().format_help()
     for command in COMMANDS:
         assert command in help_text
+
+
+def test_a_conv_net_gets_its_data_as_images_through_export_sim_and_parity(tmp_path, capsys):
+    """A conv net trained on synthetic 1x8x8 images: export, sim and parity load the same images,
+    not the 32-value vectors the data set gives an MLP (which would mix samples when reshaped)."""
+    from dsatgo_deploy.train.data import load_dataset
+    from dsatgo_deploy.train.loop import TrainConfig, train
+
+    model = tmp_path / "cnn" / "model.pt"
+    train(TrainConfig(dataset="synthetic", model="convnet", channels=[4, "pool"], hidden=[16], timesteps=2,
+                      epochs=3, batch_size=16, out=str(model), progress=False), load_dataset("synthetic", image=True))
+    out = tmp_path / "cnn" / "loihi"
+    assert export_main([str(model), "--out", str(out), "--calibrate", "64"]) == 0
+    capsys.readouterr()
+    assert main(["sim", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 103 and result["accuracy"] > 0.6  # synthetic's 20 % test split, 4 classes
+    code = main(["parity", "--model", str(model), "--network", str(out), "--sides", "torch,reference",
+                 "--samples", "103", "--min-class-agreement", "0.9", "--min-spike-agreement", "0", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["class_agreement"] >= 0.9
+
+
+def test_a_data_set_that_does_not_fit_the_network_is_refused(exported, capsys):
+    """The digits MLP takes 64 values; synthetic vectors have 32: one line naming both shapes."""
+    assert main(["sim", str(exported.out_dir), "--dataset", "synthetic"]) == 2
+    err = capsys.readouterr().err
+    assert "data set 'synthetic': samples of shape (32,), but the network takes (64,)" in err
+    assert len(err.strip().splitlines()) == 1
