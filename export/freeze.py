@@ -265,6 +265,20 @@ def normalized_input(net: FrozenNetwork, x: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
+def lif_spikes(current: torch.Tensor, tau: float, thresholds: np.ndarray) -> torch.Tensor:
+    """Hard-reset LIF over T on input currents (B, T, n): U(t) = tau U(t-1) (1 - S(t-1)) + I(t),
+    S(t) = 1(U(t) >= thresholds[t]); spikes (B, T, n) in the currents' dtype."""
+    potential = torch.zeros_like(current[:, 0])
+    fired = torch.zeros_like(potential)
+    out = torch.zeros_like(current)
+    for t in range(current.shape[1]):
+        potential = tau * potential * (1.0 - fired) + current[:, t]
+        fired = (potential >= float(thresholds[t])).to(potential.dtype)
+        out[:, t] = fired
+    return out
+
+
+@torch.no_grad()
 def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
                ) -> tuple[np.ndarray | None, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Float simulation of the frozen network.
@@ -293,13 +307,7 @@ def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
         if not layer.spiking:
             readout = current.mean(dim=1).numpy()
             continue
-        potential = torch.zeros_like(current[:, 0])
-        fired = torch.zeros_like(potential)
-        out = torch.zeros_like(current)
-        for t in range(steps):
-            potential = layer.tau * potential * (1.0 - fired) + current[:, t]
-            fired = (potential >= float(layer.threshold_schedule[t])).to(potential.dtype)
-            out[:, t] = fired
+        out = lif_spikes(current, layer.tau, layer.threshold_schedule)
         spikes[layer.name] = out.numpy().astype(bool)
         outputs[layer.name] = out
         if layer.name == until:

@@ -9,7 +9,9 @@ count under the schedule:
     theta_l = argmin_theta | N_l(theta; theta_1..l-1 already fixed) - N_l(schedule) |
 
 layer by layer in order (each layer sees its predecessors' per-layer spikes).
-N_l is monotone non-increasing in theta, so a bisection finds it. Without
+N_l is monotone non-increasing in theta, so a bisection finds it; the layer's
+input currents do not depend on its own threshold, so they are computed once
+per layer and each bisection step only reruns the layer's neurons. Without
 calibration data the mean of the schedule is used.
 """
 
@@ -19,16 +21,12 @@ import copy
 from typing import Any
 
 import numpy as np
+import torch
 
-from .freeze import FrozenNetwork, run_frozen
+from .freeze import FrozenNetwork, lif_spikes, run_frozen
 
 POLICIES = ("schedule", "per-layer")
 BISECTION_STEPS = 30
-
-
-def _count(net: FrozenNetwork, x: np.ndarray, layer_name: str) -> int:
-    _, spikes, _ = run_frozen(net, x, until=layer_name)
-    return int(spikes[layer_name].sum())
 
 
 def calibrate_per_layer(frozen: FrozenNetwork, calibration_x: np.ndarray | None) -> FrozenNetwork:
@@ -44,6 +42,9 @@ def calibrate_per_layer(frozen: FrozenNetwork, calibration_x: np.ndarray | None)
         if not layer.spiking:
             continue
         target = int(target_spikes[layer.name].sum())
+        # This layer's currents, with its predecessors' per-layer thresholds already fixed.
+        _, _, currents = run_frozen(result, calibration_x, until=layer.name)
+        current = torch.from_numpy(currents[layer.name])
         schedule = np.asarray(layer.threshold_schedule, dtype=np.float64)
         low, high = float(schedule.min()) * 0.25 - 1e-6, float(schedule.max()) * 4.0 + 1e-6
         if low > high:
@@ -51,8 +52,7 @@ def calibrate_per_layer(frozen: FrozenNetwork, calibration_x: np.ndarray | None)
         best_theta, best_error = float(np.mean(schedule)), None
         for _ in range(BISECTION_STEPS):
             theta = 0.5 * (low + high)
-            layer.threshold_schedule = np.full_like(schedule, theta)
-            count = _count(result, calibration_x, layer.name)
+            count = int(lif_spikes(current, layer.tau, np.full_like(schedule, theta)).sum())
             error = abs(count - target)
             if best_error is None or error < best_error:
                 best_theta, best_error = theta, error
