@@ -404,8 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog="example:\n  dsatgo sim runs/digits/loihi --backend lava --samples 100\n"
                                 "  dsatgo sim model_netx.h5 --timesteps 16 --dataset digits   (a lava-dl netx file)")
     sim.add_argument("network", help="export folder, network.npz, or a lava-dl netx HDF5 file")
-    sim.add_argument("--backend", default="reference", choices=["reference", "lava", "lava-float"],
-                     help="lava-float: Lava's floating_pt models (an approximation of lava)")
+    sim.add_argument("--backend", default="reference", choices=["reference", "lava", "lava-float", "onnx"],
+                     help="lava-float: Lava's floating_pt models (an approximation of lava); onnx: the "
+                          "one-timestep integer ONNX graph looped over T by onnxruntime")
     _add_netx_arguments(sim)
     sim.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     sim.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")

@@ -91,6 +91,11 @@ def test_export_then_sim_on_the_reference(trained_checkpoint, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["samples"] == 50 and result["accuracy"] > 0.8
     assert result["spikes_per_inference"]["fc1"] > 0
+    # The ONNX graph under onnxruntime gives the same figures (it is integer-exact).
+    assert main(["sim", str(out), "--samples", "50", "--backend", "onnx", "--json"]) == 0
+    onnx = json.loads(capsys.readouterr().out)
+    assert onnx["backend"] == "onnx" and onnx["accuracy"] == result["accuracy"]
+    assert onnx["spikes_per_inference"] == result["spikes_per_inference"]
 
 
 def test_parity_exit_codes(trained_checkpoint, exported, capsys):
