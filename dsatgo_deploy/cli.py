@@ -426,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "exit status: 0 within tolerance, 1 beyond, 2 on bad input")
     parity.add_argument("--model", help="checkpoint (for the torch side)")
     parity.add_argument("--network", help="export folder, network.npz or a lava-dl netx HDF5 file "
-                                           "(for reference, lava and onnx)")
+                                           "(for reference, lava, onnx and recorded)")
     _add_netx_arguments(parity)
     parity.add_argument("--sides", default="reference,lava",
                         help="two of torch, reference, lava, lava-float, onnx, recorded")

@@ -30,7 +30,7 @@ reference's ``wrap32(sum over sources of syn(W, m_src))``::
   on the way out.
 * Latency. A synapse adds one step, a neuron none. With
   ``depth(input) = 0`` and ``depth(L) = 1 + max(depth(S) for S in L.sources)``
-  (:func:`layer_depths`), L runs sample i's timestep t (1-based) at wall step
+  (:meth:`DeployableNetwork.depths`), L runs sample i's timestep t (1-based) at wall step
   ``i*T + t + depth(L)``. A source S of L at a smaller depth is delayed by
   ``depth(L) - 1 - depth(S)`` steps so that every source's message of sample
   timestep t reaches L at the same wall step: a chain of relays (each a Sparse
@@ -151,11 +151,6 @@ def _import_lava() -> types.SimpleNamespace:
 # --------------------------------------------------------------------------- layouts and latency
 
 
-def layer_depths(net: DeployableNetwork) -> dict[str, int]:
-    """Wall-step latency of every node (:meth:`DeployableNetwork.depths`)."""
-    return net.depths()
-
-
 def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """A node's shape in Lava: (C, H, W) -> (X, Y, C) = (W, H, C); any other shape -> (n,)."""
     return tuple(int(d) for d in shape[::-1]) if len(shape) == 3 else (int(np.prod(shape)),)
@@ -259,7 +254,7 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
     """The whole Lava graph for ``net`` and these samples (payloads (B, input_size), or (B, T, input_size)
     when time-varying, torch order); spike recordings go to files in ``workdir``."""
     steps, samples = net.timesteps, len(payloads)
-    depths = layer_depths(net)
+    depths = net.depths()
     shapes = {INPUT: net.input_shape, **{layer.name: layer.output_shape for layer in net.layers}}
     total = samples * steps + max(depths.values())
     # Direct encoding: each sample's payload repeated T times (time-varying: its T rows), then zeros to

@@ -9,7 +9,7 @@ import torch
 from dsatgo_deploy import loihi
 from dsatgo_deploy.network import ConvGeometry, DeployableNetwork, InputEncoding, Layer
 from dsatgo_deploy.hardware_sim import lava_backend
-from dsatgo_deploy.hardware_sim.lava_backend import LavaRunError, layer_depths, run_lava
+from dsatgo_deploy.hardware_sim.lava_backend import LavaRunError, run_lava
 from dsatgo_deploy.hardware_sim.reference import simulate
 
 
@@ -165,7 +165,7 @@ ODD_GEOMETRY_NET = [
 
 def test_layer_depths_and_shared_relays_of_residual_networks(tmp_path):
     net = random_graph(2, (2, 6, 5), RESIDUAL_CONV_NET, 2, thresholds=2000, weight_low=-96)
-    assert layer_depths(net) == {"input": 0, "stem": 1, "a": 2, "b": 3, "c": 4, "d": 5, "readout": 6}
+    assert net.depths() == {"input": 0, "stem": 1, "a": 2, "b": 3, "c": 4, "d": 5, "readout": 6}
     graph = lava_backend._build(net, np.zeros((1, net.input_size), np.int64), lava_backend._import_lava(), tmp_path)
     # c waits 2 steps for stem; d waits 3 for stem (same chain) and 1 for b.
     assert set(graph.relays) == {("stem", 1), ("stem", 2), ("stem", 3), ("b", 1)}
