@@ -12,6 +12,8 @@ TORCH := torch==2.13.0
 # without their declared dependencies and add their real runtime needs (pyproject
 # extra "lava"); dsatgo_deploy.lava_compat repairs their imports on Python 3.11.
 LAVA := lava-nc==0.10.0 lava-dl==0.6.0
+# lava-dl's own netx files and ground truths, kept from its wheel at install.
+LAVA_DL_FILES := $(VENV)/share/lava-dl-0.6.0-netx
 
 .PHONY: all install demo test bench ablation clean
 
@@ -25,8 +27,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --ignore-requires-python $(LAVA)
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[lava,dev,onnx,nir,peers]"
 	@# Both lava wheels drop a top-level `tests` package (~110 MB) into site-packages,
-	@# which would shadow ours: remove it, and only if it is lava's.
+	@# which would shadow ours. Keep lava-dl's netx files and recorded ground truths
+	@# (BSD-3, with lava-dl's licence) under $(LAVA_DL_FILES): our tests check against
+	@# them. Then remove the package, and only if it is lava's.
 	@site=$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	if [ -d "$$site/tests/lava/lib/dl/netx" ]; then rm -rf $(LAVA_DL_FILES); mkdir -p $(LAVA_DL_FILES); \
+	  cp -r "$$site/tests/lava/lib/dl/netx/gts" "$$site"/tests/lava/lib/dl/netx/*.net $(LAVA_DL_FILES)/; \
+	  cp "$$site"/lava_dl-0.6.0.dist-info/LICENSE $(LAVA_DL_FILES)/LICENSE; fi; \
 	if [ -d "$$site/tests/lava" ]; then rm -rf "$$site/tests"; echo "removed lava's stray site-packages/tests"; fi
 	touch $(STAMP)
 

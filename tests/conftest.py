@@ -31,3 +31,15 @@ def exported(tmp_path_factory, trained_checkpoint, digits):
 
     out = tmp_path_factory.mktemp("export") / "loihi"
     return export_checkpoint(trained_checkpoint, out, calibration_x=digits.x_train[:256])
+
+
+@pytest.fixture(scope="session")
+def lava_dl_files() -> Path:
+    """lava-dl 0.6.0's own netx files and recorded ground truths (tests/lava/lib/dl/netx of its
+    wheel), kept by `make install` under .venv/share; BSD-3, licence beside them."""
+    import sys
+
+    folder = Path(sys.prefix) / "share" / "lava-dl-0.6.0-netx"
+    if not (folder / "gts").is_dir():
+        pytest.fail(f"{folder}: lava-dl's netx files are missing; `make install` keeps them from the lava-dl wheel")
+    return folder
