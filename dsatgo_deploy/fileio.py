@@ -186,10 +186,7 @@ def check_output_folder(path: str | os.PathLike, *, overwrite: bool = False,
         if not overwrite:
             raise UserError(f"{path} already exists and is not empty (pass --overwrite to replace a folder "
                             f"{TOOL_NAME} wrote)")
-        if owned_entries(path) is None:
-            raise UserError(f"{path}: --overwrite replaces only a folder {TOOL_NAME} wrote, and it has no "
-                            f"{MANIFEST_NAME} of {TOOL_NAME}; choose another folder")
-        foreign = foreign_entries(path)
+        foreign = foreign_entries(path)  # everything, in a folder without a manifest of this tool
         if foreign:
             shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
             raise UserError(f"{path}: --overwrite replaces only what {TOOL_NAME} wrote, but the folder also holds "
