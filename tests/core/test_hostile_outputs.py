@@ -79,6 +79,8 @@ CASES = {
         ["train", "--out", "proj/model.pt", "--epochs", "1", "--no-progress"], "--resume or --overwrite", None),
     "train into an existing folder": (["train", "--out", "proj", "--epochs", "1", "--no-progress"], "is a folder", None),
     "train to the current folder": (["train", "--out", ".", "--epochs", "1", "--no-progress"], "current folder", None),
+    "train on a full disk": (["train", "--out", "new.pt", "--epochs", "1", "--hidden", "16", "--no-progress"],
+                             "no space left", "enospc"),
     "train to a dangling symlink": (["train", "--out", "dangling", "--epochs", "1", "--no-progress"], "dangling", None),
     "train to a read-only place": (
         ["train", "--out", "/sys/dsatgo/model.pt", "--epochs", "1", "--no-progress"], "cannot write", None),
