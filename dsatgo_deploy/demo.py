@@ -63,7 +63,8 @@ def _run_stages(out: Path, final: Path, epochs: int, samples: int | None, lava: 
 
     _say("[2/5] exporting to Loihi fixed point (threshold schedules, 8-bit weights, netx HDF5)")
     export_dir = out / "loihi"
-    exported = export_checkpoint(model_path, export_dir, calibration_x=data.x_train[:256], overwrite=True)
+    exported = export_checkpoint(model_path, export_dir, calibration_x=data.x_train[:256],
+                                 source_label=str(final / model_path.name))
     net = exported.network
 
     _say(f"[3/5] simulating {len(x)} test samples: torch float model and the bit-exact reference")

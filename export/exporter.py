@@ -66,15 +66,18 @@ def export_checkpoint(
     threshold_policy: str = "schedule",
     input_bits: int = 8,
     overwrite: bool = False,
+    source_label: str | None = None,
 ) -> ExportResult:
-    """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure."""
+    """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure.
+    ``source_label``: the checkpoint's path as recorded (default ``checkpoint_path``; the demo gives
+    the final one, not its temporary folder's)."""
     if target not in TARGETS:
         raise UserError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
     check_output_folder(out_dir, overwrite=overwrite, protect=[checkpoint_path])  # before any work
     checkpoint = load_checkpoint(checkpoint_path)
     frozen = freeze(checkpoint, str(checkpoint_path))
     provenance = {
-        "source_checkpoint": str(checkpoint_path),
+        "source_checkpoint": source_label or str(checkpoint_path),
         "source_sha256": checkpoint["sha256"],
         "tool": TOOL_NAME,
         "tool_version": __version__,
