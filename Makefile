@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/dsatgo demo --out demo_out
+	$(BIN)/dsatgo demo --out demo_out --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider

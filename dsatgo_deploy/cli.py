@@ -65,24 +65,36 @@ def _load_data(training: dict, args: argparse.Namespace, input_shape: tuple[int,
     return data
 
 
-def _load_network(path: str, timesteps: int | None = None, input_bits: int = 0,
+def _load_network(path: str, timesteps: int | None = None, input_bits: int | None = None,
                   input_shape: tuple[int, ...] | None = None):
     """A deployable network from a .npz file, an export folder holding network.npz, or a lava-dl netx
-    HDF5 file (recognised by its HDF5 signature, whatever its name; it holds no T: pass ``timesteps``,
-    ``input_bits`` for graded input (0 for spikes) and, for a file that starts with a conv layer and
-    has no input layer, ``input_shape``)."""
+    HDF5 file (recognised by its HDF5 signature, whatever its name; lava-dl's own hold no T or input
+    encoding: pass ``timesteps``, ``input_bits`` for graded input (0 for spikes) and, for a file that
+    starts with a conv layer and has no input layer, ``input_shape``; ours carry them). A file of an
+    export folder is first checked against the folder's manifest.json hashes."""
     from .export.exporter import NETWORK_FILE
     from .export.netx import is_hdf5, read_netx
+    from .fileio import verify_manifest
     from .network import load
 
     candidate = Path(path)
     if candidate.is_dir():
+        verify_manifest(candidate)
         candidate = candidate / NETWORK_FILE
+    else:
+        verify_manifest(candidate.parent, [candidate.name])
     if candidate.is_file() and is_hdf5(candidate):
-        if timesteps is None:
-            raise UserError(f"{candidate}: a netx HDF5 file holds no timestep count: pass --timesteps T")
         return read_netx(candidate, input_bits, timesteps=timesteps, input_shape=input_shape)
     return load(candidate)
+
+
+def _check_network_source(net, checkpoint: dict | None, model: str | None) -> None:
+    """UserError when ``net`` records the SHA-256 of the checkpoint it was exported from and
+    ``checkpoint`` is another one (a lava-dl netx file records none: nothing to check)."""
+    recorded = net.provenance.get("source_sha256") if net is not None else None
+    if checkpoint is not None and recorded and recorded != checkpoint["sha256"]:
+        raise UserError(f"--model {model} (SHA-256 {checkpoint['sha256']}) is not the checkpoint the network was "
+                        f"exported from (SHA-256 {recorded}); pass that checkpoint or export this one")
 
 
 # --------------------------------------------------------------------------- train
@@ -125,6 +137,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         config.validate()
     except (TypeError, ValueError) as exc:
         raise UserError(f"bad training configuration: {exc}") from None
+    from .fileio import check_output_file
+
+    # before any training: a checkpoint is replaced only when asked to
+    check_output_file(config.out, overwrite=args.resume or args.overwrite, flag="--resume or --overwrite")
     started = time.time()
     summary = train(config)
     summary["seconds"] = round(time.time() - started, 1)
@@ -159,6 +175,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = Path(args.model)
     checkpoint = load_checkpoint(model)  # fail early, with one line, before any data is loaded
     out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{args.target}")
+    from .fileio import check_output_folder
+
+    check_output_folder(out, overwrite=args.overwrite, protect=[model])  # before any data is loaded
     calibration = labels = None
     if args.calibrate > 0:
         data = _load_data(checkpoint["meta"], args, checkpoint["arch"]["input_shape"])
@@ -191,6 +210,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from .hardware_sim.sides import run_side
 
     net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
+    if args.report:  # outputs are checked before the run
+        from .hardware_sim.report import check_report_output
+
+        check_report_output(args.report)
+    if args.save_spikes:
+        from .fileio import check_output_file
+
+        check_output_file(args.save_spikes, overwrite=True)
     data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     started = time.time()
@@ -231,6 +258,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         raise UserError(f"--sides takes two of {', '.join(SIDES)} separated by a comma, got {args.sides!r}")
     checkpoint = load_checkpoint(args.model) if args.model else None
     net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape) if args.network else None
+    _check_network_source(net, checkpoint, args.model)
     if "torch" in sides and checkpoint is None:
         raise UserError("the torch side needs --model MODEL.pt")
     if any(s != "torch" for s in sides) and net is None:
@@ -265,11 +293,15 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.lava and not args.model:
             raise UserError("--lava runs the ladder's Lava rung and needs --model (the trained checkpoint)")
         net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
+        out = Path(args.out) if args.out else (Path(args.network) if Path(args.network).is_dir()
+                                                else Path(args.network).parent) / reports.REPORT_JSON
+        reports.check_report_output(out.parent, args.format, out.name)  # before any work
         checkpoint = None
         if args.model:
             from .checkpoint import load_checkpoint
 
             checkpoint = load_checkpoint(args.model)
+            _check_network_source(net, checkpoint, args.model)
         data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
         x, y = data.x_test[: args.samples], data.y_test[: args.samples]
         record = None
@@ -278,8 +310,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
             record = run_lava(net, x, progress=not args.json)
         calibration = data.x_train[: args.calibrate] if checkpoint is not None and args.calibrate > 0 else None
-        out = Path(args.out) if args.out else (Path(args.network) if Path(args.network).is_dir()
-                                                else Path(args.network).parent) / reports.REPORT_JSON
         report, files = reports.write_network_report(
             net, x, y, out.parent, profiles=args.profile, record=record, checkpoint=checkpoint,
             calibration_x=calibration, lava=args.lava, fmt=args.format, source=args.network, device=args.device,
@@ -298,7 +328,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    summary = run_demo(Path(args.out), epochs=args.epochs, samples=args.samples, lava=not args.no_lava)
+    summary = run_demo(Path(args.out), epochs=args.epochs, samples=args.samples, lava=not args.no_lava,
+                       overwrite=args.overwrite)
     if args.json:
         _print_json(summary)
     return EXIT_OK if summary.get("passed", False) else EXIT_PARITY_FAILED
@@ -320,7 +351,8 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="data set for calibration (default: the one the model was trained on)")
     parser.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parser.add_argument("--input-bits", type=int, default=8, help="bits of the graded input spikes")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an output folder dsatgo-deploy wrote (never one holding other files)")
     parser.add_argument("--report", action="store_true",
                         help="also run the test set and write report.json, report.md and plots into <out>/report")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
@@ -332,9 +364,11 @@ EXPORT_EXAMPLE = "example:\n  dsatgo-export runs/digits/model.pt --target loihi 
 
 def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
     """What a lava-dl netx HDF5 file does not say about itself (see :func:`_load_network`)."""
-    parser.add_argument("--timesteps", type=int, help="netx file: timesteps per sample (netx files do not hold it)")
-    parser.add_argument("--input-bits", type=int, default=0,
-                        help="netx file: bits of graded input payloads (0: binary spikes, x != 0)")
+    parser.add_argument("--timesteps", type=int, help="netx file: timesteps per sample (lava-dl's netx files do not "
+                                                        "hold it; ours do)")
+    parser.add_argument("--input-bits", type=int, default=None,
+                        help="netx file: bits of graded input payloads (0: binary spikes, x != 0; default: what "
+                             "the file says, else 0)")
     parser.add_argument("--input-shape", type=lambda text: tuple(int(v) for v in text.split(",")), metavar="C,H,W",
                         help="netx file without an input layer whose first layer is a conv: its input shape")
 
@@ -390,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... [auto]")
     train.add_argument("--out", help="checkpoint path, rewritten every epoch [runs/digits/model.pt]")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --out")
     train.add_argument("--plot", action="store_true",
                        help="draw firing-rate, window-share and training-curve PNGs beside the checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -479,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=40, help="training epochs")
     demo.add_argument("--samples", type=int, default=None, help="test samples for Lava (default: all)")
     demo.add_argument("--no-lava", action="store_true", help="skip the Lava run")
+    demo.add_argument("--overwrite", action="store_true", help="replace an output folder an earlier demo wrote")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=cmd_demo)
     return parser

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .fileio import write_json
+from .fileio import atomic_directory, folder_manifest, write_json
 
 
 def _say(message: str) -> None:
@@ -23,8 +23,24 @@ def _say(message: str) -> None:
 
 
 def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool = True,
-             hidden: tuple[int, ...] = (128,), timesteps: int = 4, seed: int = 0) -> dict[str, Any]:
-    """Run every stage; return (and write to out/report.json, rendered to out/report.md) the figures."""
+             hidden: tuple[int, ...] = (128,), timesteps: int = 4, seed: int = 0,
+             overwrite: bool = False) -> dict[str, Any]:
+    """Run every stage; return (and write to out/report.json, rendered to out/report.md) the figures.
+
+    ``out`` is built under a temporary name beside it and renamed only when every stage is done, so
+    an interrupted or failing demo leaves no partial folder; ``overwrite`` replaces a folder an
+    earlier demo wrote (never one holding other files)."""
+    out = Path(out)
+    with atomic_directory(out, overwrite=overwrite) as staging:
+        summary = _run_stages(staging, out, epochs, samples, lava, hidden, timesteps, seed)
+        written = sorted(p.name for p in staging.iterdir() if p.is_file())
+        folder_manifest(staging, written, written=["loihi"], kind="demo")
+    return summary
+
+
+def _run_stages(out: Path, final: Path, epochs: int, samples: int | None, lava: bool, hidden: tuple[int, ...],
+                timesteps: int, seed: int) -> dict[str, Any]:
+    """The demo's stages, writing into ``out`` (the temporary folder that becomes ``final``)."""
     from .checkpoint import load_checkpoint
     from .export.exporter import export_checkpoint
     from .hardware_sim import report as reports
@@ -34,8 +50,6 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
     from .train.data import load_digits
     from .train.loop import TrainConfig, train
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     data = load_digits()
     x, y = data.x_test[:samples], data.y_test[:samples]
@@ -49,7 +63,8 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
 
     _say("[2/5] exporting to Loihi fixed point (threshold schedules, 8-bit weights, netx HDF5)")
     export_dir = out / "loihi"
-    exported = export_checkpoint(model_path, export_dir, calibration_x=data.x_train[:256], overwrite=True)
+    exported = export_checkpoint(model_path, export_dir, calibration_x=data.x_train[:256],
+                                 source_label=str(final / model_path.name))
     net = exported.network
 
     _say(f"[3/5] simulating {len(x)} test samples: torch float model and the bit-exact reference")
@@ -87,7 +102,8 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
         }
 
     _say("[5/5] counting spikes and synaptic operations; energy and latency per inference; accuracy ladder")
-    energy_report = reports.build_report(net, x, y, record=reference_run, source=str(export_dir), dataset="digits")
+    energy_report = reports.build_report(net, x, y, record=reference_run, source=str(final / export_dir.name),
+                                         dataset="digits")
     ladder = compute_ladder(checkpoint, net, x, y, calibration_x=data.x_train[:256],
                             runs={"torch": torch_run, "reference": reference_run, "lava": lava_run})
     summary["accuracy"].update({"float_adaptive": ladder["rungs"][0]["accuracy"],
@@ -98,7 +114,7 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
     summary["synops_per_inference"] = energy_report["totals"]["synops"]
     summary["energy_pj_per_inference"] = {e["profile"]: e["totals"]["snn_total_pj"] for e in energy_report["energy"]}
     summary["ann_energy_pj_per_inference"] = {e["profile"]: e["totals"]["ann_pj"] for e in energy_report["energy"]}
-    summary["export"] = {"folder": str(export_dir), "layers": [
+    summary["export"] = {"folder": str(final / export_dir.name), "layers": [
         {"name": q.name, "scale": q.scale, "weight_exp": q.weight_exp, "weights_clipped": q.weights_clipped,
          "threshold_schedule": q.threshold_schedule_int} for q in exported.layers]}
     accuracy = summary["accuracy"]
@@ -132,6 +148,7 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
         ann = summary["ann_energy_pj_per_inference"][profile]
         _say(f"energy per inference, {profile:<10}                 : {pj / 1000:.3f} nJ"
              + (f" (equivalent ANN {ann / 1000:.3f} nJ)" if ann is not None else ""))
-    _say(f"report: {out / 'report.json'}, {rendered[0]} ({len(rendered) - 1} plots)   total time {summary['seconds']} s   "
+    _say(f"report: {final / 'report.json'}, {final / rendered[0].name} ({len(rendered) - 1} plots)   "
+         f"total time {summary['seconds']} s   "
          + ("PASSED" if summary["passed"] else "FAILED"))
     return summary

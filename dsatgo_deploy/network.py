@@ -496,6 +496,7 @@ _ARRAY_FIELDS = ("weight", "bias_mant", "threshold_schedule")
 #: Fields added after the first files were written, left out of the header at their default so that
 #: such networks' files stay what they were.
 _OMITTED_DEFAULTS = {"num_weight_bits": loihi.WEIGHT_BITS}
+_ZIP_ENTRY_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can hold
 
 
 def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
@@ -519,8 +520,15 @@ def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
     for index, layer in enumerate(net.layers):
         for name in _ARRAY_FIELDS:
             arrays[f"layer{index}.{name}"] = getattr(layer, name).astype(np.int32)
-    with atomic_file(path, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+    with atomic_file(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            # np.savez stamps each entry with the current time; a fixed one makes the file
+            # byte-reproducible (the same network gives the same SHA-256)
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_ENTRY_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            with archive.open(entry, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
 
 
 def load(path: str | os.PathLike) -> DeployableNetwork:

@@ -18,7 +18,6 @@ Output folder (written under a temporary name and renamed only when complete):
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,11 +29,11 @@ from dsatgo_deploy import __version__
 from dsatgo_deploy.loihi import THRESHOLD_RANGE
 from dsatgo_deploy.checkpoint import load_checkpoint
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.fileio import atomic_directory, sha256_file, write_json
+from dsatgo_deploy.fileio import TOOL_NAME, atomic_directory, check_output_folder, sha256_file, write_json
 from dsatgo_deploy.network import DeployableNetwork, save
 
 from .freeze import freeze
-from .netx import check_netx_expressible, write_netx
+from .netx_writer import check_netx_expressible, write_netx
 from .resources import check_resources
 from .quantize import LayerQuantization, quantize
 from .thresholds import POLICIES, calibrate_per_layer, compare_policies
@@ -67,18 +66,21 @@ def export_checkpoint(
     threshold_policy: str = "schedule",
     input_bits: int = 8,
     overwrite: bool = False,
+    source_label: str | None = None,
 ) -> ExportResult:
-    """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure."""
+    """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure.
+    ``source_label``: the checkpoint's path as recorded (default ``checkpoint_path``; the demo gives
+    the final one, not its temporary folder's)."""
     if target not in TARGETS:
         raise UserError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
+    check_output_folder(out_dir, overwrite=overwrite, protect=[checkpoint_path])  # before any work
     checkpoint = load_checkpoint(checkpoint_path)
     frozen = freeze(checkpoint, str(checkpoint_path))
     provenance = {
-        "source_checkpoint": str(checkpoint_path),
+        "source_checkpoint": source_label or str(checkpoint_path),
         "source_sha256": checkpoint["sha256"],
-        "tool": "dsatgo-deploy",
+        "tool": TOOL_NAME,
         "tool_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "training": {k: v for k, v in checkpoint["meta"].items() if k in ("epoch", "dataset", "data_root", "test_accuracy")},
     }
     if threshold_policy not in POLICIES:
@@ -93,7 +95,7 @@ def export_checkpoint(
     # One threshold per layer for netx: the calibrated value on this layer's integer scale.
     netx_thresholds = {layer.name: int(np.clip(round(float(p.threshold_schedule[0]) * layer.scale), *THRESHOLD_RANGE))
                        for layer, p in zip(net.layers, per_layer.layers) if layer.spiking}
-    with atomic_directory(out_dir, overwrite=overwrite) as staging:
+    with atomic_directory(out_dir, overwrite=overwrite, protect=[checkpoint_path]) as staging:
         save(net, staging / NETWORK_FILE)
         files = [NETWORK_FILE]
         netx_info: dict[str, Any] = {}
@@ -104,7 +106,8 @@ def export_checkpoint(
                 # Not an error: the deployable network and our Lava process graph cover it.
                 netx_info = {"file": None, "reason": f"netx cannot express this network: {exc}"}
             else:
-                thresholds = write_netx(net, staging / NETX_FILE, netx_thresholds)
+                thresholds = write_netx(net, staging / NETX_FILE, netx_thresholds,
+                                        source_sha256=checkpoint["sha256"])
                 files.append(NETX_FILE)
                 netx_info = {"file": NETX_FILE, "input_message_bits": net.input_encoding.bits,
                              "per_layer_thresholds": thresholds,

@@ -1,27 +1,5 @@
-"""Writer and reader of lava-dl netx HDF5 files (``lava.lib.dl.netx.hdf5.Network`` loads them).
-
-Writer (:func:`write_netx`):
-
-netx describes each layer with float arrays of integer values and computes
-the weight exponent itself on load (``optimize_weight_bits``), with bias_exp
-fixed at 6 and one threshold per layer. So the writer needs, per layer:
-
-* weight_exp == 0 (netx has no field for a shift of the synaptic sum);
-* integer weights in [-256, 254] (mixed) or [0, 255] (excitatory), with at least
-  one positive weight: netx's own rescaling is then exact (LOIHI_FIXED_POINT.md §6);
-  an all-non-positive matrix would hit netx's lossy power-of-two corner;
-* bias_exp == 6;
-* one threshold per layer: a schedule is collapsed to its per-layer value
-  (``per_layer_thresholds``), which the export report states;
-* a chain: every layer reads exactly the previous one (no residual ADD);
-  a dense layer after a conv gets a netx 'flatten' entry ((C, H, W) order).
-
-The readout becomes a CUBA layer with vThMant = 2**17 (never fires; netx's own
-value for a missing neuron), iDecay = du + 1 = 4096, vDecay = dv = 0.
-Input: a layer of type 'input' with the input shape; the first dense layer
-receives graded spikes (pass ``input_message_bits`` to ``netx.hdf5.Network``,
-recorded in the manifest). Each layer group also holds its ``name`` (netx
-ignores it; the reader uses it).
+"""Reader of lava-dl netx HDF5 files (``lava.lib.dl.netx.hdf5.Network`` loads them); the writer is
+export/netx_writer.py.
 
 Reader (:func:`read_netx`): any netx file of CUBA dense/conv layers (lava-dl's
 own ``export_hdf5`` of slayer blocks, or ours) becomes a DeployableNetwork that
@@ -61,8 +39,9 @@ computes what Lava computes when netx loads the file
   neuron (netx builds an Input block that is never connected), non-CUBA
   neurons, per-neuron decays or thresholds, non-zero delays, conv groups.
 
-netx files have no timestep count: pass ``timesteps`` (T, the steps per sample,
-netx's ``reset_interval``). netx run with ``reset_interval = T, reset_offset = 1``
+lava-dl's netx files have no timestep count: pass ``timesteps`` (T, the steps per sample,
+netx's ``reset_interval``); files our writer made carry it, and the input encoding
+(its quantum), in root attributes, which the reader uses (export/netx_writer.py). netx run with ``reset_interval = T, reset_offset = 1``
 resets every layer when a sample reaches it; the Lava backend streams samples
 the same way, so an imported network runs in our reference, our Lava graph and
 netx's own with the same spikes.
@@ -78,88 +57,7 @@ import numpy as np
 
 from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputEncoding, Layer, validate
-
-
-def per_layer_thresholds(net: DeployableNetwork) -> dict[str, int]:
-    """The single threshold mantissa written for each spiking layer (first value of a
-    collapsed schedule, else the rounded mean of the schedule)."""
-    return {layer.name: int(round(float(np.mean(layer.threshold_schedule))))
-            for layer in net.layers if layer.spiking}
-
-
-def check_netx_expressible(net: DeployableNetwork) -> None:
-    """Raise UserError naming the layer and field netx cannot represent."""
-    previous = "input"
-    for layer in net.layers:
-        if layer.weight_exp != 0:
-            raise UserError(f"layer '{layer.name}': field 'weight_exp' = {layer.weight_exp}: netx cannot express a "
-                            "weight exponent (it derives one from the weights)")
-        if layer.bias_exp != 6:
-            raise UserError(f"layer '{layer.name}': field 'bias_exp' = {layer.bias_exp}: netx fixes bias_exp at 6")
-        if layer.weight.max() <= 0:
-            raise UserError(f"layer '{layer.name}': field 'weight': no positive weight; netx's weight rescaling "
-                            "is lossy for such a matrix")
-        if layer.sources != [previous]:
-            raise UserError(f"layer '{layer.name}': field 'sources': netx files are chains, but it reads "
-                            f"{layer.sources} instead of {previous!r}")
-        previous = layer.name
-
-
-def write_netx(net: DeployableNetwork, path: str | os.PathLike,
-               thresholds: dict[str, int] | None = None) -> dict[str, int]:
-    """Write ``net`` as a netx HDF5 file, atomically; return the per-layer thresholds used
-    (``thresholds`` when given, e.g. calibrated ones, else :func:`per_layer_thresholds`)."""
-    import h5py
-
-    check_netx_expressible(net)
-    thresholds = dict(thresholds) if thresholds is not None else per_layer_thresholds(net)
-    with atomic_file(path, "wb") as handle:
-        with h5py.File(handle, "w") as h5:
-            layers = h5.create_group("layer")
-            entry = layers.create_group("0")
-            entry.create_dataset("type", data=np.array([b"input"]))
-            # netx reverses stored shapes to its (x, y, c) order: store (C, H, W) as torch has it.
-            entry.create_dataset("shape", data=np.array(net.input_shape, dtype=np.int64))
-            index = 1
-            previous_shape = net.input_shape
-            for layer in net.layers:
-                if layer.kind == "dense" and len(previous_shape) > 1:
-                    # netx flattens (x, y, c) ports as (c, y, x): torch's (C, H, W) order.
-                    layers.create_group(str(index)).create_dataset("type", data=np.array([b"flatten"]))
-                    index += 1
-                group = layers.create_group(str(index))
-                index += 1
-                group.create_dataset("name", data=np.array([layer.name.encode("utf-8")]))
-                group.create_dataset("shape", data=np.array(layer.output_shape, dtype=np.int64))
-                group.create_dataset("weight", data=layer.weight.astype(np.float64))
-                group.create_dataset("bias", data=layer.bias_mant.astype(np.float64))
-                if layer.kind == "conv":
-                    geometry = layer.conv
-                    group.create_dataset("type", data=np.array([b"conv"]))
-                    group.create_dataset("inChannels", data=layer.weight.shape[1])
-                    group.create_dataset("outChannels", data=layer.weight.shape[0])
-                    group.create_dataset("kernelSize", data=np.array(layer.weight.shape[2:], dtype=np.int64))
-                    # (y, x) order, as torch; netx reverses them to (x, y)
-                    group.create_dataset("stride", data=np.array(geometry.stride, dtype=np.int64))
-                    group.create_dataset("padding", data=np.array(geometry.padding, dtype=np.int64))
-                    group.create_dataset("dilation", data=np.array(geometry.dilation, dtype=np.int64))
-                    group.create_dataset("groups", data=1)
-                else:
-                    group.create_dataset("type", data=np.array([b"dense"]))
-                    group.create_dataset("inFeatures", data=layer.input_size)
-                    group.create_dataset("outFeatures", data=layer.num_neurons)
-                previous_shape = layer.output_shape
-                neuron = group.create_group("neuron")
-                neuron.create_dataset("type", data=np.array([b"CUBA"]))
-                vth = thresholds[layer.name] if layer.spiking else loihi.NEVER_FIRES_VTH
-                neuron.create_dataset("vThMant", data=vth)
-                neuron.create_dataset("iDecay", data=layer.current_decay + 1)
-                neuron.create_dataset("vDecay", data=layer.voltage_decay)
-                neuron.create_dataset("refDelay", data=1)
-                neuron.create_dataset("gradedSpike", data=False)
-    return thresholds
 
 
 # --------------------------------------------------------------------------- reader
@@ -354,18 +252,37 @@ def _bias(entry: _Entry, kind: str, output_shape: tuple[int, ...]) -> np.ndarray
                        f"({width}, {height}, {channels}) per neuron")
 
 
-def read_netx(path: str | os.PathLike, input_message_bits: int = 0, *, timesteps: int,
+def read_run_attributes(h5) -> dict:
+    """What our writer stored in a netx file's root attributes (export/netx_writer.py): the input
+    encoding, T and the source checkpoint's SHA-256; {} for other netx files."""
+    import json
+
+    attrs = h5.attrs
+    if "dsatgo_input_encoding" not in attrs:
+        return {}
+    text = {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in attrs.items()}
+    found = {"input_encoding": InputEncoding(**json.loads(text["dsatgo_input_encoding"]))}
+    if "dsatgo_timesteps" in text:
+        found["timesteps"] = int(text["dsatgo_timesteps"])
+    if "dsatgo_source_sha256" in text:
+        found["source_sha256"] = str(text["dsatgo_source_sha256"])
+    return found
+
+
+def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *, timesteps: int | None = None,
               input_shape: tuple[int, ...] | None = None, input_encoding: InputEncoding | None = None,
               ) -> DeployableNetwork:
     """Read a lava-dl netx HDF5 file of CUBA dense/conv layers as a validated DeployableNetwork (module doc).
 
     input_message_bits: bits of the input's graded payloads, as given to ``netx.hdf5.Network``
-        (0: binary spikes).
-    timesteps: T, steps per sample (netx's reset_interval); netx files do not hold it.
+        (0: binary spikes); default: what the file's run attributes say (our writer's), else 0.
+    timesteps: T, steps per sample (netx's reset_interval); default: the file's run attribute
+        (lava-dl's own files have none: then it must be given).
     input_shape: (C, H, W) or (n,) when the file has no input layer and starts with a conv layer
         (else taken from the file; overrides it when given).
-    input_encoding: how analog samples become payloads; default: spikes (x != 0) for 0 bits, else
-        unsigned graded payloads with step 1/(2**bits - 1) (x in [0, 1] spans the payload range).
+    input_encoding: how analog samples become payloads; default: the file's (our writer stores
+        the input quantum), else spikes (x != 0) for 0 bits, else unsigned graded payloads with step
+        1/(2**bits - 1) (x in [0, 1] spans the payload range).
     Layers are named ``<name>`` where the file gives one (our writer does), else ``<type><index>``.
     Errors a user can act on raise UserError naming the file, the layer index and type, the field.
     """
@@ -376,13 +293,14 @@ def read_netx(path: str | os.PathLike, input_message_bits: int = 0, *, timesteps
         raise UserError(f"{origin}: no such file")
     if not is_hdf5(path):
         raise UserError(f"{origin}: not an HDF5 file")
-    if not 0 <= int(input_message_bits) <= 24:
-        raise UserError(f"{origin}: input_message_bits must be in [0, 24] (0: binary spikes), got {input_message_bits}")
-    if input_encoding is None:
-        input_encoding = (InputEncoding.spikes() if input_message_bits == 0 else
-                          InputEncoding(kind="graded", bits=input_message_bits, step=1.0 / ((1 << input_message_bits) - 1)))
     try:
         with h5py.File(path, "r") as h5:
+            run = read_run_attributes(h5)
+            if input_message_bits is None:
+                input_message_bits = run["input_encoding"].bits if run else 0
+            if not 0 <= int(input_message_bits) <= 24:
+                raise UserError(f"{origin}: input_message_bits must be in [0, 24] (0: binary spikes), "
+                                f"got {input_message_bits}")
             if "layer" not in h5:
                 raise UserError(f"{origin}: not a netx file (no 'layer' group)")
             group = h5["layer"]
@@ -395,9 +313,20 @@ def read_netx(path: str | os.PathLike, input_message_bits: int = 0, *, timesteps
         raise UserError(f"{origin}: not a readable HDF5 file ({exc})") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise UserError(f"{origin}: malformed netx file ({exc.__class__.__name__}: {exc})") from None
+    if input_encoding is None and run and run["input_encoding"].bits == input_message_bits:
+        input_encoding = run["input_encoding"]
+    if input_encoding is None:
+        input_encoding = (InputEncoding.spikes() if input_message_bits == 0 else
+                          InputEncoding(kind="graded", bits=input_message_bits, step=1.0 / ((1 << input_message_bits) - 1)))
+    if timesteps is None:
+        timesteps = run.get("timesteps")
+        if timesteps is None:
+            raise UserError(f"{origin}: a lava-dl netx file holds no timestep count: pass --timesteps T")
+    provenance = {"imported_from": "lava-dl netx", "file": origin, "input_message_bits": int(input_message_bits)}
+    if run.get("source_sha256"):
+        provenance["source_sha256"] = run["source_sha256"]
     net = DeployableNetwork(timesteps=timesteps, input_shape=shape, input_encoding=input_encoding, layers=layers,
-                            provenance={"imported_from": "lava-dl netx", "file": origin,
-                                        "input_message_bits": int(input_message_bits)})
+                            provenance=provenance)
     validate(net, origin)
     return net
 

@@ -37,7 +37,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.fileio import atomic_file, write_json
+from dsatgo_deploy.fileio import (atomic_directory, atomic_file, check_files_replaceable, check_output_folder,
+                                  folder_manifest, record_written, write_json)
 from dsatgo_deploy.network import DeployableNetwork
 
 from . import energy
@@ -690,12 +691,38 @@ def format_terminal(report: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- one call for commands
 
 
+def report_file_names(fmt: str = "md", json_name: str = REPORT_JSON) -> list[str]:
+    """Every file a report may write into its folder."""
+    return [json_name, f"report.{fmt}", *PLOT_FILES.values()]
+
+
+def check_report_output(folder: str | os.PathLike, fmt: str = "md", json_name: str = REPORT_JSON) -> None:
+    """Before any work: UserError when the report cannot go into ``folder`` (a new folder, or an existing
+    one where it replaces only report files this tool wrote)."""
+    folder = Path(folder)
+    if folder.is_dir() and any(folder.iterdir()):
+        check_files_replaceable(folder, report_file_names(fmt, json_name))
+    else:
+        check_output_folder(folder)
+
+
 def write_report(report: dict[str, Any], folder: str | os.PathLike, fmt: str = "md",
                  json_name: str = REPORT_JSON) -> list[Path]:
-    """Write report.json and its rendering into ``folder``; return every path written."""
+    """Write report.json and its rendering into ``folder``; return every path written. A new folder
+    is built under a temporary name (with its manifest.json); in an existing one only report files
+    this tool wrote are replaced, and the folder's manifest records them."""
     folder = Path(folder)
-    write_json(folder / json_name, report)
-    return [folder / json_name] + render(report, folder, fmt)
+    check_report_output(folder, fmt, json_name)
+    if folder.is_dir() and any(folder.iterdir()):
+        write_json(folder / json_name, report)
+        paths = [folder / json_name] + render(report, folder, fmt)
+        record_written(folder, [p.name for p in paths])
+        return paths
+    with atomic_directory(folder) as staging:
+        write_json(staging / json_name, report)
+        names = [json_name] + [p.name for p in render(report, staging, fmt)]
+        folder_manifest(staging, names, kind="report")
+    return [folder / name for name in names]
 
 
 def write_network_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | None, folder: str | os.PathLike, *,
