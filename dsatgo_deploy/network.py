@@ -55,8 +55,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +62,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import loihi
+from . import limits, loihi
 from .errors import NetworkFormatError, UserError
 from .fileio import atomic_file
 
@@ -75,6 +73,9 @@ LAYER_KINDS = ("dense", "conv")
 #: Layer.num_weight_bits: Lava's Dense keeps 8 - (8 - bits) (- 1 mixed) bits; 9 keeps odd mixed weights.
 WEIGHT_BITS_RANGE = (1, 9)
 INPUT_ENCODINGS = ("graded", "spikes")
+#: Lava's Conv sums graded payloads in float64 and casts to int32; sums beyond int32 differ from the exact,
+#: wrapped sum (docs/loihi_arithmetic.md), so a conv layer with graded input must stay below this bound.
+CONV_GRADED_SUM_LIMIT = 1 << 31
 
 
 @dataclass
@@ -404,8 +405,8 @@ def _check_range(origin: str, layer: str, field_name: str, values: np.ndarray | 
 def validate(net: DeployableNetwork, origin: str = "network") -> None:
     if net.format_version != FORMAT_VERSION:
         _fail(origin, None, "format_version", f"version {net.format_version} is not supported (this tool reads {FORMAT_VERSION})")
-    if net.timesteps < 1:
-        _fail(origin, None, "timesteps", f"must be >= 1, got {net.timesteps}")
+    if not 1 <= net.timesteps <= limits.MAX_TIMESTEPS:
+        _fail(origin, None, "timesteps", f"must be in [1, {limits.MAX_TIMESTEPS}], got {net.timesteps}")
     if not net.layers:
         _fail(origin, None, "layers", "the network has no layers")
     shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
@@ -478,10 +479,37 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
             _fail(origin, name, "threshold_schedule", "a readout (non-spiking) layer has no thresholds")
         if not (np.isfinite(layer.scale) and layer.scale > 0):
             _fail(origin, name, "scale", f"must be a positive number, got {layer.scale}")
+        if layer.kind == "conv" and layer.input_message_bits > 0:
+            _check_conv_graded_sum(origin, layer, net.input_encoding)
         shapes[name] = layer.output_shape
     for layer in net.layers[:-1]:
         if not layer.spiking:
             _fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
+    check_resources(net, origin)
+
+
+def _check_conv_graded_sum(origin: str, layer: Layer, encoding: InputEncoding) -> None:
+    largest_payload = max(abs(v) for v in encoding.payload_range)
+    bound = loihi.synaptic_sum_bound(layer.weight, largest_payload)
+    if bound >= CONV_GRADED_SUM_LIMIT:
+        _fail(origin, layer.name, "weight", f"with {encoding.bits}-bit graded input a neuron's synaptic sum can reach "
+              f"{bound} (sum |W| x {largest_payload}), beyond 2**31 - 1: Lava's Conv casts such sums to int32 and "
+              "differs from the exact arithmetic; use fewer input bits or smaller weights")
+
+
+def check_resources(net: DeployableNetwork, origin: str = "network") -> None:
+    """Refuse, before any simulation allocates it, a network whose one-sample state (u, v, spikes over T,
+    padded conv input) exceeds the memory budget; pure integer arithmetic on the declared shapes."""
+    per_sample = 0
+    for layer in net.layers:
+        neurons = 1
+        for size in layer.output_shape:
+            neurons *= max(int(size), 0)
+        per_sample += neurons * (4 * 8 + net.timesteps)
+        if layer.kind == "conv" and layer.conv is not None:
+            channels, height, width = layer.conv.input_shape
+            per_sample += 8 * channels * (height + 2 * layer.conv.padding[0]) * (width + 2 * layer.conv.padding[1])
+    limits.check_memory(origin, "one sample's neuron state and spikes", per_sample)
 
 
 def _as_tensor(array: np.ndarray):
@@ -523,31 +551,67 @@ def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
         np.savez_compressed(handle, **arrays)
 
 
+#: Header fields that hold integers (JSON numbers without a fraction; 0.5 is refused, never truncated).
+_INT_FIELDS = ("weight_exp", "bias_exp", "current_decay", "voltage_decay", "input_message_bits", "num_weight_bits")
+
+
+def _check_integers(origin: str, layer: str | None, field_name: str, value: Any) -> None:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    for item in values:
+        if isinstance(item, bool) or not isinstance(item, int):
+            _fail(origin, layer, field_name, f"must be {'integers' if values is value else 'an integer'}, got {value!r}")
+
+
+def _check_layer_spec(origin: str, index: int, spec: Any, arrays: dict[str, np.ndarray]) -> None:
+    if not isinstance(spec, dict):
+        _fail(origin, f"#{index}", "layers", f"each layer is a JSON object, got {type(spec).__name__}")
+    name = str(spec.get("name", f"#{index}"))
+    for key in _INT_FIELDS:
+        if key in spec:
+            _check_integers(origin, name, key, spec[key])
+    if isinstance(spec.get("conv"), dict):
+        for key, value in spec["conv"].items():
+            _check_integers(origin, name, f"conv.{key}", value)
+    for field_name in _ARRAY_FIELDS:
+        key = f"layer{index}.{field_name}"
+        if key not in arrays:
+            _fail(origin, name, field_name, "missing from the file")
+        if arrays[key].dtype.kind not in "iu":
+            _fail(origin, name, field_name, f"must hold integers, got {arrays[key].dtype} (values are never truncated)")
+
+
 def load(path: str | os.PathLike) -> DeployableNetwork:
-    """Read and validate a deployable network; errors name the file, layer and field."""
+    """Read and validate a deployable network; errors name the file, layer and field. Sizes are checked
+    against the memory budget (dsatgo_deploy.limits) before anything is read."""
     origin = str(path)
     if not Path(path).is_file():
         raise NetworkFormatError(f"{origin}: no such file")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise ValueError("a single .npy array, not an .npz archive")
-        with loaded as archive:
-            header = json.loads(archive["header"].tobytes().decode("utf-8"))
-            arrays = {key: archive[key] for key in archive.files if key != "header"}
-    except (OSError, ValueError, KeyError, UnicodeDecodeError, EOFError, NotImplementedError,
-            zipfile.BadZipFile, zlib.error) as exc:  # truncated or corrupt archives raise the last four
-        raise NetworkFormatError(f"{origin}: not a deployable network file ({exc.__class__.__name__}: {exc})") from None
+        arrays = limits.read_npz(path, origin)
+    except UserError as exc:
+        raise NetworkFormatError(f"{exc} (not a deployable network file)") from None
+    if "header" not in arrays:
+        raise NetworkFormatError(f"{origin}: not a deployable network file (no 'header' array)")
+    try:
+        header = limits.load_json(origin, "the header", arrays.pop("header").tobytes())
+    except UserError as exc:
+        raise NetworkFormatError(f"{exc} (not a deployable network file)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise NetworkFormatError(f"{origin}: not a deployable network file (header format is {header.get('format') if isinstance(header, dict) else None!r})")
+    for key in ("timesteps", "format_version"):
+        _check_integers(origin, None, key, header.get(key))
+    limits.check_timesteps(origin, "timesteps", header["timesteps"])
+    _check_integers(origin, None, "input_shape", header.get("input_shape"))
+    if isinstance(header.get("input_encoding"), dict) and "bits" in header["input_encoding"]:
+        _check_integers(origin, None, "input_encoding.bits", header["input_encoding"]["bits"])
+    if not isinstance(header.get("layers"), list):
+        _fail(origin, None, "layers", "must be a list of layers")
     try:
         layers = []
         for index, spec in enumerate(header["layers"]):
+            _check_layer_spec(origin, index, spec, arrays)
             for name in _ARRAY_FIELDS:
-                key = f"layer{index}.{name}"
-                if key not in arrays:
-                    _fail(origin, spec.get("name", f"#{index}"), name, "missing from the file")
-                spec[name] = arrays[key]
+                spec[name] = arrays[f"layer{index}.{name}"]
             layers.append(Layer(**spec))
         net = DeployableNetwork(
             timesteps=header["timesteps"],
@@ -558,7 +622,7 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
             quantization=header.get("quantization", {}),
             format_version=header["format_version"],
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise NetworkFormatError(f"{origin}: malformed header ({exc.__class__.__name__}: {exc})") from None
     validate(net, origin)
     return net
