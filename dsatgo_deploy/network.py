@@ -586,6 +586,11 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
     origin = str(path)
     if not Path(path).is_file():
         raise NetworkFormatError(f"{origin}: no such file")
+    from .checkpoint import is_torch_archive
+
+    if is_torch_archive(path):
+        raise NetworkFormatError(f"{origin}: a training checkpoint, not a deployable network: export it first "
+                                 f"(dsatgo export {origin} --out DIR) and pass DIR")
     try:
         arrays = limits.read_npz(path, origin)
     except UserError as exc:

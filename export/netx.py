@@ -76,7 +76,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsatgo_deploy import loihi
+from dsatgo_deploy import limits, loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputEncoding, Layer, validate
@@ -284,11 +284,25 @@ class _Entry:
     def array(self, key: str) -> np.ndarray:
         if key not in self.group:
             self.fail(key, "missing")
-        return np.asarray(self.group[key][()])
+        dataset = self.group[key]
+        if not hasattr(dataset, "dtype"):
+            self.fail(key, "is a group, not a dataset")
+        if dataset.dtype.kind not in "biufcSOU":
+            self.fail(key, f"has dtype {dataset.dtype}; netx stores numbers and strings")
+        return np.asarray(dataset[()])
 
     def ints(self, key: str) -> np.ndarray:
-        """A copy key of NetDict (weight, bias): float arrays of integers, read with astype(int)."""
-        return self.array(key).astype(int)
+        """A copy key of NetDict (weight, bias): float arrays of integers, read with astype(int) (as netx
+        does); NaN, infinities, complex or non-numeric values are refused rather than cast to garbage."""
+        values = self.array(key)
+        if values.dtype.kind not in "iuf":
+            self.fail(key, f"must hold real numbers, got {values.dtype}")
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            self.fail(key, "holds NaN or infinite values")
+        if values.size and max(abs(float(values.min())), abs(float(values.max()))) >= 2 ** 31:
+            self.fail(key, f"values up to {max(abs(float(values.min())), abs(float(values.max()))):g} do not fit "
+                           "Loihi's integer fields")
+        return values.astype(int)
 
     def scalar(self, key: str, group=None) -> int:
         """A neuron parameter: one integer (netx passes it to Lava as it is)."""
@@ -300,7 +314,8 @@ class _Entry:
             else:
                 self.fail(name, f"has {value.size} different values; the format holds one per layer")
         item = value.reshape(-1)[0]
-        if isinstance(item, (bytes, np.bytes_)) or not float(item) == int(float(item)):
+        if (isinstance(item, (bytes, np.bytes_, str)) or value.dtype.kind not in "iuf"
+                or not np.isfinite(float(item)) or abs(float(item)) >= 2 ** 31 or not float(item) == int(float(item))):
             self.fail(name, f"is {item!r}, not an integer")
         return int(float(item))
 
@@ -385,6 +400,7 @@ def read_netx(path: str | os.PathLike, input_message_bits: int = 0, *, timesteps
         with h5py.File(path, "r") as h5:
             if "layer" not in h5:
                 raise UserError(f"{origin}: not a netx file (no 'layer' group)")
+            _check_declared_sizes(h5, origin)
             group = h5["layer"]
             keys = sorted((k for k in group.keys()), key=lambda k: int(k) if k.isdigit() else -1)
             if any(not k.isdigit() for k in keys) or [int(k) for k in keys] != list(range(len(keys))):
@@ -393,13 +409,26 @@ def read_netx(path: str | os.PathLike, input_message_bits: int = 0, *, timesteps
             layers, shape, flatten = _read_layers(entries, input_message_bits, input_shape)
     except OSError as exc:
         raise UserError(f"{origin}: not a readable HDF5 file ({exc})") from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RuntimeError) as exc:
         raise UserError(f"{origin}: malformed netx file ({exc.__class__.__name__}: {exc})") from None
     net = DeployableNetwork(timesteps=timesteps, input_shape=shape, input_encoding=input_encoding, layers=layers,
                             provenance={"imported_from": "lava-dl netx", "file": origin,
                                         "input_message_bits": int(input_message_bits)})
     validate(net, origin)
     return net
+
+
+def _check_declared_sizes(h5, origin: str) -> None:
+    """Refuse a file whose datasets declare more than the memory budget, before any is read."""
+    total = 0
+
+    def add(_name: str, item) -> None:
+        nonlocal total
+        if hasattr(item, "dtype") and hasattr(item, "shape") and item.shape is not None:
+            total += int(np.prod(item.shape, dtype=object)) * max(int(item.dtype.itemsize), 1)
+
+    h5.visititems(add)
+    limits.check_memory(origin, "its datasets", total)
 
 
 def _read_layers(entries: list[_Entry], input_message_bits: int, input_shape: tuple[int, ...] | None):
