@@ -12,6 +12,7 @@ the CLI's ``--memory-budget`` flag sets.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -19,7 +20,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -59,8 +60,24 @@ def available_memory() -> int:
     return 2 * FALLBACK_BUDGET
 
 
+_override: int | None = None
+
+
+@contextlib.contextmanager
+def budget_override(nbytes: int | None) -> Iterator[None]:
+    """Within the block, :func:`memory_budget` is ``nbytes`` (None: unchanged); the CLI's --memory-budget."""
+    global _override
+    previous, _override = _override, (nbytes if nbytes is not None else _override)
+    try:
+        yield
+    finally:
+        _override = previous
+
+
 def memory_budget() -> int:
     """Bytes a reader may allocate for one file's contents (module doc)."""
+    if _override is not None:
+        return _override
     text = os.environ.get(ENV_VAR)
     if text:
         try:
