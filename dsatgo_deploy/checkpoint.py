@@ -91,8 +91,7 @@ def _read_payload(path: Path) -> Any:
         raise CheckpointError(f"{path}: the checkpoint holds something other than tensors and plain values, which is "
                               f"never unpickled ({first[:200]})") from None
     except Exception as exc:  # torch raises many types for corrupt archives
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise CheckpointError(f"{path}: a damaged checkpoint archive ({exc.__class__.__name__}: {reason[:200]})") from None
+        raise CheckpointError(f"{path}: a damaged checkpoint archive ({limits.reason(exc)})") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
@@ -169,7 +168,7 @@ def _neuron_config(arch: dict, origin: str):
     try:
         config = NeuronConfig.from_dict(neuron)  # the modes' closed sets live in train/neuron.py
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{origin}: field 'arch.neuron': {exc}") from None
+        raise CheckpointError(f"{origin}: field 'arch.neuron': {limits.reason(exc)}") from None
     for name in ("v_th0", "f_c"):
         if getattr(config, name) <= 0:
             raise CheckpointError(f"{origin}: field 'arch.neuron.{name}' must be > 0 (thresholds are positive), "

@@ -37,6 +37,12 @@ MAX_JSON_DEPTH = 64
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
+def reason(exc: BaseException, limit: int = 200) -> str:
+    """``Type: message`` of an exception on one line, shortened: for one-line refusals."""
+    text = " ".join(str(exc).split())[:limit]
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
 def parse_size(text: str) -> int:
     """'1073741824', '512M', '16G', '1.5T' -> bytes; ValueError otherwise."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
@@ -148,7 +154,7 @@ def load_json(origin: str, what: str, data: bytes) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise UserError(f"{origin}: {what} is not valid JSON ({exc})") from None
+        raise UserError(f"{origin}: {what} is not valid JSON ({reason(exc)})") from None
 
 
 # --------------------------------------------------------------------------- numpy files
@@ -164,9 +170,8 @@ def _npy_header(stream: BinaryIO, origin: str, name: str) -> tuple[tuple[int, ..
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unknown .npy version {version}")
-    except (ValueError, SyntaxError, TypeError, EOFError, OSError, RecursionError, MemoryError, KeyError) as exc:
-        raise UserError(f"{origin}: array '{name}': not a numpy array ({exc.__class__.__name__}: "
-                        f"{str(exc)[:200]})") from None
+    except Exception as exc:  # numpy's header parser raises many types (tokenize, ast, ...) on garbage
+        raise UserError(f"{origin}: array '{name}': not a numpy array ({reason(exc)})") from None
     if dtype.hasobject:
         raise UserError(f"{origin}: array '{name}': holds Python objects (dtype {dtype}); only numeric arrays "
                         "are read (nothing is unpickled)")
@@ -212,7 +217,7 @@ def check_npz(path: str | os.PathLike, origin: str | None = None) -> list[str]:
                 names.append(name)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, NotImplementedError,
             ValueError) as exc:
-        raise UserError(f"{origin}: not a readable .npz archive ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+        raise UserError(f"{origin}: not a readable .npz archive ({reason(exc)})") from None
     check_memory(origin, "its arrays", total)
     return names
 
@@ -245,7 +250,7 @@ def read_npz(path: str | os.PathLike, origin: str | None = None) -> dict[str, np
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, KeyError) as exc:
-        raise UserError(f"{origin}: not a readable .npz archive ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+        raise UserError(f"{origin}: not a readable .npz archive ({reason(exc)})") from None
 
 
 def read_npy(path: str | os.PathLike, origin: str | None = None) -> np.ndarray:
@@ -255,7 +260,7 @@ def read_npy(path: str | os.PathLike, origin: str | None = None) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
-        raise UserError(f"{origin}: not a readable .npy array ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+        raise UserError(f"{origin}: not a readable .npy array ({reason(exc)})") from None
 
 
 # --------------------------------------------------------------------------- compressed streams
@@ -278,7 +283,7 @@ def gunzip(path: str | os.PathLike, origin: str | None = None) -> bytes:
                     check_memory(origin, "its decompressed contents (more than this, still growing)", size)
                 chunks.append(chunk)
     except (OSError, EOFError, zlib.error) as exc:
-        raise UserError(f"{origin}: not a readable gzip file ({exc.__class__.__name__}: {exc})") from None
+        raise UserError(f"{origin}: not a readable gzip file ({reason(exc)})") from None
     return b"".join(chunks)
 
 

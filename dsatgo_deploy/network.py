@@ -628,6 +628,6 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
             format_version=header["format_version"],
         )
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-        raise NetworkFormatError(f"{origin}: malformed header ({exc.__class__.__name__}: {exc})") from None
+        raise NetworkFormatError(f"{origin}: malformed header ({limits.reason(exc)})") from None
     validate(net, origin)
     return net

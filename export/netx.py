@@ -408,9 +408,9 @@ def read_netx(path: str | os.PathLike, input_message_bits: int = 0, *, timesteps
             entries = [_Entry(group[k], int(k), origin) for k in keys]
             layers, shape, flatten = _read_layers(entries, input_message_bits, input_shape)
     except OSError as exc:
-        raise UserError(f"{origin}: not a readable HDF5 file ({exc})") from None
+        raise UserError(f"{origin}: not a readable HDF5 file ({limits.reason(exc)})") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RuntimeError) as exc:
-        raise UserError(f"{origin}: malformed netx file ({exc.__class__.__name__}: {exc})") from None
+        raise UserError(f"{origin}: malformed netx file ({limits.reason(exc)})") from None
     net = DeployableNetwork(timesteps=timesteps, input_shape=shape, input_encoding=input_encoding, layers=layers,
                             provenance={"imported_from": "lava-dl netx", "file": origin,
                                         "input_message_bits": int(input_message_bits)})

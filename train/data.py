@@ -143,7 +143,7 @@ def read_idx(path: str | Path) -> np.ndarray:
             limits.check_memory(str(path), "its contents", path.stat().st_size)
             raw = path.read_bytes()
     except (OSError, EOFError) as exc:
-        raise UserError(f"{path}: cannot read ({exc})") from None
+        raise UserError(f"{path}: cannot read ({limits.reason(exc)})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise UserError(f"{path}: not an IDX file (bad magic number)")
     if raw[2] != 0x08:
@@ -251,12 +251,12 @@ def restricted_load(path: str | Path) -> Any:
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     except pickle.UnpicklingError as exc:
-        raise UserError(f"{path}: not a CIFAR data file ({exc})") from None
+        raise UserError(f"{path}: not a CIFAR data file ({limits.reason(exc)})") from None
     except MemoryError:
         raise UserError(f"{path}: not a CIFAR data file (it declares more data than memory holds)") from None
     except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError,
             RecursionError, struct.error, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not a readable CIFAR data file ({exc.__class__.__name__}: {exc})") from None
+        raise UserError(f"{path}: not a readable CIFAR data file ({limits.reason(exc)})") from None
 
 
 def _cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
