@@ -64,7 +64,7 @@ def is_torch_archive(path: str | os.PathLike) -> bool:
         return False
 
 
-def _what_else(path: Path, head: bytes) -> str:
+def _what_else(head: bytes) -> str:
     """A one-line description of a file that is not a torch archive, for the refusal."""
     if head.startswith(b"\x93NUMPY"):
         return "it is a single numpy .npy array"
@@ -82,7 +82,7 @@ def _read_payload(path: Path) -> Any:
     with open(path, "rb") as handle:
         head = handle.read(8)
     if not is_torch_archive(path):
-        raise CheckpointError(f"{path}: not a dsatgo-deploy checkpoint: {_what_else(path, head)}")
+        raise CheckpointError(f"{path}: not a dsatgo-deploy checkpoint: {_what_else(head)}")
     limits.check_zip_size(path, str(path), "the checkpoint's contents")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -65,6 +65,10 @@ import torch
 from . import limits, loihi
 from .errors import NetworkFormatError, UserError
 from .fileio import atomic_file
+from .network_checks import check_conv_graded_sum, check_integers as _check_integers
+from .network_checks import check_layer_spec as _check_layer_spec
+from .network_checks import check_resources
+from .network_checks import fail as _fail
 
 FORMAT_NAME = "dsatgo-deployable-network"
 FORMAT_VERSION = 1
@@ -73,9 +77,6 @@ LAYER_KINDS = ("dense", "conv")
 #: Layer.num_weight_bits: Lava's Dense keeps 8 - (8 - bits) (- 1 mixed) bits; 9 keeps odd mixed weights.
 WEIGHT_BITS_RANGE = (1, 9)
 INPUT_ENCODINGS = ("graded", "spikes")
-#: Lava's Conv sums graded payloads in float64 and casts to int32; sums beyond int32 differ from the exact,
-#: wrapped sum (docs/loihi_arithmetic.md), so a conv layer with graded input must stay below this bound.
-CONV_GRADED_SUM_LIMIT = 1 << 31
 
 
 @dataclass
@@ -390,11 +391,6 @@ class DeployableNetwork:
 # --------------------------------------------------------------------------- validation
 
 
-def _fail(origin: str, layer: str | None, field_name: str, message: str) -> None:
-    where = f"{origin}: layer '{layer}': field '{field_name}'" if layer else f"{origin}: field '{field_name}'"
-    raise NetworkFormatError(f"{where}: {message}")
-
-
 def _check_range(origin: str, layer: str, field_name: str, values: np.ndarray | int, lo: int, hi: int) -> None:
     arr = np.asarray(values)
     if arr.size and (arr.min() < lo or arr.max() > hi):
@@ -480,36 +476,12 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
         if not (np.isfinite(layer.scale) and layer.scale > 0):
             _fail(origin, name, "scale", f"must be a positive number, got {layer.scale}")
         if layer.kind == "conv" and layer.input_message_bits > 0:
-            _check_conv_graded_sum(origin, layer, net.input_encoding)
+            check_conv_graded_sum(origin, layer, net.input_encoding)
         shapes[name] = layer.output_shape
     for layer in net.layers[:-1]:
         if not layer.spiking:
             _fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
     check_resources(net, origin)
-
-
-def _check_conv_graded_sum(origin: str, layer: Layer, encoding: InputEncoding) -> None:
-    largest_payload = max(abs(v) for v in encoding.payload_range)
-    bound = loihi.synaptic_sum_bound(layer.weight, largest_payload)
-    if bound >= CONV_GRADED_SUM_LIMIT:
-        _fail(origin, layer.name, "weight", f"with {encoding.bits}-bit graded input a neuron's synaptic sum can reach "
-              f"{bound} (sum |W| x {largest_payload}), beyond 2**31 - 1: Lava's Conv casts such sums to int32 and "
-              "differs from the exact arithmetic; use fewer input bits or smaller weights")
-
-
-def check_resources(net: DeployableNetwork, origin: str = "network") -> None:
-    """Refuse, before any simulation allocates it, a network whose one-sample state (u, v, spikes over T,
-    padded conv input) exceeds the memory budget; pure integer arithmetic on the declared shapes."""
-    per_sample = 0
-    for layer in net.layers:
-        neurons = 1
-        for size in layer.output_shape:
-            neurons *= max(int(size), 0)
-        per_sample += neurons * (4 * 8 + net.timesteps)
-        if layer.kind == "conv" and layer.conv is not None:
-            channels, height, width = layer.conv.input_shape
-            per_sample += 8 * channels * (height + 2 * layer.conv.padding[0]) * (width + 2 * layer.conv.padding[1])
-    limits.check_memory(origin, "one sample's neuron state and spikes", per_sample)
 
 
 def _as_tensor(array: np.ndarray):
@@ -551,35 +523,6 @@ def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
         np.savez_compressed(handle, **arrays)
 
 
-#: Header fields that hold integers (JSON numbers without a fraction; 0.5 is refused, never truncated).
-_INT_FIELDS = ("weight_exp", "bias_exp", "current_decay", "voltage_decay", "input_message_bits", "num_weight_bits")
-
-
-def _check_integers(origin: str, layer: str | None, field_name: str, value: Any) -> None:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    for item in values:
-        if isinstance(item, bool) or not isinstance(item, int):
-            _fail(origin, layer, field_name, f"must be {'integers' if values is value else 'an integer'}, got {value!r}")
-
-
-def _check_layer_spec(origin: str, index: int, spec: Any, arrays: dict[str, np.ndarray]) -> None:
-    if not isinstance(spec, dict):
-        _fail(origin, f"#{index}", "layers", f"each layer is a JSON object, got {type(spec).__name__}")
-    name = str(spec.get("name", f"#{index}"))
-    for key in _INT_FIELDS:
-        if key in spec:
-            _check_integers(origin, name, key, spec[key])
-    if isinstance(spec.get("conv"), dict):
-        for key, value in spec["conv"].items():
-            _check_integers(origin, name, f"conv.{key}", value)
-    for field_name in _ARRAY_FIELDS:
-        key = f"layer{index}.{field_name}"
-        if key not in arrays:
-            _fail(origin, name, field_name, "missing from the file")
-        if arrays[key].dtype.kind not in "iu":
-            _fail(origin, name, field_name, f"must hold integers, got {arrays[key].dtype} (values are never truncated)")
-
-
 def load(path: str | os.PathLike) -> DeployableNetwork:
     """Read and validate a deployable network; errors name the file, layer and field. Sizes are checked
     against the memory budget (dsatgo_deploy.limits) before anything is read."""
@@ -614,7 +557,7 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
     try:
         layers = []
         for index, spec in enumerate(header["layers"]):
-            _check_layer_spec(origin, index, spec, arrays)
+            _check_layer_spec(origin, index, spec, arrays, _ARRAY_FIELDS)
             for name in _ARRAY_FIELDS:
                 spec[name] = arrays[f"layer{index}.{name}"]
             layers.append(Layer(**spec))
