@@ -242,13 +242,15 @@ def check_npy(path: str | os.PathLike, origin: str | None = None) -> None:
     check_memory(origin, "its array", nbytes)
 
 
-def read_npz(path: str | os.PathLike, origin: str | None = None) -> dict[str, np.ndarray]:
-    """Every array of an .npz archive, after :func:`check_npz`; UserError on anything malformed."""
+def read_npz(path: str | os.PathLike, origin: str | None = None,
+             keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an .npz archive (only ``keys`` where given and present), after :func:`check_npz`;
+    UserError on anything malformed."""
     origin = origin or str(path)
     check_npz(path, origin)
     try:
         with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
+            return {key: archive[key] for key in archive.files if keys is None or key in keys}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, KeyError) as exc:
         raise UserError(f"{origin}: not a readable .npz archive ({reason(exc)})") from None
 

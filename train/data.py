@@ -352,9 +352,9 @@ def _load_array(path: Path, key: str | None = None) -> np.ndarray:
     """One array of an .npz (``key``) or a bare .npy, sizes checked against the memory budget first."""
     if key is None:
         return limits.read_npy(path)
-    arrays = limits.read_npz(path)
+    arrays = limits.read_npz(path, keys=(key,))
     if key not in arrays:
-        raise UserError(f"{path}: has no array '{key}' (found: {', '.join(arrays) or 'none'})")
+        raise UserError(f"{path}: has no array '{key}' (found: {', '.join(limits.check_npz(path)) or 'none'})")
     return arrays[key]
 
 
