@@ -14,13 +14,17 @@ unpickling). Layout:
 
 from __future__ import annotations
 
+import math
 import os
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .architecture import check_architecture
+from . import limits
+from .architecture import check_architecture, layer_shapes
 from .errors import CheckpointError
 from .fileio import atomic_file, sha256_file
 
@@ -44,6 +48,52 @@ def save_checkpoint(path: str | os.PathLike, arch: dict, state_dict: dict, meta:
         torch.save(payload, handle)
 
 
+#: |decay_logit| beyond this gives tau = sigmoid(logit) of exactly 0 or 1 in float32 (no trained model
+#: gets there) and overflows math.exp in float64 near 710; such values are refused, not rounded.
+MAX_DECAY_LOGIT = 100.0
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_STATE_KEYS = ("arch", "state_dict", "meta")
+
+
+def is_torch_archive(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a zip archive written by torch.save (it holds ``<name>/data.pkl``)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") or name == "data.pkl" for name in archive.namelist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        return False
+
+
+def _what_else(head: bytes) -> str:
+    """A one-line description of a file that is not a torch archive, for the refusal."""
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a single numpy .npy array"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "it is an HDF5 file (a lava-dl netx network? run it with `dsatgo sim FILE --timesteps T`)"
+    if head.startswith(b"PK\x03\x04"):
+        return ("it is a zip archive without torch's data.pkl (a deployable network.npz? pass it to `dsatgo sim` "
+                "or `--network`)")
+    if not head:
+        return "the file is empty"
+    return "torch.save writes a zip archive, and this file is not one"
+
+
+def _read_payload(path: Path) -> Any:
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if not is_torch_archive(path):
+        raise CheckpointError(f"{path}: not a dsatgo-deploy checkpoint: {_what_else(head)}")
+    limits.check_zip_size(path, str(path), "the checkpoint's contents")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+        raise CheckpointError(f"{path}: the checkpoint holds something other than tensors and plain values, which is "
+                              f"never unpickled ({first[:200]})") from None
+    except Exception as exc:  # torch raises many types for corrupt archives
+        raise CheckpointError(f"{path}: a damaged checkpoint archive ({limits.reason(exc)})") from None
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """Read and check a checkpoint; CheckpointError with one clear line otherwise."""
     path = Path(path)
@@ -51,23 +101,109 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: no such file")
     if not path.is_file():
         raise CheckpointError(f"{path}: not a file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign or corrupt files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise CheckpointError(f"{path}: not a loadable dsatgo-deploy checkpoint ({reason[:200]})") from None
+    payload = _read_payload(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: not a dsatgo-deploy model checkpoint (no '{FORMAT_NAME}' header; "
                               "train one with `dsatgo train`)")
     if payload.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {payload.get('format_version')} "
+        raise CheckpointError(f"{path}: checkpoint format version {payload.get('format_version')!r} "
                               f"is not supported (this tool reads {FORMAT_VERSION})")
-    for key in ("arch", "state_dict", "meta"):
+    for key in _STATE_KEYS:
         if key not in payload:
             raise CheckpointError(f"{path}: checkpoint has no '{key}'")
+    for key in ("state_dict", "meta"):
+        if not isinstance(payload[key], dict):
+            raise CheckpointError(f"{path}: field '{key}' must be a dict, got {type(payload[key]).__name__}")
+    arch = payload["arch"]
+    if isinstance(arch, dict) and "timesteps" in arch:
+        limits.check_timesteps(str(path), "arch.timesteps", arch["timesteps"])
     try:
-        check_architecture(payload["arch"], str(path))
+        check_architecture(arch, str(path))
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
+    check_contents(payload, str(path))
     payload["sha256"] = sha256_file(path)
     return payload
+
+
+def check_contents(payload: dict, origin: str) -> None:
+    """What the model code would refuse, refused here too (before export quantizes anything): neuron modes
+    and parameters, state-dict keys and shapes (from the model built on torch's 'meta' device, which
+    allocates nothing), real finite float tensors, positive thresholds, sane decays, and memory."""
+    arch, state, meta = payload["arch"], payload["state_dict"], payload["meta"]
+    config = _neuron_config(arch, origin)
+    _check_memory(arch, origin)
+    from dsatgo_deploy.train.models import SpikingNetwork  # lazily: train/ imports this package
+
+    with torch.device("meta"):
+        expected = SpikingNetwork(arch).state_dict()
+    missing = [key for key in expected if key not in state]
+    unknown = [key for key in state if key not in expected]
+    if missing or unknown:
+        raise CheckpointError(f"{origin}: field 'state_dict': " + "; ".join(
+            part for part in (f"missing {', '.join(missing[:5])}" if missing else "",
+                              f"not part of this architecture: {', '.join(map(str, unknown[:5]))}" if unknown else "")
+            if part))
+    for key, want in expected.items():
+        _check_tensor(origin, key, state[key], want, config)
+    quantum = meta.get("input_quantum")
+    if quantum is not None and (isinstance(quantum, bool) or not isinstance(quantum, (int, float))
+                                or not math.isfinite(quantum) or quantum <= 0):
+        raise CheckpointError(f"{origin}: field 'meta.input_quantum' must be null or a positive number, got {quantum!r}")
+
+
+def _neuron_config(arch: dict, origin: str):
+    from dsatgo_deploy.train.neuron import NeuronConfig
+
+    neuron = arch["neuron"]
+    unknown = sorted(set(neuron) - set(NeuronConfig._fields))
+    if unknown:
+        raise CheckpointError(f"{origin}: field 'arch.neuron': unknown field(s) {', '.join(map(str, unknown))} "
+                              f"(known: {', '.join(NeuronConfig._fields)})")
+    defaults = NeuronConfig()
+    for name, value in neuron.items():
+        kind = type(getattr(defaults, name))
+        if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise CheckpointError(f"{origin}: field 'arch.neuron.{name}' must be a finite number, got {value!r}")
+    try:
+        config = NeuronConfig.from_dict(neuron)  # the modes' closed sets live in train/neuron.py
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{origin}: field 'arch.neuron': {limits.reason(exc)}") from None
+    for name in ("v_th0", "f_c"):
+        if getattr(config, name) <= 0:
+            raise CheckpointError(f"{origin}: field 'arch.neuron.{name}' must be > 0 (thresholds are positive), "
+                                  f"got {getattr(config, name)}")
+    return config
+
+
+def _check_memory(arch: dict, origin: str) -> None:
+    """Float activations of one sample over T (what calibration and the torch side hold), from the
+    declared shapes alone: refuses e.g. a conv padding of 50000 before anything is built."""
+    shapes = layer_shapes(arch, origin)
+    per_step = sum(math.prod(shape) for shape in shapes.values())
+    limits.check_memory(origin, "one sample's activations over T", per_step * int(arch["timesteps"]) * 4)
+
+
+def _check_tensor(origin: str, key: str, value: Any, want: torch.Tensor, config) -> None:
+    parts = key.split(".")
+    where = f"{origin}: layer '{parts[1]}': field 'state_dict.{key}'" if len(parts) == 3 else f"{origin}: field 'state_dict.{key}'"
+    if not isinstance(value, torch.Tensor):
+        raise CheckpointError(f"{where}: must be a tensor, got {type(value).__name__}")
+    if tuple(value.shape) != tuple(want.shape):
+        raise CheckpointError(f"{where}: shape {tuple(value.shape)}, but the architecture makes {tuple(want.shape)}")
+    if key.endswith("num_batches_tracked"):
+        if value.dtype != torch.int64:
+            raise CheckpointError(f"{where}: must be an int64 count, got {value.dtype}")
+        return
+    if value.dtype not in _FLOAT_DTYPES:
+        raise CheckpointError(f"{where}: must hold real floats, got {value.dtype}")
+    values = value.detach().to(torch.float64)
+    if not bool(torch.isfinite(values).all()):
+        raise CheckpointError(f"{where}: holds NaN or infinite values")
+    if key.endswith(".decay_logit") and float(values.abs().max()) > MAX_DECAY_LOGIT:
+        raise CheckpointError(f"{where}: {float(values.reshape(-1)[0])} is beyond +-{MAX_DECAY_LOGIT:g}: the decay "
+                              "tau = sigmoid(decay_logit) would be exactly 0 or 1")
+    if key.endswith(".running_threshold") and config.threshold_mode == "adaptive" and bool((values <= 0).any()):
+        raise CheckpointError(f"{where}: thresholds must be > 0, found {float(values.min())}")
+    if key.endswith(".running_var") and bool((values < 0).any()):
+        raise CheckpointError(f"{where}: a variance cannot be negative, found {float(values.min())}")

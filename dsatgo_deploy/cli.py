@@ -508,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(func=cmd_report)
 
+    for reader in (export, sim, parity, report):
+        _add_memory_budget(reader)
     demo = sub.add_parser("demo", help="train, export, simulate, check parity and report on digits",
                           formatter_class=_Formatter, epilog="example:\n  dsatgo demo --out demo_out")
     demo.add_argument("--out", default="demo_out", help="output folder")
@@ -520,14 +522,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_memory_budget(parser: argparse.ArgumentParser) -> None:
+    from .limits import ENV_VAR, parse_size
+
+    parser.add_argument("--memory-budget", type=parse_size, metavar="SIZE",
+                        help=f"most memory a file may need before it is refused, e.g. 16G (default: half the "
+                             f"available memory, or ${ENV_VAR})")
+
+
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    from .limits import budget_override
+
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        return func(args)
+        with budget_override(getattr(args, "memory_budget", None)):
+            return func(args)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -549,6 +562,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
                     "an integer-exact one-timestep ONNX graph; nir: a NIR graph) and a manifest.",
         epilog=EXPORT_EXAMPLE)
     _add_export_arguments(parser)
+    _add_memory_budget(parser)
     return _run(parser, argv)
 
 

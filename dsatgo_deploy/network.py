@@ -55,8 +55,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,9 +62,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import loihi
+from . import limits, loihi
 from .errors import NetworkFormatError, UserError
 from .fileio import atomic_file
+from .network_checks import check_conv_graded_sum, check_integers as _check_integers
+from .network_checks import check_layer_spec as _check_layer_spec
+from .network_checks import check_resources
+from .network_checks import fail as _fail
 
 FORMAT_NAME = "dsatgo-deployable-network"
 FORMAT_VERSION = 1
@@ -389,11 +391,6 @@ class DeployableNetwork:
 # --------------------------------------------------------------------------- validation
 
 
-def _fail(origin: str, layer: str | None, field_name: str, message: str) -> None:
-    where = f"{origin}: layer '{layer}': field '{field_name}'" if layer else f"{origin}: field '{field_name}'"
-    raise NetworkFormatError(f"{where}: {message}")
-
-
 def _check_range(origin: str, layer: str, field_name: str, values: np.ndarray | int, lo: int, hi: int) -> None:
     arr = np.asarray(values)
     if arr.size and (arr.min() < lo or arr.max() > hi):
@@ -404,8 +401,8 @@ def _check_range(origin: str, layer: str, field_name: str, values: np.ndarray | 
 def validate(net: DeployableNetwork, origin: str = "network") -> None:
     if net.format_version != FORMAT_VERSION:
         _fail(origin, None, "format_version", f"version {net.format_version} is not supported (this tool reads {FORMAT_VERSION})")
-    if net.timesteps < 1:
-        _fail(origin, None, "timesteps", f"must be >= 1, got {net.timesteps}")
+    if not 1 <= net.timesteps <= limits.MAX_TIMESTEPS:
+        _fail(origin, None, "timesteps", f"must be in [1, {limits.MAX_TIMESTEPS}], got {net.timesteps}")
     if not net.layers:
         _fail(origin, None, "layers", "the network has no layers")
     shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
@@ -478,10 +475,13 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
             _fail(origin, name, "threshold_schedule", "a readout (non-spiking) layer has no thresholds")
         if not (np.isfinite(layer.scale) and layer.scale > 0):
             _fail(origin, name, "scale", f"must be a positive number, got {layer.scale}")
+        if layer.kind == "conv" and layer.input_message_bits > 0:
+            check_conv_graded_sum(origin, layer, net.input_encoding)
         shapes[name] = layer.output_shape
     for layer in net.layers[:-1]:
         if not layer.spiking:
             _fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
+    check_resources(net, origin)
 
 
 def _as_tensor(array: np.ndarray):
@@ -532,30 +532,42 @@ def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike) -> DeployableNetwork:
-    """Read and validate a deployable network; errors name the file, layer and field."""
+    """Read and validate a deployable network; errors name the file, layer and field. Sizes are checked
+    against the memory budget (dsatgo_deploy.limits) before anything is read."""
     origin = str(path)
     if not Path(path).is_file():
         raise NetworkFormatError(f"{origin}: no such file")
+    from .checkpoint import is_torch_archive
+
+    if is_torch_archive(path):
+        raise NetworkFormatError(f"{origin}: a training checkpoint, not a deployable network: export it first "
+                                 f"(dsatgo export {origin} --out DIR) and pass DIR")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise ValueError("a single .npy array, not an .npz archive")
-        with loaded as archive:
-            header = json.loads(archive["header"].tobytes().decode("utf-8"))
-            arrays = {key: archive[key] for key in archive.files if key != "header"}
-    except (OSError, ValueError, KeyError, UnicodeDecodeError, EOFError, NotImplementedError,
-            zipfile.BadZipFile, zlib.error) as exc:  # truncated or corrupt archives raise the last four
-        raise NetworkFormatError(f"{origin}: not a deployable network file ({exc.__class__.__name__}: {exc})") from None
+        arrays = limits.read_npz(path, origin)
+    except UserError as exc:
+        raise NetworkFormatError(f"{exc} (not a deployable network file)") from None
+    if "header" not in arrays:
+        raise NetworkFormatError(f"{origin}: not a deployable network file (no 'header' array)")
+    try:
+        header = limits.load_json(origin, "the header", arrays.pop("header").tobytes())
+    except UserError as exc:
+        raise NetworkFormatError(f"{exc} (not a deployable network file)") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise NetworkFormatError(f"{origin}: not a deployable network file (header format is {header.get('format') if isinstance(header, dict) else None!r})")
+    for key in ("timesteps", "format_version"):
+        _check_integers(origin, None, key, header.get(key))
+    limits.check_timesteps(origin, "timesteps", header["timesteps"])
+    _check_integers(origin, None, "input_shape", header.get("input_shape"))
+    if isinstance(header.get("input_encoding"), dict) and "bits" in header["input_encoding"]:
+        _check_integers(origin, None, "input_encoding.bits", header["input_encoding"]["bits"])
+    if not isinstance(header.get("layers"), list):
+        _fail(origin, None, "layers", "must be a list of layers")
     try:
         layers = []
         for index, spec in enumerate(header["layers"]):
+            _check_layer_spec(origin, index, spec, arrays, _ARRAY_FIELDS)
             for name in _ARRAY_FIELDS:
-                key = f"layer{index}.{name}"
-                if key not in arrays:
-                    _fail(origin, spec.get("name", f"#{index}"), name, "missing from the file")
-                spec[name] = arrays[key]
+                spec[name] = arrays[f"layer{index}.{name}"]
             layers.append(Layer(**spec))
         net = DeployableNetwork(
             timesteps=header["timesteps"],
@@ -566,7 +578,7 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
             quantization=header.get("quantization", {}),
             format_version=header["format_version"],
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise NetworkFormatError(f"{origin}: malformed header ({exc.__class__.__name__}: {exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise NetworkFormatError(f"{origin}: malformed header ({limits.reason(exc)})") from None
     validate(net, origin)
     return net

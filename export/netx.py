@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsatgo_deploy import loihi
+from dsatgo_deploy import limits, loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputEncoding, Layer, validate
 
@@ -182,11 +182,25 @@ class _Entry:
     def array(self, key: str) -> np.ndarray:
         if key not in self.group:
             self.fail(key, "missing")
-        return np.asarray(self.group[key][()])
+        dataset = self.group[key]
+        if not hasattr(dataset, "dtype"):
+            self.fail(key, "is a group, not a dataset")
+        if dataset.dtype.kind not in "biufcSOU":
+            self.fail(key, f"has dtype {dataset.dtype}; netx stores numbers and strings")
+        return np.asarray(dataset[()])
 
     def ints(self, key: str) -> np.ndarray:
-        """A copy key of NetDict (weight, bias): float arrays of integers, read with astype(int)."""
-        return self.array(key).astype(int)
+        """A copy key of NetDict (weight, bias): float arrays of integers, read with astype(int) (as netx
+        does); NaN, infinities, complex or non-numeric values are refused rather than cast to garbage."""
+        values = self.array(key)
+        if values.dtype.kind not in "iuf":
+            self.fail(key, f"must hold real numbers, got {values.dtype}")
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            self.fail(key, "holds NaN or infinite values")
+        if values.size and max(abs(float(values.min())), abs(float(values.max()))) >= 2 ** 31:
+            self.fail(key, f"values up to {max(abs(float(values.min())), abs(float(values.max()))):g} do not fit "
+                           "Loihi's integer fields")
+        return values.astype(int)
 
     def scalar(self, key: str, group=None) -> int:
         """A neuron parameter: one integer (netx passes it to Lava as it is)."""
@@ -198,7 +212,8 @@ class _Entry:
             else:
                 self.fail(name, f"has {value.size} different values; the format holds one per layer")
         item = value.reshape(-1)[0]
-        if isinstance(item, (bytes, np.bytes_)) or not float(item) == int(float(item)):
+        if (isinstance(item, (bytes, np.bytes_, str)) or value.dtype.kind not in "iuf"
+                or not np.isfinite(float(item)) or abs(float(item)) >= 2 ** 31 or not float(item) == int(float(item))):
             self.fail(name, f"is {item!r}, not an integer")
         return int(float(item))
 
@@ -303,6 +318,7 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
                                 f"got {input_message_bits}")
             if "layer" not in h5:
                 raise UserError(f"{origin}: not a netx file (no 'layer' group)")
+            _check_declared_sizes(h5, origin)
             group = h5["layer"]
             keys = sorted((k for k in group.keys()), key=lambda k: int(k) if k.isdigit() else -1)
             if any(not k.isdigit() for k in keys) or [int(k) for k in keys] != list(range(len(keys))):
@@ -310,9 +326,9 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
             entries = [_Entry(group[k], int(k), origin) for k in keys]
             layers, shape, flatten = _read_layers(entries, input_message_bits, input_shape)
     except OSError as exc:
-        raise UserError(f"{origin}: not a readable HDF5 file ({exc})") from None
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise UserError(f"{origin}: malformed netx file ({exc.__class__.__name__}: {exc})") from None
+        raise UserError(f"{origin}: not a readable HDF5 file ({limits.reason(exc)})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RuntimeError) as exc:
+        raise UserError(f"{origin}: malformed netx file ({limits.reason(exc)})") from None
     if input_encoding is None and run and run["input_encoding"].bits == input_message_bits:
         input_encoding = run["input_encoding"]
     if input_encoding is None:
@@ -329,6 +345,19 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
                             provenance=provenance)
     validate(net, origin)
     return net
+
+
+def _check_declared_sizes(h5, origin: str) -> None:
+    """Refuse a file whose datasets declare more than the memory budget, before any is read."""
+    total = 0
+
+    def add(_name: str, item) -> None:
+        nonlocal total
+        if hasattr(item, "dtype") and hasattr(item, "shape") and item.shape is not None:
+            total += int(np.prod(item.shape, dtype=object)) * max(int(item.dtype.itemsize), 1)
+
+    h5.visititems(add)
+    limits.check_memory(origin, "its datasets", total)
 
 
 def _read_layers(entries: list[_Entry], input_message_bits: int, input_shape: tuple[int, ...] | None):

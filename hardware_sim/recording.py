@@ -24,14 +24,13 @@ The B samples are the first B of the test set the comparison runs on, in order.
 from __future__ import annotations
 
 import os
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
+from dsatgo_deploy.limits import read_npz
 from dsatgo_deploy.network import DeployableNetwork
 
 from .parity import RunRecord
@@ -62,13 +61,9 @@ def load_recording(path: str | os.PathLike, net: DeployableNetwork, samples: int
     if not Path(path).is_file():
         raise UserError(f"{origin}: no such recording file")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an .npz archive")
-        with loaded as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise UserError(f"{origin}: not a spike recording ({exc.__class__.__name__}: {exc})") from None
+        arrays = read_npz(path, origin)  # sizes checked against the memory budget before reading
+    except UserError as exc:
+        raise UserError(f"{exc} (not a spike recording)") from None
     spiking = [layer for layer in net.layers if layer.spiking]
     expected = {f"{SPIKES_PREFIX}{layer.name}" for layer in spiking}
     unknown = sorted(set(arrays) - expected - {PREDICTIONS})

@@ -51,7 +51,7 @@ doctored file cannot run code); nothing else in this project unpickles data.
 
 from __future__ import annotations
 
-import gzip
+import io
 import math
 import pickle
 import struct
@@ -60,6 +60,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from dsatgo_deploy import limits
 from dsatgo_deploy.architecture import CIFAR10_NORMALIZE, CIFAR100_NORMALIZE
 from dsatgo_deploy.errors import UserError
 
@@ -136,9 +137,13 @@ def read_idx(path: str | Path) -> np.ndarray:
     """An IDX file (optionally gzipped) of unsigned bytes as a uint8 array; UserError if malformed."""
     path = Path(path)
     try:
-        raw = gzip.open(path, "rb").read() if path.suffix == ".gz" else path.read_bytes()
+        if path.suffix == ".gz":
+            raw = limits.gunzip(path)  # bounded: a gzip bomb is refused while it inflates
+        else:
+            limits.check_memory(str(path), "its contents", path.stat().st_size)
+            raw = path.read_bytes()
     except (OSError, EOFError) as exc:
-        raise UserError(f"{path}: cannot read ({exc})") from None
+        raise UserError(f"{path}: cannot read ({limits.reason(exc)})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise UserError(f"{path}: not an IDX file (bad magic number)")
     if raw[2] != 0x08:
@@ -220,21 +225,38 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refusing to load global '{module}.{name}' (only numpy array "
                                          "reconstruction is allowed in a data file)")
         if name == "_reconstruct":
-            return _numpy_reconstruct()
+            return _bounded_reconstruct
         return np.ndarray if name == "ndarray" else np.dtype
+
+
+def _bounded_reconstruct(subtype: Any, shape: Any, dtype_code: Any) -> np.ndarray:
+    """numpy's _reconstruct, which allocates the shape the pickle claims: refused beyond the memory
+    budget (8 bytes per element, the widest numeric dtype) before it allocates."""
+    dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise pickle.UnpicklingError(f"array shape {shape!r} is not a tuple of sizes")
+    limits.check_memory("array in the pickle", f"shape {tuple(dims)}", math.prod(dims) * 8)
+    return _numpy_reconstruct()(subtype, shape, dtype_code)
 
 
 def restricted_load(path: str | Path) -> Any:
     """Unpickle a CIFAR python-version file with :class:`RestrictedUnpickler`; UserError on anything else."""
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            # latin1: the files are Python 2 pickles (as torchvision reads them).
-            return RestrictedUnpickler(handle, encoding="latin1").load()
+        limits.check_memory(str(path), "its contents", path.stat().st_size)
+        # From memory: a length field claiming terabytes then reads what is there, not the claim.
+        handle = io.BytesIO(path.read_bytes())
+        # latin1: the files are Python 2 pickles (as torchvision reads them).
+        return RestrictedUnpickler(handle, encoding="latin1").load()
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     except pickle.UnpicklingError as exc:
-        raise UserError(f"{path}: not a CIFAR data file ({exc})") from None
-    except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-        raise UserError(f"{path}: not a readable CIFAR data file ({exc.__class__.__name__}: {exc})") from None
+        raise UserError(f"{path}: not a CIFAR data file ({limits.reason(exc)})") from None
+    except MemoryError:
+        raise UserError(f"{path}: not a CIFAR data file (it declares more data than memory holds)") from None
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError,
+            RecursionError, struct.error, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a readable CIFAR data file ({limits.reason(exc)})") from None
 
 
 def _cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -254,6 +276,7 @@ def _cifar_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cifar_binary(path: Path, label_bytes: int, label_index: int) -> tuple[np.ndarray, np.ndarray]:
+    limits.check_memory(str(path), "its records", path.stat().st_size)
     raw = np.fromfile(path, dtype=np.uint8)
     record = label_bytes + 3072
     if raw.size == 0 or raw.size % record:
@@ -326,18 +349,13 @@ def load_cifar100(root: str | Path, label_mode: str = "fine") -> DataSplit:
 
 
 def _load_array(path: Path, key: str | None = None) -> np.ndarray:
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if key is None:
-            return np.asarray(loaded)
-        with loaded:
-            if key not in loaded.files:
-                raise UserError(f"{path}: has no array '{key}' (found: {', '.join(loaded.files) or 'none'})")
-            return loaded[key]
-    except UserError:
-        raise
-    except (OSError, ValueError, EOFError) as exc:  # object arrays raise ValueError with allow_pickle=False
-        raise UserError(f"{path}: not a readable numpy file ({exc})") from None
+    """One array of an .npz (``key``) or a bare .npy, sizes checked against the memory budget first."""
+    if key is None:
+        return limits.read_npy(path)
+    arrays = limits.read_npz(path, keys=(key,))
+    if key not in arrays:
+        raise UserError(f"{path}: has no array '{key}' (found: {', '.join(limits.check_npz(path)) or 'none'})")
+    return arrays[key]
 
 
 def load_event_frames(root: str | Path, num_classes: int | None = None) -> DataSplit:
@@ -362,8 +380,10 @@ def load_event_frames(root: str | Path, num_classes: int | None = None) -> DataS
             raise UserError(f"{path}: 'frames' must be (N, T, C, H, W), got shape {frames.shape}")
         if labels.ndim != 1 or len(labels) != len(frames) or not np.issubdtype(labels.dtype, np.integer):
             raise UserError(f"{path}: 'labels' must be {len(frames)} integers, got {labels.dtype} {labels.shape}")
-        if not (np.issubdtype(frames.dtype, np.number) or frames.dtype == np.bool_):
-            raise UserError(f"{path}: 'frames' must be numeric, got {frames.dtype}")
+        if frames.dtype.kind not in "biuf":
+            raise UserError(f"{path}: 'frames' must be real numbers, got {frames.dtype}")
+        if frames.dtype.kind == "f" and not np.isfinite(frames).all():
+            raise UserError(f"{path}: 'frames' holds NaN or infinite values (training on them gives a NaN model)")
     (x_train, y_train, train_path), (x_test, y_test, test_path) = splits
     if x_train.shape[1:] != x_test.shape[1:]:
         raise UserError(f"{root}: train frames {x_train.shape[1:]} and test frames {x_test.shape[1:]} differ in (T, C, H, W)")

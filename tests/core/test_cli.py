@@ -56,7 +56,7 @@ def test_checkpoint_that_is_not_a_model(tmp_path, capsys):
     text.write_text("not a checkpoint")
     tensor = tmp_path / "tensor.pt"
     torch.save(torch.zeros(3), tensor)
-    for path, needle in ((text, "not a loadable dsatgo-deploy checkpoint"), (tensor, "not a dsatgo-deploy model")):
+    for path, needle in ((text, "not a dsatgo-deploy checkpoint: torch.save writes a zip archive"), (tensor, "not a dsatgo-deploy model")):
         code = export_main([str(path), "--out", str(tmp_path / "out")])
         _assert_one_line_error(capsys, code, needle)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.pt", "tensor.pt"]
@@ -73,7 +73,7 @@ def test_a_malicious_pickle_is_not_executed(tmp_path, capsys):
         pickle.dump({"format": "dsatgo-checkpoint", "x": _Payload()}, handle)
     Path("/tmp/dsatgo-pwned").unlink(missing_ok=True)
     code = export_main([str(evil), "--out", str(tmp_path / "out")])
-    _assert_one_line_error(capsys, code, "not a loadable dsatgo-deploy checkpoint")
+    _assert_one_line_error(capsys, code, "not a dsatgo-deploy checkpoint")
     assert not Path("/tmp/dsatgo-pwned").exists()
 
 

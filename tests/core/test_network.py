@@ -223,7 +223,7 @@ def test_input_encoding_bits_must_match_first_layer():
 @pytest.mark.parametrize(
     "mutate, field, fragment",
     [
-        (lambda net: setattr(net, "timesteps", 0), "timesteps", "must be >= 1"),
+        (lambda net: setattr(net, "timesteps", 0), "timesteps", "must be in [1, "),
         (lambda net: setattr(net, "format_version", 2), "format_version", "version 2 is not supported"),
         (lambda net: setattr(net, "layers", []), "layers", "no layers"),
     ],
@@ -379,14 +379,14 @@ def test_wrong_header_format_is_refused(tmp_path):
 @pytest.mark.parametrize(
     "edit, fragment",
     [
-        (lambda h: h.pop("timesteps"), "malformed header"),
+        (lambda h: h.pop("timesteps"), "field 'timesteps': must be an integer, got None"),
         (lambda h: h["layers"][0].pop("weight_exp"), "malformed header"),
         (lambda h: h["layers"][0].update(unknown_field=1), "malformed header"),
-        (lambda h: h["layers"].__setitem__(0, "hidden"), "malformed header"),
-        (lambda h: h.update(layers=[None, None]), "malformed header"),
+        (lambda h: h["layers"].__setitem__(0, "hidden"), "each layer is a JSON object, got str"),
+        (lambda h: h.update(layers=[None, None]), "each layer is a JSON object, got NoneType"),
         (lambda h: h.update(input_encoding={"kind": "rate"}), "malformed header"),
-        (lambda h: h.update(input_encoding={"bits": "8"}), "malformed header"),
-        (lambda h: h["layers"][0].update(current_decay="fast"), "malformed header"),
+        (lambda h: h.update(input_encoding={"bits": "8"}), "field 'input_encoding.bits': must be an integer, got '8'"),
+        (lambda h: h["layers"][0].update(current_decay="fast"), "field 'current_decay': must be an integer, got 'fast'"),
     ],
     ids=["no-timesteps", "no-weight_exp", "unknown-field", "layer-not-dict", "layers-none", "encoding-kind", "encoding-bits-str", "decay-str"],
 )
@@ -407,7 +407,7 @@ def test_missing_layer_array_is_refused_naming_layer_and_field(tmp_path):
     header["layers"][1] = "readout"
     path2 = tmp_path / "missing2.npz"
     _write_archive(path2, header=header, drop=["layer1.weight", "layer1.bias_mant", "layer1.threshold_schedule"])
-    _refused(path2, "malformed header")
+    _refused(path2, "layer '#1': field 'layers': each layer is a JSON object")
 
 
 def test_invalid_content_in_a_file_names_file_layer_and_field(tmp_path):
@@ -439,7 +439,7 @@ def test_load_never_unpickles(tmp_path):
     # an object array beside a valid network
     path = tmp_path / "pickle_extra.npz"
     _write_archive(path, arrays={"extra_payload": trap})
-    message = _refused(path, "not a deployable network file", "ValueError")
+    message = _refused(path, "not a deployable network file", "holds Python objects")
     assert "pickle" in message.lower()
     # an object array as a layer field
     path2 = tmp_path / "pickle_weight.npz"
@@ -653,3 +653,49 @@ def test_a_weight_exactly_6_bits_wide_validates():
         net.validate()
     net.layers[1].weight[0, 0] = 16
     net.validate()
+
+
+def _graded_conv(total: int, bits: int) -> N.DeployableNetwork:
+    """One conv layer (16 channels, 3x3) on 16-bit payloads whose weights sum to ``total`` (<= 144 * 255)."""
+    weight = np.full(144, total // 144)
+    weight[: total % 144] += 1
+    layer = N.Layer(name="conv1", sources=["input"], weight=weight.reshape(1, 16, 3, 3), weight_exp=0,
+                    bias_mant=np.zeros(1), bias_exp=0, threshold_schedule=[100], current_decay=0, voltage_decay=0,
+                    input_message_bits=bits, kind="conv", conv=N.ConvGeometry((16, 3, 3)))
+    return N.DeployableNetwork(timesteps=1, input_shape=(16, 3, 3),
+                               input_encoding=N.InputEncoding(kind="graded", bits=bits, step=1.0), layers=[layer])
+
+
+def test_conv_with_graded_input_is_refused_once_a_sum_can_reach_2_31():
+    """16-bit payloads (at most 65535): weights summing to 32768 keep every sum <= 2147450880 < 2**31;
+    32769 allows 2147516415 >= 2**31, which Lava's float64 -> int32 cast cannot hold."""
+    _graded_conv(32768, 16).validate()
+    with pytest.raises(NetworkFormatError, match=re.escape(
+            "layer 'conv1': field 'weight': with 16-bit graded input a neuron's synaptic sum can reach 2147516415")):
+        _graded_conv(32769, 16).validate()
+    _graded_conv(32769, 15).validate()  # 15 bits: 32767 * 32769 < 2**31
+
+
+def test_lavas_conv_differs_from_exact_sums_beyond_2_31_and_agrees_below():
+    """The reason for the refusal, shown on Lava's own Conv arithmetic (lava.proc.conv.utils.conv)."""
+    from dsatgo_deploy import lava_compat
+
+    lava_compat.install()
+    from lava.proc.conv import utils
+
+    import torch
+
+    from dsatgo_deploy import loihi
+
+    for total, agrees in ((32768, True), (32769, False)):
+        net = _graded_conv(total, 16)
+        weight = net.layers[0].weight
+        x = np.full((1, 16, 3, 3), 65535)
+        exact = int((weight * x).sum())
+        lava_weight = weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1).astype(np.int32)  # netx's (out, kx, ky, in)
+        lava = int(utils.conv(x[0].transpose(2, 1, 0).astype(np.int32), lava_weight, (3, 3), (1, 1), (0, 0),
+                              (1, 1), 1)[0, 0, 0])
+        ours = int(loihi.conv_accumulate(torch.from_numpy(weight.astype(np.float64)), torch.from_numpy(x),
+                                         (1, 1), (0, 0), (1, 1), graded=True)[0, 0, 0, 0])
+        assert (lava == exact) is agrees, (total, lava, exact)
+        assert ours == int(loihi.wrap_signed(torch.tensor(exact), loihi.STATE_BITS))
