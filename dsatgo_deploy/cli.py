@@ -20,6 +20,7 @@ from . import cli_types as types_
 from .errors import UserError
 
 EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -543,7 +544,21 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 130
+        if argv is None:  # the command line, not a caller in Python: end now
+            _exit_now(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+
+
+def _exit_now(code: int) -> None:
+    """Exit after an interrupt without the interpreter's module teardown, which takes seconds after a Lava
+    run (torch and Lava's modules); exit handlers still run (multiprocessing removes its folders)."""
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

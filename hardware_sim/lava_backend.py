@@ -363,12 +363,12 @@ def _stop(process, timeout_s: float = 30.0) -> None:
     thread.join(timeout_s)
 
 
-def _shutdown(process, timeout_s: float = 3.0) -> None:
+def _shutdown(process, timeout_s: float = 3.0, grace_s: float = 1.0) -> None:
     """End a failed, hung or interrupted run now: terminate Lava's actor processes, mark the runtime
     stopped (its stop() would otherwise wait for replies from the dead actors, here and again in its
     ``__del__`` at exit), then stop() in a daemon thread, which shuts the shared-memory manager down
     (it unlinks the run's shared memory)."""
-    end_children(_actors(process))
+    end_children(_actors(process), grace_s)
     runtime = getattr(process, "_runtime", None)
     if runtime is not None:
         runtime._is_started = False
@@ -412,7 +412,7 @@ def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: fl
             try:
                 worker.join(POLL_S)
             except KeyboardInterrupt:
-                _shutdown(entry, timeout_s=1.0)
+                _shutdown(entry, timeout_s=0.5, grace_s=0.2)  # Ctrl-C: the user waits; nothing to save
                 raise
             errors = _actor_errors(entry)
             if errors:
