@@ -34,6 +34,10 @@ def run_demo(out: Path, epochs: int = 40, samples: int | None = None, lava: bool
     from .train.data import load_digits
     from .train.loop import TrainConfig, train
 
+    if epochs < 1 or (samples is not None and samples < 1):
+        from .errors import UserError
+
+        raise UserError(f"the demo needs epochs >= 1 and samples >= 1, got epochs {epochs}, samples {samples}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
