@@ -358,7 +358,11 @@ def _actor_errors(process) -> list[str]:
 
 def _stop(process, timeout_s: float = 30.0) -> None:
     """stop() in a daemon thread, waiting at most timeout_s: Lava's stop() can hang after a failure."""
-    thread = threading.Thread(target=process.stop, daemon=True)
+    def stop() -> None:
+        with contextlib.suppress(Exception):  # a run ended before Lava's runtime was up has nothing to stop
+            process.stop()
+
+    thread = threading.Thread(target=stop, daemon=True)
     thread.start()
     thread.join(timeout_s)
 
