@@ -16,9 +16,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import __version__
+from . import cli_types as types_
 from .errors import UserError
 
 EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -28,6 +30,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
         if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad flags print one line, ``prog: error: ...`` (no usage block: --help has it), and exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _print_json(data: Any) -> None:
@@ -271,6 +280,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device, progress=not args.json,
                         recording=args.recorded) for side in sides]
+    # Tolerances the user left out take the pair's defaults (hardware_sim/parity.py default_tolerance).
     report = apply_tolerance(compare(records[0], records[1], y), args.min_class_agreement, args.min_spike_agreement)
     if args.json:
         _print_json(report.to_dict())
@@ -340,41 +350,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     from .export.exporter import TARGETS
+    from .export.thresholds import POLICIES
 
     parser.add_argument("model", help="checkpoint written by `dsatgo train` (model.pt)")
-    parser.add_argument("--target", default="loihi", help=f"what to write: {', '.join(TARGETS)}")
+    parser.add_argument("--target", default="loihi", choices=TARGETS, help="what to write")
     parser.add_argument("--out", help="output folder (default: <model>_<target> beside the checkpoint)")
-    parser.add_argument("--threshold-policy", default="schedule", choices=["schedule", "per-layer"],
+    parser.add_argument("--threshold-policy", default="schedule", choices=POLICIES,
                         help="schedule: DS-ATGO's T thresholds per layer; per-layer: one threshold per layer")
-    parser.add_argument("--calibrate", type=int, default=256, metavar="N",
+    parser.add_argument("--calibrate", type=types_.NON_NEGATIVE, default=256, metavar="N",
                         help="training samples used to size each layer's scale (0: worst-case bounds)")
     parser.add_argument("--dataset", help="data set for calibration (default: the one the model was trained on)")
     parser.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
-    parser.add_argument("--input-bits", type=int, default=8, help="bits of the graded input spikes")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an output folder dsatgo-deploy wrote (never one holding other files)")
+    parser.add_argument("--input-bits", type=types_.integer(*EXPORT_INPUT_BITS), default=8,
+                        help=f"bits of the graded input spikes ({EXPORT_INPUT_BITS[0]} to {EXPORT_INPUT_BITS[1]})")
+    parser.add_argument("--overwrite", action="store_true", help="replace an output folder dsatgo-deploy wrote (never one holding other files)")
     parser.add_argument("--report", action="store_true",
                         help="also run the test set and write report.json, report.md and plots into <out>/report")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(func=cmd_export)
 
 
+# Graded payloads: a signed input needs 2 bits (sign + magnitude); Loihi 2 graded spikes carry up to 24.
+EXPORT_INPUT_BITS = (2, 24)
+NETX_INPUT_BITS = (0, 24)  # 0: binary spikes
 EXPORT_EXAMPLE = "example:\n  dsatgo-export runs/digits/model.pt --target loihi --out runs/digits/loihi"
 
 
 def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
     """What a lava-dl netx HDF5 file does not say about itself (see :func:`_load_network`)."""
-    parser.add_argument("--timesteps", type=int, help="netx file: timesteps per sample (lava-dl's netx files do not "
-                                                        "hold it; ours do)")
-    parser.add_argument("--input-bits", type=int, default=None,
-                        help="netx file: bits of graded input payloads (0: binary spikes, x != 0; default: what "
-                             "the file says, else 0)")
-    parser.add_argument("--input-shape", type=lambda text: tuple(int(v) for v in text.split(",")), metavar="C,H,W",
+    parser.add_argument("--timesteps", type=types_.POSITIVE,
+                        help="netx file: timesteps per sample (lava-dl's netx files do not hold it; ours do)")
+    parser.add_argument("--input-bits", type=types_.integer(*NETX_INPUT_BITS), default=None,
+                        help="netx file: bits of graded input payloads (0: binary spikes, x != 0; at most "
+                             f"{NETX_INPUT_BITS[1]}; default: what the file says, else 0)")
+    parser.add_argument("--input-shape", type=types_.shape, metavar="C,H,W",
                         help="netx file without an input layer whose first layer is a conv: its input shape")
 
 
+def _add_timeout_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=types_.SECONDS, metavar="SECONDS",
+                        help="end a Lava run that takes longer (its processes stopped): one line, exit 2")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from .hardware_sim.parity import FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT
+    from .hardware_sim.report import FORMATS
+    from .hardware_sim.sides import SIDES
+    from .train.data import DATASETS
+    from .train.loop import MODELS, LOSSES, OPTIMIZERS, SURROGATE_VARIANTS
+    from .train.neuron import ABLATIONS, DECAY_MODES
+
+    parser = _Parser(
         prog="dsatgo", formatter_class=_Formatter,
         description="Train DS-ATGO spiking networks, export them to Loihi fixed point, "
                     "and check them in Lava and a bit-exact reference simulator.",
@@ -398,30 +424,32 @@ def build_parser() -> argparse.ArgumentParser:
                "(python or binary version folders) and events / cifar10_dvs (train.npz + test.npz with 'frames'\n"
                "(N, T, C, H, W) and 'labels') are read from --data-root; nothing is downloaded.")
     train.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
-    train.add_argument("--dataset", help="digits, synthetic, mnist, fashion_mnist, cifar10, cifar100, events, "
-                                         "cifar10_dvs [digits]")
+    train.add_argument("--dataset", choices=DATASETS, metavar="DATASET", help=f"{', '.join(DATASETS)} [digits]")
     train.add_argument("--data-root", help="folder holding the files of a file-based data set")
-    train.add_argument("--model", choices=["mlp", "convnet", "vggsnn", "resnet19"], help="architecture [mlp]")
-    train.add_argument("--width", type=float, help="channel multiplier of convnet, vggsnn, resnet19 [1.0]")
-    train.add_argument("--hidden", type=int, nargs="+", help="hidden Linear sizes of mlp and convnet [128]")
-    train.add_argument("--channels", nargs="+", help="convnet conv blocks and 2x2 pools, e.g. 32 pool 64 pool")
-    train.add_argument("--timesteps", "-T", type=int, help="timesteps T [4; event data: its frames per sample]")
-    train.add_argument("--epochs", type=int, help="epochs [30]")
-    train.add_argument("--batch-size", type=int, help="mini-batch size per process [32]")
-    train.add_argument("--lr", type=float, help="learning rate (cosine schedule over the epochs) [2e-3]")
-    train.add_argument("--optimizer", choices=["adam", "sgd"], help="optimizer [adam]")
-    train.add_argument("--momentum", type=float, help="SGD momentum [0.9]")
-    train.add_argument("--weight-decay", type=float, help="weight decay [0]")
-    train.add_argument("--loss", choices=["ce", "tet"], help="cross-entropy of the T-averaged readout, or TET [ce]")
-    train.add_argument("--label-smoothing", type=float, help="label smoothing [0.1]")
+    train.add_argument("--model", choices=MODELS, help="architecture [mlp]")
+    train.add_argument("--width", type=types_.real(0.0, low_open=True),
+                       help="channel multiplier of convnet, vggsnn, resnet19 [1.0]")
+    train.add_argument("--hidden", type=types_.POSITIVE, nargs="+", help="hidden Linear sizes of mlp and convnet [128]")
+    train.add_argument("--channels", type=types_.channel, nargs="+",
+                       help="convnet conv blocks and 2x2 pools, e.g. 32 pool 64 pool")
+    train.add_argument("--timesteps", "-T", type=types_.POSITIVE, help="timesteps T [4; event data: its frames per sample]")
+    train.add_argument("--epochs", type=types_.POSITIVE, help="epochs [30]")
+    train.add_argument("--batch-size", type=types_.POSITIVE, help="mini-batch size per process [32]")
+    train.add_argument("--lr", type=types_.real(0.0, low_open=True),
+                       help="learning rate (cosine schedule over the epochs) [2e-3]")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer [adam]")
+    train.add_argument("--momentum", type=types_.FRACTION, help="SGD momentum, 0 to 1 [0.9]")
+    train.add_argument("--weight-decay", type=types_.real(0.0), help="weight decay [0]")
+    train.add_argument("--loss", choices=LOSSES, help="cross-entropy of the T-averaged readout, or TET [ce]")
+    train.add_argument("--label-smoothing", type=types_.real(0.0, 0.999), help="label smoothing, in [0, 1) [0.1]")
     train.add_argument("--no-augment", action="store_true", help="no training augmentation (CIFAR: crop + flip)")
-    train.add_argument("--ablation", choices=["ds-atgo", "at", "tgo", "vanilla"],
+    train.add_argument("--ablation", choices=tuple(ABLATIONS),
                        help="adaptive threshold and/or TGO surrogate width [ds-atgo]")
-    train.add_argument("--surrogate-variant", choices=["paper", "code"],
+    train.add_argument("--surrogate-variant", choices=SURROGATE_VARIANTS,
                        help="TGO width from dVth (paper) or sigma (authors' code) [paper]")
-    train.add_argument("--decay-mode", choices=["plif", "fixed"], help="learnable PLIF decay or fixed 0.2 [plif]")
-    train.add_argument("--seed", type=int, help="random seed [0]")
-    train.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... [auto]")
+    train.add_argument("--decay-mode", choices=DECAY_MODES, help="learnable PLIF decay or fixed 0.2 [plif]")
+    train.add_argument("--seed", type=types_.NON_NEGATIVE, help="random seed [0]")
+    train.add_argument("--device", type=types_.train_device, help="auto, cpu, cuda, cuda:1 ... [auto]")
     train.add_argument("--out", help="checkpoint path, rewritten every epoch [runs/digits/model.pt]")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint at --out")
     train.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint at --out")
@@ -439,14 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog="example:\n  dsatgo sim runs/digits/loihi --backend lava --samples 100\n"
                                 "  dsatgo sim model_netx.h5 --timesteps 16 --dataset digits   (a lava-dl netx file)")
     sim.add_argument("network", help="export folder, network.npz, or a lava-dl netx HDF5 file")
-    sim.add_argument("--backend", default="reference", choices=["reference", "lava", "lava-float", "onnx"],
+    sim.add_argument("--backend", default="reference", choices=[s for s in SIDES if s not in ("torch", "recorded")],
                      help="lava-float: Lava's floating_pt models (an approximation of lava); onnx: the "
                           "one-timestep integer ONNX graph looped over T by onnxruntime")
     _add_netx_arguments(sim)
     sim.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     sim.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
-    sim.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
-    sim.add_argument("--device", default="cpu", help="torch device of the reference simulator")
+    sim.add_argument("--samples", type=types_.POSITIVE, default=None, help="test samples (default: all)")
+    sim.add_argument("--device", type=types_.device, default="cpu", help="torch device of the reference simulator")
+    _add_timeout_argument(sim)
     sim.add_argument("--report", metavar="DIR", help="also write report.json, report.md and plots into DIR")
     sim.add_argument("--save-spikes", metavar="FILE",
                      help="write every spiking layer's spikes and the predictions to FILE (.npz), the format "
@@ -458,23 +487,31 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=_Formatter,
                             epilog="example:\n  dsatgo parity --model runs/digits/model.pt --network runs/digits/loihi "
                                    "--sides reference,lava --samples 100\n\n"
+                                   "default tolerances: two integer sides (reference, lava, onnx, recorded) must agree "
+                                   "exactly;\na float side (torch, lava-float) must reach "
+                                   f"{FLOAT_MIN_CLASS_AGREEMENT:.0%} class and {FLOAT_MIN_SPIKE_AGREEMENT:.0%} "
+                                   "spike-count agreement\n(measured on digits MLPs: at least 98 % and 99.6 %; "
+                                   "hardware_sim/parity.py)\n\n"
                                    "exit status: 0 within tolerance, 1 beyond, 2 on bad input")
     parity.add_argument("--model", help="checkpoint (for the torch side)")
     parity.add_argument("--network", help="export folder, network.npz or a lava-dl netx HDF5 file "
                                            "(for reference, lava, onnx and recorded)")
     _add_netx_arguments(parity)
-    parity.add_argument("--sides", default="reference,lava",
-                        help="two of torch, reference, lava, lava-float, onnx, recorded")
+    parity.add_argument("--sides", default="reference,lava", help=f"two of {', '.join(SIDES)}")
     parity.add_argument("--recorded", metavar="FILE",
                         help="spikes another engine recorded (a Loihi 2 system, another machine; the format is "
                              "in hardware_sim/recording.py, and `dsatgo sim --save-spikes` writes it)")
     parity.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     parity.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
-    parity.add_argument("--samples", type=int, default=100, help="test samples")
-    parity.add_argument("--min-class-agreement", type=float, default=1.0, help="fraction of equal predictions required")
-    parity.add_argument("--min-spike-agreement", type=float, default=1.0,
-                        help="fraction of (sample, neuron) spike counts that must be equal, per layer")
-    parity.add_argument("--device", default="cpu", help="torch device for the torch and reference sides")
+    parity.add_argument("--samples", type=types_.POSITIVE, default=100, help="test samples")
+    parity.add_argument("--min-class-agreement", type=types_.FRACTION, metavar="F",
+                        help="fraction of equal predictions required, 0 to 1 (default: by the pair of sides, below)")
+    parity.add_argument("--min-spike-agreement", type=types_.FRACTION, metavar="F",
+                        help="fraction of (sample, neuron) spike counts that must be equal, per layer, 0 to 1 "
+                             "(default: by the pair of sides, below)")
+    parity.add_argument("--device", type=types_.device, default="cpu",
+                        help="torch device for the torch and reference sides")
+    _add_timeout_argument(parity)
     parity.add_argument("--json", action="store_true", help="print the report as JSON")
     parity.set_defaults(func=cmd_parity)
 
@@ -492,19 +529,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="device profiles: built-in names or JSON files")
     report.add_argument("--model", help="the trained checkpoint the network came from: adds the accuracy ladder "
                                         "(float adaptive, frozen schedule, per-layer threshold, quantized, Lava)")
-    report.add_argument("--calibrate", type=int, default=256, metavar="N",
+    report.add_argument("--calibrate", type=types_.NON_NEGATIVE, default=256, metavar="N",
                         help="training samples calibrating the ladder's per-layer thresholds (as export does)")
     report.add_argument("--lava", action="store_true", help="run Lava for the ladder's last rung (needs --model)")
     report.add_argument("--backend", default="reference", choices=["reference", "lava"],
                         help="engine whose spikes are counted")
-    report.add_argument("--format", default="md", choices=["md", "html"],
+    report.add_argument("--format", default="md", choices=FORMATS,
                         help="md: Markdown beside PNG plots; html: one self-contained file")
     report.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     report.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
-    report.add_argument("--samples", type=int, default=None, help="test samples (default: all)")
+    report.add_argument("--samples", type=types_.POSITIVE, default=None, help="test samples (default: all)")
     report.add_argument("--out", help="report.json path; the rendered report goes beside it "
                                       "(default: beside the network)")
-    report.add_argument("--device", default="cpu", help="torch device of the reference simulator")
+    report.add_argument("--device", type=types_.device, default="cpu", help="torch device of the reference simulator")
+    _add_timeout_argument(report)
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(func=cmd_report)
 
@@ -513,8 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train, export, simulate, check parity and report on digits",
                           formatter_class=_Formatter, epilog="example:\n  dsatgo demo --out demo_out")
     demo.add_argument("--out", default="demo_out", help="output folder")
-    demo.add_argument("--epochs", type=int, default=40, help="training epochs")
-    demo.add_argument("--samples", type=int, default=None, help="test samples for Lava (default: all)")
+    demo.add_argument("--epochs", type=types_.POSITIVE, default=40, help="training epochs")
+    demo.add_argument("--samples", type=types_.POSITIVE, default=None, help="test samples for Lava (default: all)")
     demo.add_argument("--no-lava", action="store_true", help="skip the Lava run")
     demo.add_argument("--overwrite", action="store_true", help="replace an output folder an earlier demo wrote")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -530,6 +568,17 @@ def _add_memory_budget(parser: argparse.ArgumentParser) -> None:
                              f"available memory, or ${ENV_VAR})")
 
 
+def _lava_timeout(seconds: float | None):
+    """--timeout: the limit of every Lava run of the command (a no-op without one)."""
+    import contextlib
+
+    if seconds is None:
+        return contextlib.nullcontext()
+    from .hardware_sim.lava_backend import run_timeout
+
+    return run_timeout(seconds)
+
+
 def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     from .limits import budget_override
 
@@ -539,14 +588,28 @@ def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
-        with budget_override(getattr(args, "memory_budget", None)):
+        with budget_override(getattr(args, "memory_budget", None)), _lava_timeout(getattr(args, "timeout", None)):
             return func(args)
     except UserError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 130
+        if argv is None:  # the command line, not a caller in Python: end now
+            _exit_now(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
+
+
+def _exit_now(code: int) -> None:
+    """Exit after an interrupt without the interpreter's module teardown, which takes seconds after a Lava
+    run (torch and Lava's modules); exit handlers still run (multiprocessing removes its folders)."""
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -555,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def export_main(argv: Sequence[str] | None = None) -> int:
     """``dsatgo-export``: the same as ``dsatgo export``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dsatgo-export", formatter_class=_Formatter,
         description="Freeze a DS-ATGO checkpoint (thresholds, decays), quantize it to Loihi fixed point "
                     "and write the deployable network, the target's file (loihi: a lava-dl netx HDF5 file; onnx: "

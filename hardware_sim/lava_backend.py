@@ -79,7 +79,16 @@ The SpikeRecorder's one model serves both (``exception_proc_model_map``).
 raised as LavaRunError with the real exception Lava keeps in its actors, as
 soon as it happens (Lava's own error path joins every actor and so hangs while
 the healthy ones wait for messages); a run that does not finish within
-``timeout_s`` is ended the same way, its actor processes terminated.
+``timeout_s`` (or the limit :func:`run_timeout` sets) is ended the same way, its
+actor processes terminated, and raises LavaTimeout (a UserError: one line).
+
+Children (hardware_sim/lava_guard.py). Lava forks one actor process per Lava
+process and a shared-memory manager. Forked during a run, each ignores SIGINT
+(Ctrl-C reaches the whole process group; the parent alone ends the run and
+terminates them, with no traceback from each child) and watches its parent:
+when the parent dies, even by SIGKILL, the child removes the run's temporary
+folder and exits. A run interrupted in the parent (KeyboardInterrupt) or failed
+terminates every child it started before the exception propagates.
 """
 
 from __future__ import annotations
@@ -100,6 +109,7 @@ from dsatgo_deploy import lava_compat, loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
 
+from .lava_guard import end_children, guarded_children
 from .reference import SimulationResult
 
 CHUNK_STEPS = 500  # run() calls of this many steps, so a progress bar can move
@@ -108,6 +118,25 @@ POLL_S = 0.2  # how often a running Lava graph is checked for failed processes
 
 class LavaRunError(RuntimeError):
     """A Lava run failed or hung; the message carries the real cause."""
+
+
+class LavaTimeout(LavaRunError, UserError):
+    """A Lava run took longer than its limit (the user's --timeout): one line, exit 2."""
+
+
+_default_timeout_s: list[float] = []  # innermost run_timeout() last
+
+
+@contextlib.contextmanager
+def run_timeout(seconds: float):
+    """Every :func:`run_lava` inside without its own ``timeout_s`` ends after ``seconds`` (the CLI's --timeout)."""
+    if not seconds > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {seconds}")
+    _default_timeout_s.append(float(seconds))
+    try:
+        yield
+    finally:
+        _default_timeout_s.pop()
 
 
 SELECT_TAGS = ("fixed_pt", "floating_pt")
@@ -329,18 +358,26 @@ def _actor_errors(process) -> list[str]:
 
 def _stop(process, timeout_s: float = 30.0) -> None:
     """stop() in a daemon thread, waiting at most timeout_s: Lava's stop() can hang after a failure."""
-    thread = threading.Thread(target=process.stop, daemon=True)
+    def stop() -> None:
+        with contextlib.suppress(Exception):  # a run ended before Lava's runtime was up has nothing to stop
+            process.stop()
+
+    thread = threading.Thread(target=stop, daemon=True)
     thread.start()
     thread.join(timeout_s)
 
 
-def _shutdown(process, timeout_s: float = 3.0) -> None:
-    """End a failed or hung run: terminate Lava's actor processes, then stop() in a daemon
-    thread (after a failure Lava's own stop() can hang)."""
-    for actor in _actors(process):
-        with contextlib.suppress(ValueError, AssertionError, AttributeError):  # already closed
-            if actor.is_alive():
-                actor.terminate()
+def _shutdown(process, timeout_s: float = 3.0, grace_s: float = 1.0) -> None:
+    """End a failed, hung or interrupted run now: terminate Lava's actor processes, mark the runtime
+    stopped (its stop() would otherwise wait for replies from the dead actors, here and again in its
+    ``__del__`` at exit), then stop() in a daemon thread, which shuts the shared-memory manager down
+    (it unlinks the run's shared memory)."""
+    end_children(_actors(process), grace_s)
+    runtime = getattr(process, "_runtime", None)
+    if runtime is not None:
+        runtime._is_started = False
+        with contextlib.suppress(Exception):  # not started yet, or already shut down
+            runtime._messaging_infrastructure.smm.shutdown()
     _stop(process, timeout_s)
 
 
@@ -376,14 +413,18 @@ def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: fl
         worker.start()
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while worker.is_alive():
-            worker.join(POLL_S)
+            try:
+                worker.join(POLL_S)
+            except KeyboardInterrupt:
+                _shutdown(entry, timeout_s=0.5, grace_s=0.2)  # Ctrl-C: the user waits; nothing to save
+                raise
             errors = _actor_errors(entry)
             if errors:
                 _shutdown(entry)
                 raise LavaRunError("a Lava process failed: " + "; ".join(errors))
             if deadline is not None and time.monotonic() > deadline:
                 _shutdown(entry)
-                raise LavaRunError(f"Lava run did not finish within {timeout_s} s ({what}); its processes were "
+                raise LavaTimeout(f"Lava run did not finish within {timeout_s} s ({what}); its processes were "
                                    "terminated")
         if failure:
             cause = "; ".join(_actor_errors(entry)) or repr(failure[0])
@@ -425,7 +466,9 @@ def run_lava(
     if samples == 0:
         raise UserError("no samples to run")
     floating = select_tag == "floating_pt"
-    with tempfile.TemporaryDirectory(prefix="dsatgo-lava-") as workdir:
+    if timeout_s is None and _default_timeout_s:
+        timeout_s = _default_timeout_s[-1]
+    with tempfile.TemporaryDirectory(prefix="dsatgo-lava-") as workdir, guarded_children(workdir):
         graph = _build(net, encoded, lava, Path(workdir), floating)
         monitored = _execute(graph, lava, select_tag, progress, timeout_s, f"{samples} samples x {steps} steps")
         # Wall index (0-based) of sample i's timestep t at a node of depth d: i*T + t + d.

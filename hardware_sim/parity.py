@@ -10,6 +10,19 @@ the reference simulator, Lava) are compared layer by layer:
 * predicted classes: agreement, and the accuracy of each side against labels.
 
 A run is a :class:`RunRecord`; the checker never needs to know which engine made it.
+
+Tolerances (:func:`default_tolerance`) depend on the pair. The integer engines
+(reference, lava, onnx, recorded) compute the same integers, so two of them must
+agree exactly: every prediction and every spike count. A float side (torch, the
+trained model; lava-float, Lava's float models) cannot match the quantized
+integers spike for spike: 8-bit weights and integer decays move membrane
+potentials by a fraction of a threshold, and a neuron near its threshold fires
+one step earlier or later. Measured on digits MLPs (64 or 128 hidden, T = 4,
+3 to 40 epochs, 100 and 360 test images; the demo's model: 100 % and 99.8 %),
+torch and the integers agree on at least 98 % of predictions and 99.6 % of the
+per-neuron spike counts of each layer; the defaults (95 % and 95 %) leave a
+margin for other seeds and sizes while still catching a
+broken export (a wrong scale or threshold drops both far below).
 """
 
 from __future__ import annotations
@@ -18,6 +31,30 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+INTEGER_SIDES = ("reference", "lava", "onnx", "recorded")  # the same integer arithmetic: bit-exact
+FLOAT_SIDES = ("torch", "lava-float")  # float arithmetic: close to the integers, not equal
+FLOAT_MIN_CLASS_AGREEMENT = 0.95  # measured >= 0.98 on digits MLPs (module doc)
+FLOAT_MIN_SPIKE_AGREEMENT = 0.95  # measured >= 0.996 on digits MLPs
+
+
+@dataclass
+class Tolerance:
+    """The agreement a pair must reach, and why those numbers."""
+
+    min_class_agreement: float
+    min_spike_agreement: float
+    reason: str
+
+
+def default_tolerance(side_a: str, side_b: str) -> Tolerance:
+    """Equality between two integer sides; the measured float defaults (module doc) when either side is float."""
+    floats = [s for s in (side_a, side_b) if s in FLOAT_SIDES]
+    if not floats:
+        return Tolerance(1.0, 1.0, f"{side_a} and {side_b} compute the same integers: equality required")
+    return Tolerance(FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT,
+                     f"{' and '.join(floats)} {'is' if len(floats) == 1 else 'are'} float: near-threshold neurons "
+                     "fire a step apart from the integers; defaults measured on digits with margin")
 
 
 @dataclass
@@ -67,6 +104,7 @@ class ParityReport:
     bit_exact: bool
     passed: bool = True
     failures: list[str] = field(default_factory=list)
+    tolerance: Tolerance | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,8 +148,22 @@ def compare(a: RunRecord, b: RunRecord, labels: np.ndarray | None = None) -> Par
     return ParityReport((a.name, b.name), len(a.predictions), layers, class_agreement, accuracy, first, bit_exact)
 
 
-def apply_tolerance(report: ParityReport, min_class_agreement: float = 1.0, min_spike_agreement: float = 1.0) -> ParityReport:
-    """Mark the report failed where agreement falls below the tolerances (fractions in [0, 1])."""
+def apply_tolerance(report: ParityReport, min_class_agreement: float | None = None,
+                    min_spike_agreement: float | None = None) -> ParityReport:
+    """Mark the report failed where agreement falls below the tolerances (fractions in [0, 1]); a tolerance
+    left None takes the pair's default (:func:`default_tolerance`). The report records which applied and why."""
+    default = default_tolerance(*report.sides)
+    given = [name for name, value in (("class", min_class_agreement), ("spike", min_spike_agreement))
+             if value is not None]
+    min_class_agreement = default.min_class_agreement if min_class_agreement is None else min_class_agreement
+    min_spike_agreement = default.min_spike_agreement if min_spike_agreement is None else min_spike_agreement
+    for name, value in (("min_class_agreement", min_class_agreement), ("min_spike_agreement", min_spike_agreement)):
+        if not 0.0 <= value <= 1.0:  # also False for NaN
+            raise ValueError(f"{name} must be a fraction in [0, 1], got {value}")
+    reason = (default.reason if not given else
+              f"{' and '.join(given)} tolerance given by the caller" + ("" if len(given) == 2 else
+                                                                       f"; otherwise {default.reason}"))
+    report.tolerance = Tolerance(float(min_class_agreement), float(min_spike_agreement), reason)
     failures = []
     if report.class_agreement < min_class_agreement:
         failures.append(f"class agreement {report.class_agreement:.4f} < {min_class_agreement:.4f}")
@@ -140,5 +192,9 @@ def format_report(report: ParityReport) -> str:
         d = report.first_divergence
         lines.append(f"first divergence: sample {d.sample}, layer '{d.layer}', timestep {d.timestep}, "
                      f"neuron {d.neuron}: {a}={d.values[0]} {b}={d.values[1]}")
+    if report.tolerance is not None:
+        t = report.tolerance
+        lines.append(f"tolerance: class agreement >= {t.min_class_agreement:.2%}, spike-count agreement >= "
+                     f"{t.min_spike_agreement:.2%} per layer ({t.reason})")
     lines.append("PASS" if report.passed else "FAIL: " + "; ".join(report.failures))
     return "\n".join(lines)

@@ -40,16 +40,19 @@ from torch import nn
 from dsatgo_deploy import __version__
 from dsatgo_deploy.architecture import (convnet_architecture, mlp_architecture, resnet19_architecture,
                                         vggsnn_architecture)
-from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint
+from dsatgo_deploy.checkpoint import save_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import write_json
 
 from .data import DataSplit, augment_batch, load_dataset
 from .models import SpikingNetwork, build_model
+from .resume import cosine_lr, resume
 from .neuron import ABLATIONS, NeuronConfig
 
 MODELS = ("mlp", "convnet", "vggsnn", "resnet19")
 LOSSES = ("ce", "tet")
+OPTIMIZERS = ("adam", "sgd")
+SURROGATE_VARIANTS = ("paper", "code")  # TGO width from dVth (paper) or sigma (authors' code)
 DEFAULT_TIMESTEPS = 4
 
 
@@ -97,8 +100,9 @@ class TrainConfig:
         if self.ablation not in ABLATIONS:
             raise ValueError(f"ablation must be one of {', '.join(ABLATIONS)}, got {self.ablation!r}")
         modes = dict(ABLATIONS[self.ablation])
-        if self.surrogate_variant not in ("paper", "code"):
-            raise ValueError(f"surrogate_variant must be paper or code, got {self.surrogate_variant!r}")
+        if self.surrogate_variant not in SURROGATE_VARIANTS:
+            raise ValueError(f"surrogate_variant must be one of {', '.join(SURROGATE_VARIANTS)}, "
+                             f"got {self.surrogate_variant!r}")
         if modes["surrogate_mode"] == "tgo" and self.surrogate_variant == "code":
             modes["surrogate_mode"] = "tgo_sigma"
         config = NeuronConfig(decay_mode=self.decay_mode, tau_init=self.tau_init, f_c=self.f_c,
@@ -111,8 +115,8 @@ class TrainConfig:
         self.neuron_config()
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be sgd or adam, got {self.optimizer!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.timesteps is not None and self.timesteps < 1:
@@ -122,6 +126,10 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.width > 0:
             raise ValueError(f"width must be > 0, got {self.width}")
+        for name in ("lr", "momentum", "weight_decay"):  # a JSON config is not checked by the CLI's parser
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0 or (name == "lr" and self.lr == 0):
+                raise ValueError(f"{name} must be a finite number {'> 0' if name == 'lr' else '>= 0'}, "
+                                 f"got {getattr(self, name)}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
 
@@ -355,22 +363,11 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
     arch = build_architecture(config, data)
     model = build_model(arch).to(device)
     optimizer = _make_optimizer(config, model)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(config.epochs, 1))
     out = Path(config.out)
     history: list[dict] = []
     start_epoch = 0
     if config.resume and out.exists():
-        previous = load_checkpoint(out)
-        if previous["arch"] != arch:
-            raise UserError(f"{out}: the checkpoint was trained with another architecture than this configuration "
-                            "builds; drop --resume or choose another --out")
-        model.load_state_dict(previous["state_dict"])
-        state = previous.get("training_state", {})
-        if state:
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            history = json.loads(state["history"])
-        start_epoch = int(previous["meta"]["epoch"])
+        start_epoch, history = resume(config, out, arch, model, optimizer)
     if world > 1:
         trained: nn.Module = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -388,6 +385,9 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
         if policy is not None:
             augment_generator.manual_seed(config.seed * 1_000_003 + epoch * 1009 + rank)
         model.train()
+        epoch_lr = cosine_lr(config.lr, epoch, config.epochs)  # the rate this epoch trains with
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_lr
         shard = shard_indices(len(x_train), epoch, config.seed, rank, world)
         steps = math.ceil(len(shard) / config.batch_size)
         loss_sum = torch.zeros((), device=device)
@@ -412,8 +412,6 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
             if show and (step % 10 == 9 or step == steps - 1):
                 seen_here = monitor.samples
                 bar.set_postfix(loss=f"{float(loss_sum) / seen_here:.3f}", acc=f"{float(correct) / seen_here:.3f}")
-        epoch_lr = scheduler.get_last_lr()[0]  # the rate this epoch trained with
-        scheduler.step()
         seen = torch.tensor(float(monitor.samples), device=device)
         if world > 1:
             loss_sum, correct, seen = _all_reduce(loss_sum), _all_reduce(correct), _all_reduce(seen)
@@ -440,8 +438,7 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
                     "input_quantum": data.input_quantum, "test_accuracy": test_accuracy,
                     "tool_version": __version__, "world_size": world,
                     "config": json.dumps(dataclasses.asdict(config))}
-            training_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                              "history": json.dumps(history)}
+            training_state = {"optimizer": optimizer.state_dict(), "history": json.dumps(history)}
             save_checkpoint(out, arch, model.state_dict(), meta, training_state)
             write_json(metrics_path(out), history)
     if history:
