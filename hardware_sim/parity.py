@@ -19,23 +19,7 @@ from typing import Any
 
 import numpy as np
 
-
-@dataclass
-class RunRecord:
-    """What one engine did on B samples: spikes per spiking layer (B, T, n) bool,
-    and predicted classes (B,)."""
-
-    name: str
-    spikes: dict[str, np.ndarray]
-    predictions: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.spikes = {k: np.asarray(v).astype(bool) for k, v in self.spikes.items()}
-        self.predictions = np.asarray(self.predictions).reshape(-1)
-        for layer, array in self.spikes.items():
-            if array.ndim != 3 or array.shape[0] != len(self.predictions):
-                raise ValueError(f"run '{self.name}': layer '{layer}': spikes must be (B, T, n) with "
-                                 f"B = {len(self.predictions)}, got {array.shape}")
+from dsatgo_deploy.runs import RunRecord
 
 
 @dataclass

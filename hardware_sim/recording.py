@@ -33,9 +33,8 @@ import numpy as np
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.runs import RunRecord
 
-from .parity import RunRecord
-from .reference import SimulationResult
 
 SPIKES_PREFIX = "spikes/"
 PREDICTIONS = "predictions"
@@ -101,7 +100,7 @@ def load_recording(path: str | os.PathLike, net: DeployableNetwork, samples: int
         raise _fail(origin, PREDICTIONS, "missing: this network ends in a non-spiking readout, whose voltage a "
                                          "recording does not hold, so the predicted classes must be recorded")
     else:
-        predictions = SimulationResult(spikes, None).predictions
+        predictions = RunRecord.from_readout(name, spikes, None).predictions
     if samples is not None:
         if samples > count:
             raise UserError(f"{origin}: holds {count} samples, fewer than the {samples} to compare")
