@@ -27,7 +27,6 @@ those of the deployed layers: pooling folded into a following synapse makes them
 larger than a pool-then-multiply ANN would do. "Active" means the neuron received
 at least one synaptic event (even if the events cancel) or fired at t.
 Per-inference figures are sums over t, averaged over samples.
-
 """
 
 from __future__ import annotations

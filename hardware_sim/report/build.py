@@ -147,6 +147,8 @@ def build_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | None = N
 
 def check_report(data: Any) -> None:
     """UserError unless ``data`` is a report of this schema version with the fields the renderer reads."""
+    if isinstance(data, dict) and ("energy_report" in data or data.get("format") == "dsatgo-energy-report"):
+        raise UserError("a report of an earlier version, before schema_version 1: write it again with this version")
     if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
         raise UserError(f"not a dsatgo report (no \"format\": \"{REPORT_FORMAT}\")")
     if data.get("schema_version") != SCHEMA_VERSION:

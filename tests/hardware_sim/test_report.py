@@ -311,6 +311,9 @@ def test_load_report_refuses_other_files(tmp_path):
     path.write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(UserError, match=r"x\.json: not a dsatgo report"):
         report.load_report(path)
+    path.write_text(json.dumps({"format": "dsatgo-energy-report", "format_version": 1}))
+    with pytest.raises(UserError, match=r"x\.json: a report of an earlier version, before schema_version 1"):
+        report.load_report(path)
     path.write_text(json.dumps({**tiny_report(tmp_path), "schema_version": 99}))
     with pytest.raises(UserError, match=r"x\.json: field 'schema_version': 99, this version reads 1"):
         report.load_report(path)
@@ -360,6 +363,7 @@ def test_export_and_sim_report_helpers(exported, trained_checkpoint, digits, tmp
                                               calibration_x=digits.x_train[:32], profiles=["loihi1"])
     assert files[0] == tmp_path / "export" / "report" / "report.json" and all(f.is_file() for f in files)
     assert len(built["ladder"]["rungs"]) == 5 and built["network"]["source"] == str(tmp_path / "export")
+    assert_valid_report(json.loads(files[0].read_text()))
     record = run_reference(exported.network, x)  # as `dsatgo sim --report` has it
     built, files = reports.write_network_report(exported.network, x, y, tmp_path / "sim", record=record,
                                                profiles=["cmos45nm"])
