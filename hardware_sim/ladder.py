@@ -19,7 +19,7 @@ Rungs, in deployment order (each on the same test samples):
 5. ``lava``: the same network in Lava (Loihi2SimCfg fixed_pt), when run.
 
 Every rung's spikes are counted on the deployed network's connectivity
-(energy.count_operations with the network's weights and input payloads), so
+(counts.count_operations with the network's weights and input payloads), so
 differences of synaptic operations and energy between rungs come from the
 spikes alone, not from weights that quantization rounded to zero.
 
@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dsatgo_deploy.network import DeployableNetwork
-from dsatgo_deploy.profiles import BUILTIN_PROFILES, Profile, load_profile
+from dsatgo_deploy.profiles import BUILTIN_PROFILES, Profile, load_profiles
 from dsatgo_deploy.runs import RunRecord
 
 from .counts import count_operations
@@ -67,7 +67,7 @@ def summarize_ladder(rungs: Sequence[Rung], net: DeployableNetwork, x: np.ndarra
                      profiles: Sequence[str | Profile] = BUILTIN_PROFILES,
                      **context: Any) -> dict[str, Any]:
     """JSON-able ladder: per rung accuracy, agreement with the previous rung, spikes, synops, energy."""
-    loaded = [p if isinstance(p, Profile) else load_profile(p) for p in profiles]
+    loaded = load_profiles(profiles)
     payloads = net.encode_input(np.asarray(x))
     y = np.asarray(y)
     items = []

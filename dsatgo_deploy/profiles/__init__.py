@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from dsatgo_deploy.errors import UserError
 
@@ -134,3 +134,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
     except json.JSONDecodeError as exc:
         raise UserError(f"{origin}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     return _parse_profile(data, origin)
+
+
+def load_profiles(profiles: Sequence[str | Path | Profile]) -> list[Profile]:
+    """Each entry as :func:`load_profile` loads it; a Profile already loaded is kept as it is."""
+    return [p if isinstance(p, Profile) else load_profile(p) for p in profiles]

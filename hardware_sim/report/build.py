@@ -18,7 +18,7 @@ import numpy as np
 
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import DeployableNetwork
-from dsatgo_deploy.profiles import BUILTIN_PROFILES, Profile, load_profile
+from dsatgo_deploy.profiles import BUILTIN_PROFILES, Profile, load_profiles
 from dsatgo_deploy.runs import RunRecord
 
 from ..counts import LayerCounts, OperationCounts, count_operations
@@ -117,10 +117,6 @@ def network_section(net: DeployableNetwork, source: str | None, dataset: str | N
         "layers": [{"name": layer.name, "kind": layer.kind, "output_shape": list(layer.output_shape)}
                    for layer in net.layers],
     }
-
-
-def load_profiles(profiles: Sequence[str | Profile]) -> list[Profile]:
-    return [p if isinstance(p, Profile) else load_profile(p) for p in profiles]
 
 
 def build_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | None = None, *,

@@ -77,3 +77,16 @@ def test_schema_refuses_what_is_not_a_report(demo_shaped_report, mutate, where):
     mutate(broken)
     paths = {e.json_path for e in _validator().iter_errors(broken)}
     assert where in paths, paths
+
+
+def test_the_demo_writes_a_valid_report(tmp_path, capsys):
+    """The demo itself, cut short (1 epoch, 30 samples, no Lava): its report.json is one of the shape."""
+    from dsatgo_deploy.pipeline.demo import run_demo
+
+    returned = run_demo(tmp_path, epochs=1, samples=30, lava=False)
+    written = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert_valid_report(written)
+    assert written == json.loads(json.dumps(returned))
+    assert set(written["parity"]) == {"torch_vs_reference"} and written["ladder"]["rungs"][4]["available"] is False
+    printed = capsys.readouterr().out
+    assert f"spikes per inference                                : {written['totals']['spikes']:.1f}" in printed
