@@ -44,6 +44,9 @@ def _load(model_or_path: Any):
         return model_or_path
     if isinstance(model_or_path, (bytes, bytearray)):
         return onnx.load_from_string(bytes(model_or_path))
+    if not isinstance(model_or_path, (str, os.PathLike)):
+        raise TypeError(f"expected an .onnx file, an onnx.ModelProto or its bytes, got {type(model_or_path).__name__} "
+                        "(a network's graph: export.onnx_writer.build_onnx / build_float_onnx)")
     path = str(model_or_path)
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such ONNX file")

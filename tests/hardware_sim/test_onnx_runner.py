@@ -133,18 +133,20 @@ def test_wrap_and_saturation_edges_and_every_state_bit_exact():
     assert_bit_exact(net, payloads)
 
 
-def test_runner_accepts_network_model_bytes_and_file_and_encodes_analog_input(tmp_path):
+def test_runner_accepts_model_bytes_and_file_and_encodes_analog_input(tmp_path):
     net = random_network(0, [12, 10, 4], 3)
     x = np.random.default_rng(2).uniform(0, 1, (25, 12))
     reference = simulate(net, x)
     model = build_onnx(net)
     path = tmp_path / "step.onnx"
     path.write_bytes(model.SerializeToString())
-    for source in (net, model, model.SerializeToString(), path, str(path)):
+    for source in (model, model.SerializeToString(), path, str(path)):
         result = run_onnx(source, x, batch_size=7)  # several chunks
         np.testing.assert_array_equal(result.readout_trace, reference.readout_trace)
         np.testing.assert_array_equal(result.spikes["l0"], reference.spikes["l0"])
     assert metadata(model)["timesteps"] == 3
+    with pytest.raises(TypeError, match="build_onnx"):  # building a network's graph is the writer's job
+        run_onnx(net, x)
 
 
 def test_runner_errors_are_one_line_user_errors(tmp_path):
