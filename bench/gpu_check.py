@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/gpu_check")
     args = parser.parse_args()
     assert torch.cuda.is_available(), "no CUDA device"
-    from dsatgo_deploy.architecture import resnet19_architecture
+    from dsatgo_deploy.train.zoo import resnet19_architecture
     from dsatgo_deploy.export.exporter import export_checkpoint
     from dsatgo_deploy.hardware_sim.reference import simulate
     from dsatgo_deploy.train.data import load_digits

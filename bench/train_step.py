@@ -62,7 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dsatgo_deploy.architecture import convnet_architecture, resnet19_architecture
+from dsatgo_deploy.train.zoo import convnet_architecture, resnet19_architecture
 from dsatgo_deploy.train.models import SpikingNetwork, build_model
 from dsatgo_deploy.train.neuron import ABLATIONS, NeuronConfig
 

@@ -195,7 +195,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
                                overwrite=args.overwrite)
     if args.report:
-        from .hardware_sim.report import write_export_report
+        from .pipeline.reports import write_export_report
 
         data = _load_data(checkpoint["meta"], args, checkpoint["arch"]["input_shape"])
         write_export_report(result, checkpoint, data.x_test, data.y_test, calibration_x=calibration)
@@ -216,7 +216,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from .hardware_sim.sides import run_side
+    from .pipeline.sides import run_side
 
     net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
     if args.report:  # outputs are checked before the run
@@ -241,7 +241,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     result = {"backend": args.backend, "samples": len(x), "accuracy": accuracy, "seconds": round(seconds, 3),
               "spikes_per_inference": {k: v / max(len(x), 1) for k, v in spikes.items()}}
     if args.report:
-        from .hardware_sim.report import write_network_report
+        from .pipeline.reports import write_network_report
 
         write_network_report(net, x, y, args.report, record=record, source=args.network, device=args.device)
         result["report"] = str(args.report)
@@ -260,7 +260,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .hardware_sim.parity import apply_tolerance, compare, format_report
-    from .hardware_sim.sides import SIDES, run_side
+    from .pipeline.sides import SIDES, run_side
 
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
     if len(sides) != 2 or any(s not in SIDES for s in sides):
@@ -293,7 +293,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .hardware_sim import report as reports
+    from .pipeline import reports
 
     if Path(args.network).suffix == ".json":  # an existing report.json: render it only
         out = Path(args.network)
@@ -316,7 +316,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         x, y = data.x_test[: args.samples], data.y_test[: args.samples]
         record = None
         if args.backend == "lava":
-            from .hardware_sim.sides import run_lava
+            from .pipeline.sides import run_lava
 
             record = run_lava(net, x, progress=not args.json)
         calibration = data.x_train[: args.calibrate] if checkpoint is not None and args.calibrate > 0 else None
@@ -336,7 +336,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .pipeline.demo import run_demo
 
     summary = run_demo(Path(args.out), epochs=args.epochs, samples=args.samples, lava=not args.no_lava,
                        overwrite=args.overwrite)

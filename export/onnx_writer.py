@@ -66,9 +66,9 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
+from dsatgo_deploy.onnx_metadata import METADATA_KEY
 
 OPSET = 17
-METADATA_KEY = "dsatgo"
 BATCH = "batch"
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53

@@ -219,8 +219,3 @@ def quantize(
                       "layers": [asdict(r) for r in reports]})
     net.validate("quantized network")
     return net, reports
-
-
-def dequantized_readout(net: DeployableNetwork, readout_v: np.ndarray) -> np.ndarray:
-    """Readout potential after T steps -> the float model's mean current (v = 64 s T I)."""
-    return readout_v / (64.0 * net.output.scale * net.timesteps)

@@ -108,9 +108,9 @@ import scipy.sparse
 from dsatgo_deploy import lava_compat, loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
+from dsatgo_deploy.runs import RunRecord
 
 from .lava_guard import end_children, guarded_children
-from .reference import SimulationResult
 
 CHUNK_STEPS = 500  # run() calls of this many steps, so a progress bar can move
 POLL_S = 0.2  # how often a running Lava graph is checked for failed processes
@@ -445,7 +445,7 @@ def run_lava(
     payloads: bool = False,
     progress: bool = False,
     timeout_s: float | None = None,
-) -> SimulationResult:
+) -> RunRecord:
     """Run ``net`` on samples x in Lava; same result type as the reference simulator.
 
     Spikes per spiking layer (B, T, n) and the readout v after each sample
@@ -478,9 +478,9 @@ def run_lava(
             wall = _lava_to_torch(np.load(path), graph.shapes[name])  # (total, n), torch order
             spikes[name] = wall[index + graph.depths[name]]  # (B, T, n)
     if monitored is None:
-        return SimulationResult(spikes=spikes, readout_trace=None)
+        return RunRecord.from_readout("lava-float" if floating else "lava", spikes, None)
     readout = net.layers[-1]
     wall_v = _lava_to_torch(monitored, readout.output_shape)
     wall_v = wall_v * float(1 << loihi.ACTIVATION_SHIFT) if floating else wall_v.astype(np.int64)
     readout_trace = wall_v[index + graph.depths[readout.name]]  # (B, T, n_out)
-    return SimulationResult(spikes=spikes, readout_trace=readout_trace)
+    return RunRecord.from_readout("lava-float" if floating else "lava", spikes, readout_trace)

@@ -1,7 +1,7 @@
 """Run the ONNX target with onnxruntime: the one-timestep graph looped over T.
 
 :func:`run_onnx` runs the integer-exact graph (export/onnx_writer.py ``build_onnx``)
-and returns the same :class:`SimulationResult` as the reference simulator, so the
+and returns a :class:`RunRecord` like the reference simulator's, so the
 two can be compared spike for spike (``dsatgo parity --sides reference,onnx``).
 :func:`run_onnx_float` runs the float graph of the frozen network and returns
 what ``run_frozen`` returns (readout mean over T, spikes per layer).
@@ -13,7 +13,6 @@ and the state the previous step returned.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -21,15 +20,9 @@ from typing import Any
 import numpy as np
 
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.network import DeployableNetwork, InputEncoding
-
-from .reference import SimulationResult
-
-
-#: The model metadata entry the ONNX writer (export/onnx_writer.py) stores: JSON with the kind of graph,
-#: T, the input shape and encoding, and the layers (name, neurons, spiking). Read here without importing
-#: the writer; only a DeployableNetwork given in hand needs the writer, to build its graph.
-METADATA_KEY = "dsatgo"
+from dsatgo_deploy.network import InputEncoding
+from dsatgo_deploy.onnx_metadata import read_metadata
+from dsatgo_deploy.runs import RunRecord
 
 
 def _ort():
@@ -51,6 +44,9 @@ def _load(model_or_path: Any):
         return model_or_path
     if isinstance(model_or_path, (bytes, bytearray)):
         return onnx.load_from_string(bytes(model_or_path))
+    if not isinstance(model_or_path, (str, os.PathLike)):
+        raise TypeError(f"expected an .onnx file, an onnx.ModelProto or its bytes, got {type(model_or_path).__name__} "
+                        "(a network's graph: export.onnx_writer.build_onnx / build_float_onnx)")
     path = str(model_or_path)
     if not os.path.isfile(path):
         raise UserError(f"{path}: no such ONNX file")
@@ -68,31 +64,21 @@ def _session(model):
 
 
 def _metadata(model, kind: str) -> dict[str, Any]:
-    entries = {prop.key: prop.value for prop in model.metadata_props}
-    if METADATA_KEY not in entries:
-        raise UserError(f"this ONNX model has no '{METADATA_KEY}' metadata: it was not written by dsatgo-deploy")
-    meta = json.loads(entries[METADATA_KEY])
+    meta = read_metadata(model)
     if meta.get("kind") != kind:
         raise UserError(f"this ONNX model is dsatgo's {meta.get('kind')!r} step graph; expected the {kind!r} one")
     return meta
 
 
-def run_onnx(net_or_path: DeployableNetwork | Any, x: np.ndarray, payloads: bool = False,
-             batch_size: int = 4096) -> SimulationResult:
+def run_onnx(model_or_path: Any, x: np.ndarray, payloads: bool = False, batch_size: int = 4096) -> RunRecord:
     """Loop the integer-exact step graph over T with onnxruntime.
 
-    ``net_or_path``: a DeployableNetwork (its graph is built in memory), an .onnx file
-    written by ``--target onnx``, or an onnx.ModelProto. ``x``: analog samples
-    (B, *input_shape), encoded as the network's input encoding says, or integer
+    ``model_or_path``: an .onnx file written by ``--target onnx``, an onnx.ModelProto or its
+    bytes (a network in hand: export.onnx_writer.build_onnx builds its graph). ``x``: analog
+    samples (B, *input_shape), encoded as the network's input encoding says, or integer
     payloads (B, input_size) when ``payloads``.
     """
-    if isinstance(net_or_path, DeployableNetwork):
-        # The parity side needs the graph of a network in hand; building it is the writer's job.
-        from dsatgo_deploy.export.onnx_writer import build_onnx
-
-        model = build_onnx(net_or_path)
-    else:
-        model = _load(net_or_path)
+    model = _load(model_or_path)
     meta = _metadata(model, "integer")
     steps = int(meta["timesteps"])
     encoded = _encode(np.asarray(x), meta, payloads)  # (B, input_size) static or (B, T, input_size)
@@ -130,9 +116,8 @@ def run_onnx(net_or_path: DeployableNetwork | Any, x: np.ndarray, payloads: bool
     trace = None  # a network whose last layer spikes has no readout (its output: spike counts)
     if has_readout:
         trace = np.concatenate(traces) if traces else np.zeros((0, steps, readout["neurons"]), np.int64)
-    return SimulationResult(
-        spikes={name: np.concatenate(parts) if parts else empty[name] for name, parts in spikes.items()},
-        readout_trace=trace)
+    return RunRecord.from_readout(
+        "onnx", {name: np.concatenate(parts) if parts else empty[name] for name, parts in spikes.items()}, trace)
 
 
 def _encode(array: np.ndarray, meta: dict[str, Any], payloads: bool) -> np.ndarray:
@@ -169,15 +154,10 @@ class FloatResult:
         return self.readout.argmax(axis=1)
 
 
-def run_onnx_float(frozen_or_path: Any, x: np.ndarray, batch_size: int = 4096) -> FloatResult:
-    """Loop the float32 step graph of a frozen network over T (a FrozenNetwork, file or ModelProto)."""
-    source = frozen_or_path
-    if isinstance(source, (str, os.PathLike, bytes, bytearray)) or type(source).__name__ == "ModelProto":
-        model = _load(source)
-    else:  # a FrozenNetwork in hand: its graph is the writer's job
-        from dsatgo_deploy.export.onnx_writer import build_float_onnx
-
-        model = build_float_onnx(frozen_or_path)
+def run_onnx_float(model_or_path: Any, x: np.ndarray, batch_size: int = 4096) -> FloatResult:
+    """Loop the float32 step graph of a frozen network over T (a file, ModelProto or its bytes;
+    a FrozenNetwork in hand: export.onnx_writer.build_float_onnx builds its graph)."""
+    model = _load(model_or_path)
     meta = _metadata(model, "float")
     steps, shape = int(meta["timesteps"]), tuple(meta["input_shape"])
     session = _session(model)

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from dsatgo_deploy.runs import RunRecord
+
 INTEGER_SIDES = ("reference", "lava", "onnx", "recorded")  # the same integer arithmetic: bit-exact
 FLOAT_SIDES = ("torch", "lava-float")  # float arithmetic: close to the integers, not equal
 FLOAT_MIN_CLASS_AGREEMENT = 0.95  # measured >= 0.98 on digits MLPs (module doc)
@@ -55,24 +57,6 @@ def default_tolerance(side_a: str, side_b: str) -> Tolerance:
     return Tolerance(FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT,
                      f"{' and '.join(floats)} {'is' if len(floats) == 1 else 'are'} float: near-threshold neurons "
                      "fire a step apart from the integers; defaults measured on digits with margin")
-
-
-@dataclass
-class RunRecord:
-    """What one engine did on B samples: spikes per spiking layer (B, T, n) bool,
-    and predicted classes (B,)."""
-
-    name: str
-    spikes: dict[str, np.ndarray]
-    predictions: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.spikes = {k: np.asarray(v).astype(bool) for k, v in self.spikes.items()}
-        self.predictions = np.asarray(self.predictions).reshape(-1)
-        for layer, array in self.spikes.items():
-            if array.ndim != 3 or array.shape[0] != len(self.predictions):
-                raise ValueError(f"run '{self.name}': layer '{layer}': spikes must be (B, T, n) with "
-                                 f"B = {len(self.predictions)}, got {array.shape}")
 
 
 @dataclass

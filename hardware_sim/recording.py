@@ -32,9 +32,8 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.limits import read_npz
 from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.runs import RunRecord
 
-from .parity import RunRecord
-from .reference import SimulationResult
 
 SPIKES_PREFIX = "spikes/"
 PREDICTIONS = "predictions"
@@ -96,7 +95,7 @@ def load_recording(path: str | os.PathLike, net: DeployableNetwork, samples: int
         raise _fail(origin, PREDICTIONS, "missing: this network ends in a non-spiking readout, whose voltage a "
                                          "recording does not hold, so the predicted classes must be recorded")
     else:
-        predictions = SimulationResult(spikes, None).predictions
+        predictions = RunRecord.from_readout(name, spikes, None).predictions
     if samples is not None:
         if samples > count:
             raise UserError(f"{origin}: holds {count} samples, fewer than the {samples} to compare")

@@ -20,40 +20,12 @@ chosen per layer from the worst-case bound).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from dsatgo_deploy import loihi
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
-
-
-@dataclass
-class SimulationResult:
-    """Per spiking layer spikes (B, T, n) bool, in layer order; readout potential after each step
-    (B, T, n_out) int64, or None when the network has no readout (its last layer spikes)."""
-
-    spikes: dict[str, np.ndarray]
-    readout_trace: np.ndarray | None
-
-    @property
-    def readout(self) -> np.ndarray | None:
-        """The readout's v after the last timestep: the network's output (B, n_out); None without a readout."""
-        return None if self.readout_trace is None else self.readout_trace[:, -1]
-
-    @property
-    def predictions(self) -> np.ndarray:
-        """argmax of the readout's final v; without a readout, argmax of the last layer's spike
-        counts over T (the last entry of ``spikes``; ties go to the lowest neuron index)."""
-        if self.readout_trace is None:
-            last = list(self.spikes.values())[-1]
-            return last.sum(axis=1).argmax(axis=1)
-        return self.readout.argmax(axis=1)
-
-    def spike_counts(self) -> dict[str, np.ndarray]:
-        """Spikes per sample and neuron, summed over T: (B, n) per layer."""
-        return {name: s.sum(axis=1) for name, s in self.spikes.items()}
+from dsatgo_deploy.runs import RunRecord
 
 
 class _PreparedLayer:
@@ -115,7 +87,7 @@ def simulate(
     device: str | torch.device = "cpu",
     batch_size: int = 1024,
     payloads: bool = False,
-) -> SimulationResult:
+) -> RunRecord:
     """Run the network on samples x: static (B, *input_shape), the same input every timestep, or
     time-varying (B, T, *input_shape); analog (encoded with the network's input encoding), or the integer
     payloads (spikes: 0/1) themselves if ``payloads``."""
@@ -144,4 +116,4 @@ def simulate(
     readout = None
     if net.has_readout:
         readout = np.concatenate(chunks_readout) if chunks_readout else np.zeros((0, steps, net.output.num_neurons), np.int64)
-    return SimulationResult(spikes=spikes, readout_trace=readout)
+    return RunRecord.from_readout("reference", spikes, readout)

@@ -61,7 +61,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from dsatgo_deploy import limits
-from dsatgo_deploy.architecture import CIFAR10_NORMALIZE, CIFAR100_NORMALIZE
+from dsatgo_deploy.train.zoo import CIFAR10_NORMALIZE, CIFAR100_NORMALIZE
 from dsatgo_deploy.errors import UserError
 
 DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10", "cifar100", "events", "cifar10_dvs")

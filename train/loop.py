@@ -38,8 +38,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsatgo_deploy import __version__
-from dsatgo_deploy.architecture import (convnet_architecture, mlp_architecture, resnet19_architecture,
-                                        vggsnn_architecture)
 from dsatgo_deploy.checkpoint import save_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import write_json
@@ -48,6 +46,7 @@ from .data import DataSplit, augment_batch, load_dataset
 from .models import SpikingNetwork, build_model
 from .resume import cosine_lr, resume
 from .neuron import ABLATIONS, NeuronConfig
+from .zoo import convnet_architecture, mlp_architecture, resnet19_architecture, vggsnn_architecture
 
 MODELS = ("mlp", "convnet", "vggsnn", "resnet19")
 LOSSES = ("ce", "tet")
@@ -186,20 +185,6 @@ def build_architecture(config: TrainConfig, data: DataSplit) -> dict:
 
 
 # --------------------------------------------------------------------------- monitoring
-
-
-def layer_statistics(model: SpikingNetwork) -> dict[str, dict[str, list[float]]]:
-    """Per spiking layer, per timestep, of the last forward pass only: firing rate,
-    threshold, surrogate width, window share (see :class:`LayerMonitor` for epoch averages)."""
-    stats = {}
-    for name, trace in model.traces().items():
-        stats[name] = {
-            "firing_rate": trace.spikes.float().flatten(1).mean(dim=1).tolist(),
-            "threshold": trace.thresholds.tolist(),
-            "width": trace.widths.tolist(),
-            "window_share": trace.window_share.tolist(),
-        }
-    return stats
 
 
 class LayerMonitor:

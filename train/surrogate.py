@@ -50,11 +50,6 @@ def tgo_width(threshold_statistic: Scalar, v_th0: float, kappa0: float) -> Scala
     return max(width, SMALLEST_WIDTH)
 
 
-def inside_window(potential: torch.Tensor, threshold: Scalar, kappa: Scalar) -> torch.Tensor:
-    """Boolean mask of the neurons whose surrogate gradient is non-zero."""
-    return (potential - threshold).abs() <= torch.as_tensor(kappa) / 2
-
-
 class RectangularSpike(torch.autograd.Function):
     """Heaviside with the rectangular surrogate of width kappa centred on the threshold.
 

@@ -81,7 +81,6 @@ __all__ = [
     "PyScheduledLifModelBitAcc",
     "PyScheduledLifModelFloat",
     "schedule_phase",
-    "is_reset_step",
 ]
 
 #: A stock fixed point LIF/LIFReset with this threshold mantissa never fires:
@@ -93,11 +92,6 @@ NEVER_FIRES_VTH = 2**17
 def schedule_phase(time_step: int, reset_interval: int, reset_offset: int) -> int:
     """Index into the threshold schedule used at 1-based ``time_step``."""
     return (time_step - reset_offset) % reset_interval
-
-
-def is_reset_step(time_step: int, reset_interval: int, reset_offset: int) -> bool:
-    """Whether u and v are zeroed (before the dynamics) at ``time_step``."""
-    return time_step % reset_interval == reset_offset % reset_interval
 
 
 class ScheduledLIF(AbstractLIF):

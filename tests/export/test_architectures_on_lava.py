@@ -44,9 +44,9 @@ def test_exported_architecture_is_bit_exact_in_lava(name, tmp_path):
 def test_event_frames_one_per_timestep_export_and_run_bit_exact(tmp_path):
     """Sequence encoding (CIFAR10-DVS style: a different frame every timestep) through export,
     the reference simulator and Lava; the frozen float network agrees with the torch model."""
-    from dsatgo_deploy.architecture import convnet_architecture
+    from dsatgo_deploy.train.zoo import convnet_architecture
     from dsatgo_deploy.export.freeze import freeze, run_frozen
-    from dsatgo_deploy.hardware_sim.sides import run_torch
+    from dsatgo_deploy.pipeline.sides import run_torch
     from dsatgo_deploy.train.neuron import NeuronConfig
 
     arch = convnet_architecture((2, 8, 8), 10, 3, NeuronConfig()._asdict(), channels=(4, "pool", 6),

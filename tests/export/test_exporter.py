@@ -168,7 +168,7 @@ def _write(tmp_path, checkpoint, name):
 
 
 def test_a_network_too_large_for_one_chip_is_refused_naming_the_layer(tmp_path):
-    from dsatgo_deploy.architecture import mlp_architecture
+    from dsatgo_deploy.train.zoo import mlp_architecture
     from dsatgo_deploy.checkpoint import save_checkpoint
     from dsatgo_deploy.train.neuron import NeuronConfig
 
@@ -197,7 +197,7 @@ def test_weights_that_do_not_fit_next_to_the_threshold_are_refused(trained_check
 
 
 def test_a_layer_export_does_not_know_is_refused(tmp_path):
-    from dsatgo_deploy.architecture import convnet_architecture
+    from dsatgo_deploy.train.zoo import convnet_architecture
     from dsatgo_deploy.checkpoint import save_checkpoint
     from dsatgo_deploy.train.neuron import NeuronConfig
 

@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from dsatgo_deploy.architecture import (
-    convnet_architecture,
-    mlp_architecture,
-    resnet19_architecture,
-    vggsnn_architecture,
-)
+from dsatgo_deploy.train.zoo import convnet_architecture, mlp_architecture, resnet19_architecture, vggsnn_architecture
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.export.freeze import freeze, run_frozen
-from dsatgo_deploy.hardware_sim.sides import run_torch
+from dsatgo_deploy.pipeline.sides import run_torch
 from dsatgo_deploy.train.models import build_model
 from dsatgo_deploy.train.neuron import NeuronConfig
 

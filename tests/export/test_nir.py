@@ -13,7 +13,7 @@ import pytest
 
 import nir  # noqa: E402  (installed by make: extras nir)
 
-from dsatgo_deploy.architecture import convnet_architecture  # noqa: E402
+from dsatgo_deploy.train.zoo import convnet_architecture  # noqa: E402
 from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from dsatgo_deploy.cli import export_main  # noqa: E402
 from dsatgo_deploy.errors import UserError  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 import onnx  # noqa: E402  (installed by make: extras onnx)
 import onnxruntime  # noqa: E402,F401
 
-from dsatgo_deploy.architecture import convnet_architecture  # noqa: E402
+from dsatgo_deploy.train.zoo import convnet_architecture  # noqa: E402
 from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from dsatgo_deploy.cli import export_main, main  # noqa: E402
 from dsatgo_deploy.export.exporter import (  # noqa: E402
@@ -27,7 +27,7 @@ from dsatgo_deploy.fileio import sha256_file  # noqa: E402
 from dsatgo_deploy.hardware_sim.onnx_runner import run_onnx, run_onnx_float  # noqa: E402
 from dsatgo_deploy.hardware_sim.parity import compare  # noqa: E402
 from dsatgo_deploy.hardware_sim.reference import simulate  # noqa: E402
-from dsatgo_deploy.hardware_sim.sides import run_side  # noqa: E402
+from dsatgo_deploy.pipeline.sides import run_side  # noqa: E402
 from tests.export.test_freeze import NEURON, settled_checkpoint  # noqa: E402
 
 

@@ -12,7 +12,7 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.hardware_sim.lava_backend import float_parameters, run_lava
 from dsatgo_deploy.hardware_sim.parity import compare
 from dsatgo_deploy.hardware_sim.reference import simulate
-from dsatgo_deploy.hardware_sim.sides import SIDES, run_side
+from dsatgo_deploy.pipeline.sides import SIDES, run_side
 from dsatgo_deploy.network import ConvGeometry, DeployableNetwork, InputEncoding, Layer
 
 

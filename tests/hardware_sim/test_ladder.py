@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from dsatgo_deploy.checkpoint import load_checkpoint
-from dsatgo_deploy.hardware_sim import ladder
-from dsatgo_deploy.hardware_sim.parity import RunRecord
-from dsatgo_deploy.hardware_sim.sides import run_reference, run_torch
+from dsatgo_deploy.hardware_sim.ladder import RUNGS, summarize_ladder
+from dsatgo_deploy.hardware_sim.report import format_ladder
+from dsatgo_deploy.pipeline import ladder
+from dsatgo_deploy.pipeline.sides import run_reference, run_torch
+from dsatgo_deploy.runs import RunRecord
 
 SAMPLES = 60
 
@@ -31,7 +33,7 @@ def test_ladder_rungs_and_figures(checkpoint, exported, digits, test_data):
     result = ladder.compute_ladder(checkpoint, exported.network, x, y, calibration_x=digits.x_train[:64],
                                    profiles=["loihi1", "cmos45nm"])
     rungs = result["rungs"]
-    assert [r["name"] for r in rungs] == list(ladder.RUNGS)
+    assert [r["name"] for r in rungs] == list(RUNGS)
     assert result["samples"] == SAMPLES and result["threshold_policy"] == "schedule" and result["batch_size"] == 32
     assert not rungs[-1]["available"] and "Lava skipped" in rungs[-1]["skipped"]
     reference = run_reference(exported.network, x)
@@ -48,7 +50,7 @@ def test_ladder_rungs_and_figures(checkpoint, exported, digits, test_data):
         assert r["class_agreement_with_previous"] > 0.9
     # the ANN does not spike: its energy is the same on every rung
     assert len({r["ann_energy_pj"]["cmos45nm"] for r in rungs[:4]}) == 1
-    text = ladder.format_ladder(result)
+    text = format_ladder(result)
     assert "float, adaptive thresholds" in text and "not run" in text
 
 
@@ -95,7 +97,7 @@ def test_given_runs_are_reused(checkpoint, exported, test_data):
     fake_lava = RunRecord("lava", reference.spikes, reference.predictions)
     rungs = ladder.ladder_runs(checkpoint, exported.network, x, runs={"reference": reference, "lava": fake_lava})
     assert rungs[3].record is reference and rungs[4].record is fake_lava
-    result = ladder.summarize_ladder(rungs, exported.network, x, y, ["loihi1"])
+    result = summarize_ladder(rungs, exported.network, x, y, ["loihi1"])
     assert result["rungs"][4]["class_agreement_with_previous"] == 1.0
     assert result["rungs"][4]["energy_pj"] == result["rungs"][3]["energy_pj"]
     with pytest.raises(ValueError, match="'lava' record has 3 samples"):

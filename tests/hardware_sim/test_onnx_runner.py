@@ -20,7 +20,7 @@ from tests.hardware_sim.test_lava_backend import random_graph, random_network  #
 
 def assert_bit_exact(net: DeployableNetwork, payloads: np.ndarray) -> None:
     reference = simulate(net, payloads, payloads=True)
-    onnx = run_onnx(net, payloads, payloads=True)
+    onnx = run_onnx(build_onnx(net), payloads, payloads=True)
     assert reference.spikes.keys() == onnx.spikes.keys()
     for name in reference.spikes:
         np.testing.assert_array_equal(onnx.spikes[name], reference.spikes[name], err_msg=f"layer {name}")
@@ -133,18 +133,20 @@ def test_wrap_and_saturation_edges_and_every_state_bit_exact():
     assert_bit_exact(net, payloads)
 
 
-def test_runner_accepts_network_model_bytes_and_file_and_encodes_analog_input(tmp_path):
+def test_runner_accepts_model_bytes_and_file_and_encodes_analog_input(tmp_path):
     net = random_network(0, [12, 10, 4], 3)
     x = np.random.default_rng(2).uniform(0, 1, (25, 12))
     reference = simulate(net, x)
     model = build_onnx(net)
     path = tmp_path / "step.onnx"
     path.write_bytes(model.SerializeToString())
-    for source in (net, model, model.SerializeToString(), path, str(path)):
+    for source in (model, model.SerializeToString(), path, str(path)):
         result = run_onnx(source, x, batch_size=7)  # several chunks
         np.testing.assert_array_equal(result.readout_trace, reference.readout_trace)
         np.testing.assert_array_equal(result.spikes["l0"], reference.spikes["l0"])
     assert metadata(model)["timesteps"] == 3
+    with pytest.raises(TypeError, match="build_onnx"):  # building a network's graph is the writer's job
+        run_onnx(net, x)
 
 
 def test_runner_errors_are_one_line_user_errors(tmp_path):
@@ -155,7 +157,7 @@ def test_runner_errors_are_one_line_user_errors(tmp_path):
     with pytest.raises(UserError, match="not an ONNX model"):
         run_onnx(tmp_path / "junk.onnx", np.zeros((1, 12)))
     with pytest.raises(UserError, match="takes 12 input values per sample"):
-        run_onnx(net, np.zeros((2, 5), np.int64), payloads=True)
+        run_onnx(build_onnx(net), np.zeros((2, 5), np.int64), payloads=True)
 
 
 def test_float_graph_is_refused_by_the_integer_runner():
@@ -196,7 +198,7 @@ def test_float_graph_equals_run_frozen_with_normalisation_conv_and_residual_sum(
     frozen = FrozenNetwork(3, (2, 5, 5), layers, normalize={"mean": [0.4, 0.6], "std": [0.2, 0.3]})
     x = rng.uniform(0, 1, (40, 2, 5, 5))
     readout, spikes, _ = run_frozen(frozen, x)
-    result = run_onnx_float(frozen, x, batch_size=16)
+    result = run_onnx_float(build_float_onnx(frozen), x, batch_size=16)
     assert all(s.any() for s in spikes.values())
     for name in spikes:
         assert (result.spikes[name] != spikes[name]).mean() < 1e-3, name
@@ -217,12 +219,12 @@ def test_spike_input_time_varying_samples_no_readout_and_no_current_decay_bit_ex
     net.validate()
     frames = np.random.default_rng(4).integers(0, 3, size=(30, 4, 2, 5, 5))  # non-zero entries are spikes
     reference = simulate(net, frames, payloads=True)
-    result = run_onnx(net, frames, payloads=True)
+    result = run_onnx(build_onnx(net), frames, payloads=True)
     assert reference.readout_trace is None and result.readout_trace is None
     assert all(s.any() for s in reference.spikes.values())
     for name in reference.spikes:
         np.testing.assert_array_equal(result.spikes[name], reference.spikes[name], err_msg=f"layer {name}")
     np.testing.assert_array_equal(result.predictions, reference.predictions)
     static = frames[:, 0]
-    np.testing.assert_array_equal(run_onnx(net, static, payloads=True).spikes["c1"],
+    np.testing.assert_array_equal(run_onnx(build_onnx(net), static, payloads=True).spikes["c1"],
                                   simulate(net, static, payloads=True).spikes["c1"])

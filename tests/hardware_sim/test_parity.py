@@ -7,8 +7,9 @@ import copy
 import numpy as np
 import pytest
 
-from dsatgo_deploy.hardware_sim.parity import RunRecord, apply_tolerance, compare, format_report
-from dsatgo_deploy.hardware_sim.sides import run_reference
+from dsatgo_deploy.runs import RunRecord
+from dsatgo_deploy.hardware_sim.parity import apply_tolerance, compare, format_report
+from dsatgo_deploy.pipeline.sides import run_reference
 
 
 def _record(name, seed=0, samples=5, steps=3):

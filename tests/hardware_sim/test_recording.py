@@ -11,7 +11,7 @@ from dsatgo_deploy.cli import main
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.hardware_sim.recording import load_recording, save_recording
 from dsatgo_deploy.hardware_sim.reference import simulate
-from dsatgo_deploy.hardware_sim.sides import run_reference
+from dsatgo_deploy.pipeline.sides import run_reference
 from tests.hardware_sim.test_lava_backend import random_graph
 
 

@@ -1,4 +1,4 @@
-"""Reports: conv and residual counts against hand calculations, latency, rendering, the report command."""
+"""Reports: conv and residual counts against hand calculations, latency, report.json, rendering, the report command."""
 
 from __future__ import annotations
 
@@ -10,10 +10,18 @@ import pytest
 
 from dsatgo_deploy.cli import main
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.hardware_sim import energy, report
-from dsatgo_deploy.hardware_sim.parity import RunRecord
+from dsatgo_deploy.hardware_sim import report
+from dsatgo_deploy.hardware_sim.counts import count_operations
+from dsatgo_deploy.hardware_sim.energy import estimate_energy
+from dsatgo_deploy.hardware_sim.ladder import Rung, summarize_ladder
 from dsatgo_deploy.hardware_sim.reference import simulate
+from dsatgo_deploy.hardware_sim.report.build import counts_report
 from dsatgo_deploy.network import ConvGeometry, DeployableNetwork, InputEncoding, Layer
+from dsatgo_deploy.pipeline import reports
+from dsatgo_deploy.profiles import BUILTIN_PROFILES, load_profile
+from dsatgo_deploy.runs import RunRecord
+from tests.hardware_sim.test_counts import tiny_counts
+from tests.hardware_sim.test_report_schema import assert_valid_report
 
 T = 2
 SHAPE = (1, 3, 3)
@@ -96,7 +104,7 @@ DEPTHS = {"s": 1, "c": 2, "r": 3, "readout": 4}
 
 
 def conv_counts():
-    return energy.count_operations(conv_net(), SPIKES, PAYLOADS)
+    return count_operations(conv_net(), SPIKES, PAYLOADS)
 
 
 def test_conv_and_residual_counts_match_hand_calculation():
@@ -125,18 +133,18 @@ def profile_file(tmp_path, kind="neuromorphic", **constants):
     base.update({k: const(*v) if isinstance(v, tuple) else const(v) for k, v in constants.items()})
     path = tmp_path / f"{kind}.json"
     path.write_text(json.dumps({"name": kind[:5], "description": "hand", "kind": kind, "constants": base}))
-    return energy.load_profile(path)
+    return load_profile(path)
 
 
 def test_conv_and_residual_energy_match_hand_calculation(tmp_path):
-    est = energy.estimate_energy(conv_counts(), profile_file(tmp_path))
+    est = estimate_energy(conv_counts(), profile_file(tmp_path))
     # updates per layer: 9 neurons x 2 steps = 18 (readout 2 x 2 = 4); inactive = updates - active
     # s:       synops 4 x 2 + active 5 x 0.5 + inactive 13 x 0.25 + spikes 3 x 1 = 8 + 2.5 + 3.25 + 3 = 16.75
     # c:       13 x 2 + 11 x 0.5 + 7 x 0.25 + 1 = 26 + 5.5 + 1.75 + 1                              = 34.25
     # r:       5 x 2 + 4 x 0.5 + 14 x 0.25 + 1 = 10 + 2 + 3.5 + 1                                   = 16.5
     # readout: 2 x 2 + 2 x 0.5 + 2 x 0.25 + 0 = 4 + 1 + 0.5                                        = 5.5
     assert [le.snn_pj for le in est.layers] == [16.75, 34.25, 16.5, 5.5] and est.snn_total_pj == 73.0
-    digital = energy.estimate_energy(conv_counts(), profile_file(tmp_path, "digital"))
+    digital = estimate_energy(conv_counts(), profile_file(tmp_path, "digital"))
     # SNN: s graded 4 x 2 (MAC) + (13 + 5 + 2) x 0.5 = 8 + 10 = 18; ANN: 125 MACs x 2 = 250
     assert (digital.snn_total_pj, digital.ann_pj) == (18.0, 250.0)
 
@@ -144,15 +152,15 @@ def test_conv_and_residual_energy_match_hand_calculation(tmp_path):
 def test_latency_hand_calculation(tmp_path):
     profile = profile_file(tmp_path, time_synaptic_op=(1.0, "ns"), time_neuron_update_active=(1.0, "ns"),
                            time_neuron_update_inactive=(0.0, "ns"), time_spike_within_tile=(0.0, "ns"))
-    latency = energy.estimate_energy(conv_counts(), profile).latency
+    latency = estimate_energy(conv_counts(), profile).latency
     # tau_L(t) = synops + active: s [4, 5], c [15, 9], r [6, 3], readout [4, 0]; serial sum = 46
     # wall step w runs layer L's step w - depth(L): w1 s 4; w2 max(s 5, c 15); w3 max(c 9, r 6); w4 max(r 3, ro 4); w5 0
     assert (latency.timesteps, latency.depth, latency.wall_steps) == (2, 4, 6)
     assert (latency.serial_ns, latency.layer_parallel_ns) == (46.0, 4 + 15 + 9 + 4)
     assert latency.per_layer_ns == {"s": 9.0, "c": 24.0, "r": 9.0, "readout": 4.0}
-    untimed = energy.estimate_energy(conv_counts(), profile_file(tmp_path)).latency
+    untimed = estimate_energy(conv_counts(), profile_file(tmp_path)).latency
     assert untimed.serial_ns is None and untimed.wall_steps == 6 and "time_synaptic_op" in untimed.note
-    loihi1 = energy.estimate_energy(conv_counts(), energy.load_profile("loihi1")).latency
+    loihi1 = estimate_energy(conv_counts(), load_profile("loihi1")).latency
     # 3.5 ns per synop, 8.4 / 5.3 per active / inactive update, 2.1 per spike: s = 4 x 3.5 + 5 x 8.4 + 13 x 5.3 + 3 x 2.1
     assert math.isclose(loihi1.per_layer_ns["s"], 14 + 42 + 68.9 + 6.3, rel_tol=1e-12)
 
@@ -184,7 +192,7 @@ def test_conv_counts_match_brute_force_on_simulated_spikes():
     x = rng.random((4, *shape)) * (rng.random((4, *shape)) < 0.6)
     result = simulate(net, x)
     payloads = net.encode_input(x)
-    counts = energy.count_operations(net, result.spikes, payloads)
+    counts = count_operations(net, result.spikes, payloads)
     assert counts.layers[2].spikes.sum() > 0 and counts.layers[1].spikes.sum() > 0  # the check is not vacuous
     _, ho, wo = out_shape
     synops = np.zeros(3, int)
@@ -228,15 +236,11 @@ def tiny_report(tmp_path, with_ladder=True):
     net = conv_net()
     record = RunRecord("reference", SPIKES, np.array([1]))
     profiles = ["loihi1", profile_file(tmp_path, "digital")]
+    x = PAYLOADS.reshape(1, *SHAPE) / 255.0
     ladder = None
     if with_ladder:
-        rung = {"available": True, "accuracy": 1.0, "class_agreement_with_previous": None, "spikes_per_inference": 7.0,
-                "firing_rate": 7 / 54, "synops_per_inference": 24.0, "energy_pj": {"loihi1": 1500.0, "digit": 18.0},
-                "ann_energy_pj": {"digit": 250.0}}
-        ladder = {"samples": 1, "counted_on": "test", "rungs": [
-            {"name": "float_adaptive", "title": "float, adaptive thresholds", "description": "a", "skipped": None, **rung},
-            {"name": "lava", "title": "quantized, Lava", "description": "b", "available": False, "skipped": "not run"}]}
-    x = PAYLOADS.reshape(1, *SHAPE) / 255.0
+        rungs = [Rung("float_adaptive", "a", record), Rung("lava", "b", None, "not run")]
+        ladder = summarize_ladder(rungs, net, x, np.array([1]), profiles)
     built = report.build_report(net, x, np.array([1]), profiles=profiles, record=record, ladder=ladder, source="tiny")
     return json.loads(json.dumps(built))
 
@@ -249,6 +253,21 @@ def test_build_report_counts_the_given_run(tmp_path):
     assert built["layers"][2]["sources"] == ["s", "c"] and built["layers"][1]["synapses"] == 37
     loihi = built["energy"][0]
     assert loihi["latency"]["serial_ns"] > 0 and "time_synaptic_op" in loihi["constants_used"]
+    assert built["ladder"]["rungs"][0]["spikes_per_inference"] == 3 + 1 + 1
+    assert_valid_report(built)
+
+
+def test_counts_report_is_json_and_sums_the_layers():
+    counts = tiny_counts()
+    estimates = [estimate_energy(counts, load_profile(name)) for name in BUILTIN_PROFILES]
+    built = json.loads(json.dumps(counts_report(counts, estimates)))  # JSON-able
+    assert built["totals"]["synops"] == 11 and built["totals"]["ann_macs"] == 12
+    assert built["layers"][0]["per_timestep"]["spikes"] == [0.5, 2, 1]
+    assert built["layers"][0]["per_inference"]["firing_rate"] == 3.5 / 9
+    assert built["layers"][1]["per_inference"]["firing_rate"] is None
+    loihi = built["energy"][0]
+    assert loihi["totals"]["static_pj"] is None and "Davies" in loihi["constants_used"]["synaptic_op"]["source"]
+    assert built["energy"][2]["totals"]["ann_over_snn"] == pytest.approx(55.2 / 37.65)
 
 
 def test_markdown_names_every_constant_and_its_source(tmp_path):
@@ -292,6 +311,12 @@ def test_load_report_refuses_other_files(tmp_path):
     path.write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(UserError, match=r"x\.json: not a dsatgo report"):
         report.load_report(path)
+    path.write_text(json.dumps({"format": "dsatgo-energy-report", "format_version": 1}))
+    with pytest.raises(UserError, match=r"x\.json: a report of an earlier version, before schema_version 1"):
+        report.load_report(path)
+    path.write_text(json.dumps({**tiny_report(tmp_path), "schema_version": 99}))
+    with pytest.raises(UserError, match=r"x\.json: field 'schema_version': 99, this version reads 1"):
+        report.load_report(path)
     path.write_text("{")
     with pytest.raises(UserError, match=r"x\.json: not valid JSON"):
         report.load_report(path)
@@ -304,16 +329,6 @@ def test_load_report_refuses_other_files(tmp_path):
         report.load_report(path)
 
 
-def test_demo_summary_renders(tmp_path):
-    """The demo's report.json nests the energy report; the renderer finds it."""
-    built = tiny_report(tmp_path)
-    summary = {"accuracy": {"float": 1.0, "quantized_reference": 0.5}, "ladder": built.pop("ladder"),
-               "energy_report": {**built, "accuracy": None}}
-    files = report.render(summary, tmp_path)
-    text = files[0].read_text()
-    assert "| accuracy | 50.00% |" in text and "## Accuracy ladder" in text
-
-
 # --------------------------------------------------------------------------- the command
 
 
@@ -324,6 +339,7 @@ def test_report_command_with_ladder_and_rerender(exported, trained_checkpoint, t
     printed = capsys.readouterr().out
     assert "Accuracy ladder" in printed and "report.md" in printed
     data = json.loads(out.read_text())
+    assert_valid_report(data)
     assert [r["name"] for r in data["ladder"]["rungs"]] == ["float_adaptive", "float_schedule", "float_per_layer",
                                                           "quantized_reference", "lava"]
     assert data["ladder"]["rungs"][3]["accuracy"] == data["accuracy"]
@@ -339,15 +355,17 @@ def test_export_and_sim_report_helpers(exported, trained_checkpoint, digits, tmp
     import dataclasses
 
     from dsatgo_deploy.checkpoint import load_checkpoint
-    from dsatgo_deploy.hardware_sim.sides import run_reference
+    from dsatgo_deploy.pipeline.sides import run_reference
 
     result = dataclasses.replace(exported, out_dir=tmp_path / "export")  # leave the shared export folder alone
     x, y = digits.x_test[:30], digits.y_test[:30]
-    built, files = report.write_export_report(result, load_checkpoint(trained_checkpoint), x, y,
+    built, files = reports.write_export_report(result, load_checkpoint(trained_checkpoint), x, y,
                                               calibration_x=digits.x_train[:32], profiles=["loihi1"])
     assert files[0] == tmp_path / "export" / "report" / "report.json" and all(f.is_file() for f in files)
     assert len(built["ladder"]["rungs"]) == 5 and built["network"]["source"] == str(tmp_path / "export")
+    assert_valid_report(json.loads(files[0].read_text()))
     record = run_reference(exported.network, x)  # as `dsatgo sim --report` has it
-    built, files = report.write_network_report(exported.network, x, y, tmp_path / "sim", record=record,
+    built, files = reports.write_network_report(exported.network, x, y, tmp_path / "sim", record=record,
                                                profiles=["cmos45nm"])
     assert built["engine"] == "reference" and "ladder" not in built and len(files) == 4
+    assert_valid_report(json.loads(files[0].read_text()))

@@ -19,7 +19,6 @@ from lava.proc.lif.process import LIF, LIFReset  # noqa: E402
 from dsatgo_deploy.hardware_sim.lava_procs.scheduled_lif import (  # noqa: E402
     NEVER_FIRES_VTH,
     ScheduledLIF,
-    is_reset_step,
     schedule_phase,
 )
 
@@ -264,7 +263,7 @@ def test_phase_helpers():
         for t in range(1, 30):
             phase = schedule_phase(t, P, offset)
             assert 0 <= phase < P
-            assert is_reset_step(t, P, offset) == (phase == 0)
+            assert (phase == 0) == (t % P == offset % P)  # phase 0 at the reset steps (module doc)
 
 
 def test_process_validation():

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from dsatgo_deploy.architecture import (
-    check_architecture, convnet_architecture, layer_shapes, mlp_architecture, norm_key, resnet19_architecture,
-    state_dict_keys, vggsnn_architecture)
+from dsatgo_deploy.architecture import check_architecture, layer_shapes, norm_key, state_dict_keys
+from dsatgo_deploy.train.zoo import convnet_architecture, mlp_architecture, resnet19_architecture, vggsnn_architecture
 
 NEURON = {"threshold_mode": "adaptive", "surrogate_mode": "tgo"}
 

@@ -18,7 +18,7 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.train.data import load_dataset
 from dsatgo_deploy.train.loop import LayerMonitor, TrainConfig, metrics_path, shard_indices, train
 from dsatgo_deploy.train.models import build_model
-from dsatgo_deploy.architecture import mlp_architecture
+from dsatgo_deploy.train.zoo import mlp_architecture
 from dsatgo_deploy.train.neuron import NeuronConfig
 
 from .test_data import fake_events

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dsatgo_deploy.architecture import (convnet_architecture, mlp_architecture, resnet19_architecture,
-                                        state_dict_keys, vggsnn_architecture)
+from dsatgo_deploy.architecture import state_dict_keys
+from dsatgo_deploy.train.zoo import convnet_architecture, mlp_architecture, resnet19_architecture, vggsnn_architecture
 from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint
 from dsatgo_deploy.export.freeze import freeze, run_frozen
 from dsatgo_deploy.train.models import build_model

@@ -1,7 +1,7 @@
-"""The engines parity can compare, each turned into a :class:`RunRecord`.
+"""The engines parity can compare, each run into a :class:`~dsatgo_deploy.runs.RunRecord`.
 
 * ``torch``: the trained model in eval mode (float, running thresholds), from
-  its checkpoint; the one place where hardware_sim drives a trained model.
+  its checkpoint.
 * ``reference``: the deployable network in our bit-exact integer simulator.
 * ``lava``: the deployable network as Lava processes, Loihi2SimCfg fixed_pt.
 * ``lava-float``: the same Lava graph with Lava's floating_pt models, the integers
@@ -11,6 +11,9 @@
   built in memory) looped over T by onnxruntime; integer-exact like the reference.
 * ``recorded``: spikes another engine wrote to a file (a Loihi 2 system, another
   machine): hardware_sim/recording.py.
+
+The torch side needs train/ and the onnx side export/, so the choice of engine
+lives here, above the stages.
 """
 
 from __future__ import annotations
@@ -20,12 +23,20 @@ from typing import Callable
 import numpy as np
 import torch
 
+from dsatgo_deploy.hardware_sim.reference import simulate
 from dsatgo_deploy.network import DeployableNetwork
-
-from .parity import RunRecord
-from .reference import simulate
+from dsatgo_deploy.runs import RunRecord
 
 SIDES = ("torch", "reference", "lava", "lava-float", "onnx", "recorded")
+
+
+def load_model(checkpoint: dict, device: str = "cpu") -> torch.nn.Module:
+    """The trained model of a loaded checkpoint, in eval mode on ``device``."""
+    from dsatgo_deploy.train.models import build_model
+
+    model = build_model(checkpoint["arch"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.to(device).eval()
 
 
 @torch.no_grad()
@@ -47,33 +58,26 @@ def record_model(model: torch.nn.Module, x: np.ndarray, name: str, batch_size: i
 
 def run_torch(checkpoint: dict, x: np.ndarray, device: str = "cpu", batch_size: int = 512) -> RunRecord:
     """The trained model in eval mode; spikes of every spiking layer (B, T, n)."""
-    from dsatgo_deploy.train.models import build_model
-
-    model = build_model(checkpoint["arch"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.to(device).eval()
-    return record_model(model, x, "torch", batch_size, device)
+    return record_model(load_model(checkpoint, device), x, "torch", batch_size, device)
 
 
 def run_reference(net: DeployableNetwork, x: np.ndarray, device: str = "cpu") -> RunRecord:
-    result = simulate(net, x, device=device)
-    return RunRecord("reference", result.spikes, result.predictions)
+    return simulate(net, x, device=device)
 
 
 def run_lava(net: DeployableNetwork, x: np.ndarray, **kwargs) -> RunRecord:
     """Lava fixed_pt (or, with ``select_tag="floating_pt"``, the ``lava-float`` side)."""
-    from .lava_backend import run_lava as _run
+    from dsatgo_deploy.hardware_sim.lava_backend import run_lava as _run
 
-    result = _run(net, x, **kwargs)
-    name = "lava-float" if kwargs.get("select_tag") == "floating_pt" else "lava"
-    return RunRecord(name, result.spikes, result.predictions)
+    return _run(net, x, **kwargs)
 
 
 def run_onnx(net: DeployableNetwork, x: np.ndarray) -> RunRecord:
-    from .onnx_runner import run_onnx as _run
+    """The network's integer ONNX graph, built in memory, looped over T by onnxruntime."""
+    from dsatgo_deploy.export.onnx_writer import build_onnx
+    from dsatgo_deploy.hardware_sim.onnx_runner import run_onnx as _run
 
-    result = _run(net, x)
-    return RunRecord("onnx", result.spikes, result.predictions)
+    return _run(build_onnx(net), x)
 
 
 def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
@@ -98,7 +102,7 @@ def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | Non
     if side == "recorded":
         if recording is None:
             raise ValueError("the recorded side needs the recording file (--recorded)")
-        from .recording import load_recording
+        from dsatgo_deploy.hardware_sim.recording import load_recording
 
         return load_recording(recording, net, samples=len(x))
     raise ValueError(f"unknown side {side!r} (known: {', '.join(SIDES)})")
