@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Name of the network input in a layer's ``inputs``.
 INPUT = "input"
@@ -72,6 +72,38 @@ OP_FIELDS: dict[str, tuple[str, ...]] = {
     "flatten": (),
     "add": (),
 }
+THRESHOLD_MODES = ("adaptive", "estimated", "fixed")
+SURROGATE_MODES = ("tgo", "tgo_sigma", "fixed")
+DECAY_MODES = ("plif", "fixed")
+
+
+class NeuronConfig(NamedTuple):
+    """Hyper-parameters shared by the DS-ATGO layers of a model (a checkpoint's ``arch.neuron``;
+    train/neuron.py documents each mode)."""
+
+    threshold_mode: str = "adaptive"
+    surrogate_mode: str = "tgo"
+    decay_mode: str = "plif"
+    tau_init: float = 0.2
+    v_th0: float = 1.0
+    f_c: float = 1.0
+    kappa0: float = 1.0
+    momentum: float = 0.1
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "NeuronConfig":
+        config = cls(**data)
+        if config.threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {config.threshold_mode!r}")
+        if config.surrogate_mode not in SURROGATE_MODES:
+            raise ValueError(f"surrogate_mode must be one of {SURROGATE_MODES}, got {config.surrogate_mode!r}")
+        if config.decay_mode not in DECAY_MODES:
+            raise ValueError(f"decay_mode must be one of {DECAY_MODES}, got {config.decay_mode!r}")
+        if not 0.0 < config.tau_init < 1.0:
+            raise ValueError(f"tau_init must be in (0, 1), got {config.tau_init}")
+        return config
+
+
 SYNAPSE_PARAMS = ("weight", "bias")
 NORM_PARAMS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 NEURON_PARAMS = ("decay_logit", "running_threshold")
@@ -94,20 +126,33 @@ def neuron_key(layer: str, param: str) -> str:
     return f"neurons.{layer}.{param}"
 
 
-def state_dict_keys(arch: dict) -> list[str]:
-    """Every state-dict key a model of this architecture has, in layer order."""
-    keys: list[str] = []
+def state_dict_shapes(arch: dict) -> dict[str, tuple[int, ...]]:
+    """Every state-dict key a model of this architecture has, in layer order, with its shape
+    (train/models.py builds exactly these; tests/train pins the two together)."""
+    shapes: dict[str, tuple[int, ...]] = {}
     for layer in arch["layers"]:
         name = layer["name"]
         if layer["op"] in SYNAPSE_OPS:
-            keys.append(synapse_key(name, "weight"))
+            if layer["op"] == "linear":
+                out, weight = layer["out_features"], (layer["out_features"], layer["in_features"])
+            else:
+                out, kernel = layer["out_channels"], layer["kernel_size"]
+                weight = (out, layer["in_channels"], kernel, kernel)
+            shapes[synapse_key(name, "weight")] = weight
             if layer["bias"]:
-                keys.append(synapse_key(name, "bias"))
+                shapes[synapse_key(name, "bias")] = (out,)
             if layer["bn"]:
-                keys.extend(norm_key(name, p) for p in NORM_PARAMS)
+                shapes.update({norm_key(name, p): (out,) for p in NORM_PARAMS if p != "num_batches_tracked"})
+                shapes[norm_key(name, "num_batches_tracked")] = ()
         if layer["neuron"] == "lif":
-            keys.extend(neuron_key(name, p) for p in NEURON_PARAMS)
-    return keys
+            shapes[neuron_key(name, "decay_logit")] = ()
+            shapes[neuron_key(name, "running_threshold")] = (int(arch["timesteps"]),)
+    return shapes
+
+
+def state_dict_keys(arch: dict) -> list[str]:
+    """Every state-dict key a model of this architecture has, in layer order."""
+    return list(state_dict_shapes(arch))
 
 
 # --------------------------------------------------------------------------- validation

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from . import limits
-from .architecture import check_architecture, layer_shapes
+from .architecture import NeuronConfig, check_architecture, layer_shapes, state_dict_shapes
 from .errors import CheckpointError
 from .fileio import atomic_file, sha256_file
 
@@ -128,15 +128,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 def check_contents(payload: dict, origin: str) -> None:
     """What the model code would refuse, refused here too (before export quantizes anything): neuron modes
-    and parameters, state-dict keys and shapes (from the model built on torch's 'meta' device, which
-    allocates nothing), real finite float tensors, positive thresholds, sane decays, and memory."""
+    and parameters, state-dict keys and shapes (from the architecture description, which
+    train/models.py builds exactly), real finite float tensors, positive thresholds, sane decays, and memory."""
     arch, state, meta = payload["arch"], payload["state_dict"], payload["meta"]
     config = _neuron_config(arch, origin)
     _check_memory(arch, origin)
-    from dsatgo_deploy.train.models import SpikingNetwork  # lazily: train/ imports this package
-
-    with torch.device("meta"):
-        expected = SpikingNetwork(arch).state_dict()
+    expected = state_dict_shapes(arch)
     missing = [key for key in expected if key not in state]
     unknown = [key for key in state if key not in expected]
     if missing or unknown:
@@ -153,8 +150,6 @@ def check_contents(payload: dict, origin: str) -> None:
 
 
 def _neuron_config(arch: dict, origin: str):
-    from dsatgo_deploy.train.neuron import NeuronConfig
-
     neuron = arch["neuron"]
     unknown = sorted(set(neuron) - set(NeuronConfig._fields))
     if unknown:
@@ -184,13 +179,13 @@ def _check_memory(arch: dict, origin: str) -> None:
     limits.check_memory(origin, "one sample's activations over T", per_step * int(arch["timesteps"]) * 4)
 
 
-def _check_tensor(origin: str, key: str, value: Any, want: torch.Tensor, config) -> None:
+def _check_tensor(origin: str, key: str, value: Any, want: tuple[int, ...], config) -> None:
     parts = key.split(".")
     where = f"{origin}: layer '{parts[1]}': field 'state_dict.{key}'" if len(parts) == 3 else f"{origin}: field 'state_dict.{key}'"
     if not isinstance(value, torch.Tensor):
         raise CheckpointError(f"{where}: must be a tensor, got {type(value).__name__}")
-    if tuple(value.shape) != tuple(want.shape):
-        raise CheckpointError(f"{where}: shape {tuple(value.shape)}, but the architecture makes {tuple(want.shape)}")
+    if tuple(value.shape) != tuple(want):
+        raise CheckpointError(f"{where}: shape {tuple(value.shape)}, but the architecture makes {tuple(want)}")
     if key.endswith("num_batches_tracked"):
         if value.dtype != torch.int64:
             raise CheckpointError(f"{where}: must be an int64 count, got {value.dtype}")

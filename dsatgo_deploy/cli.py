@@ -395,7 +395,7 @@ def _add_timeout_argument(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .hardware_sim.parity import FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT
     from .hardware_sim.report import FORMATS
-    from .hardware_sim.sides import SIDES
+    from .pipeline.sides import SIDES
     from .train.data import DATASETS
     from .train.loop import MODELS, LOSSES, OPTIMIZERS, SURROGATE_VARIANTS
     from .train.neuron import ABLATIONS, DECAY_MODES

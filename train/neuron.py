@@ -33,37 +33,12 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from dsatgo_deploy.architecture import DECAY_MODES, SURROGATE_MODES, THRESHOLD_MODES, NeuronConfig
+
 from .surrogate import Scalar, spike_and_window, tgo_width
 
-THRESHOLD_MODES = ("adaptive", "estimated", "fixed")
-SURROGATE_MODES = ("tgo", "tgo_sigma", "fixed")
-DECAY_MODES = ("plif", "fixed")
-
-
-class NeuronConfig(NamedTuple):
-    """Hyper-parameters shared by the DS-ATGO layers of a model."""
-
-    threshold_mode: str = "adaptive"
-    surrogate_mode: str = "tgo"
-    decay_mode: str = "plif"
-    tau_init: float = 0.2
-    v_th0: float = 1.0
-    f_c: float = 1.0
-    kappa0: float = 1.0
-    momentum: float = 0.1
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "NeuronConfig":
-        config = cls(**data)
-        if config.threshold_mode not in THRESHOLD_MODES:
-            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {config.threshold_mode!r}")
-        if config.surrogate_mode not in SURROGATE_MODES:
-            raise ValueError(f"surrogate_mode must be one of {SURROGATE_MODES}, got {config.surrogate_mode!r}")
-        if config.decay_mode not in DECAY_MODES:
-            raise ValueError(f"decay_mode must be one of {DECAY_MODES}, got {config.decay_mode!r}")
-        if not 0.0 < config.tau_init < 1.0:
-            raise ValueError(f"tau_init must be in (0, 1), got {config.tau_init}")
-        return config
+__all__ = ["ABLATIONS", "DECAY_MODES", "SURROGATE_MODES", "THRESHOLD_MODES", "NeuronConfig", "DSATGOLIF",
+           "LayerTrace", "batch_statistics", "lif_sequence"]
 
 
 #: The four ablation settings of the paper (Fig. 6).

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dsatgo_deploy.hardware_sim.report import (DEFAULT_PROFILES, REPORT_JSON, build_report, format_terminal,
+from dsatgo_deploy.hardware_sim.report import (DEFAULT_PROFILES, REPORT_JSON, build_report, check_report_output,
+                                               format_terminal,
                                                load_report, render, write_report)
 from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.profiles import Profile
@@ -22,7 +23,7 @@ from dsatgo_deploy.runs import RunRecord
 from .ladder import compute_ladder
 from .sides import run_reference
 
-__all__ = ["REPORT_JSON", "format_terminal", "load_report", "render", "write_export_report", "write_network_report"]
+__all__ = ["REPORT_JSON", "check_report_output", "format_terminal", "load_report", "render", "write_export_report", "write_network_report"]
 
 
 def write_network_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | None, folder: str | os.PathLike, *,

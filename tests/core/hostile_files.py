@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dsatgo_deploy import network as N
-from dsatgo_deploy.architecture import convnet_architecture, mlp_architecture
+from dsatgo_deploy.train.zoo import convnet_architecture, mlp_architecture
 from dsatgo_deploy.checkpoint import save_checkpoint
 from dsatgo_deploy.train.models import SpikingNetwork
 from dsatgo_deploy.train.neuron import NeuronConfig

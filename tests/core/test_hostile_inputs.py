@@ -381,7 +381,7 @@ BOMB_SCRIPT = textwrap.dedent("""
     import json, resource, sys, time
     import sklearn.datasets
     import dsatgo_deploy.cli, dsatgo_deploy.export.exporter, dsatgo_deploy.export.netx, dsatgo_deploy.train.data
-    import dsatgo_deploy.train.models, dsatgo_deploy.hardware_sim.recording, dsatgo_deploy.hardware_sim.sides
+    import dsatgo_deploy.train.models, dsatgo_deploy.hardware_sim.recording, dsatgo_deploy.pipeline.sides
     from dsatgo_deploy.limits import budget_override
     results = []
     for argv, budget in json.loads(sys.argv[1]):

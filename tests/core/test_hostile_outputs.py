@@ -144,7 +144,7 @@ def test_train_overwrite_and_resume_replace_a_checkpoint(project, capsys):
 
 
 def test_an_interrupted_demo_leaves_no_folder(project, monkeypatch):
-    from dsatgo_deploy import demo
+    from dsatgo_deploy.pipeline import demo
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -176,3 +176,21 @@ def test_checkpoint_round_trip_keeps_thresholds_and_tdbn_statistics(tmp_path):
     clone.eval()
     with torch.no_grad():
         assert torch.equal(model(x), clone(x))
+
+
+@pytest.mark.parametrize("name", ["mlp", "convnet", "vggsnn", "resnet19"])
+def test_the_core_states_the_state_dict_the_model_builds(name):
+    """Checkpoint validation (core) checks shapes from the architecture alone; they must be the model's."""
+    from dsatgo_deploy.architecture import state_dict_shapes
+    from dsatgo_deploy.train import zoo
+
+    neuron = {"decay_mode": "plif"}
+    builders = {"mlp": lambda: zoo.mlp_architecture(64, [32, 16], 10, 4, neuron),
+                "convnet": lambda: zoo.convnet_architecture((1, 8, 8), 10, 4, {"decay_mode": "fixed"}),
+                "vggsnn": lambda: zoo.vggsnn_architecture(width=0.125),
+                "resnet19": lambda: zoo.resnet19_architecture(width=0.0625)}
+    arch = builders[name]()
+    with torch.device("meta"):
+        model = build_model(arch)
+    built = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    assert state_dict_shapes(arch) == built
