@@ -34,6 +34,10 @@ import torch.nn.functional as F
 
 from dsatgo_deploy.architecture import INPUT, layer_shapes, neuron_key, norm_key, synapse_key
 from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.neurons import neuron_kind
+
+#: the neuron kind of a frozen spiking layer (its thresholds per timestep; quantize may collapse them)
+FROZEN_NEURON = "scheduled_lif"
 
 BN_EPS = 1e-5
 
@@ -264,18 +268,11 @@ def normalized_input(net: FrozenNetwork, x: np.ndarray) -> np.ndarray:
     return (x - np.asarray(net.normalize["mean"]).reshape(shape)) / np.asarray(net.normalize["std"]).reshape(shape)
 
 
-@torch.no_grad()
 def lif_spikes(current: torch.Tensor, tau: float, thresholds: np.ndarray) -> torch.Tensor:
     """Hard-reset LIF over T on input currents (B, T, n): U(t) = tau U(t-1) (1 - S(t-1)) + I(t),
-    S(t) = 1(U(t) >= thresholds[t]); spikes (B, T, n) in the currents' dtype."""
-    potential = torch.zeros_like(current[:, 0])
-    fired = torch.zeros_like(potential)
-    out = torch.zeros_like(current)
-    for t in range(current.shape[1]):
-        potential = tau * potential * (1.0 - fired) + current[:, t]
-        fired = (potential >= float(thresholds[t])).to(potential.dtype)
-        out[:, t] = fired
-    return out
+    S(t) = 1(U(t) >= thresholds[t]); spikes (B, T, n) in the currents' dtype. The LIF kinds' float
+    semantics (dsatgo_deploy.neurons)."""
+    return neuron_kind(FROZEN_NEURON).float_spikes(current, tau, thresholds)
 
 
 @torch.no_grad()
