@@ -33,6 +33,7 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputEncoding, Layer
 
 from .freeze import FrozenNetwork, normalized_input, run_frozen
+from .thresholds import one_threshold_per_layer
 
 SYNAPSE_LIMIT = 1 << 17  # |a| below this keeps a << 6 inside u's 24 bits
 #: A spiking layer whose smallest positive threshold maps to fewer integer units
@@ -77,6 +78,20 @@ def quantize_layer_weights(weight: np.ndarray, multiplier: float) -> tuple[np.nd
     rounded = np.rint(scaled) * step
     clipped = int(np.sum((rounded < lo) | (rounded > hi)))
     return np.clip(rounded, lo, hi).astype(np.int64), clipped
+
+
+def quantize_thresholds(theta: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
+    """vth = round(theta * scale) (ties to even), clipped to 17 bits; returns (mantissas int64, clipped count)."""
+    exact = np.rint(np.asarray(theta, dtype=np.float64) * scale)
+    clipped = int(np.sum((exact < loihi.THRESHOLD_RANGE[0]) | (exact > loihi.THRESHOLD_RANGE[1])))
+    return np.clip(exact, *loihi.THRESHOLD_RANGE).astype(np.int64), clipped
+
+
+def one_threshold_mantissas(net: DeployableNetwork, per_layer: FrozenNetwork) -> dict[str, int]:
+    """One threshold mantissa per spiking layer of ``net`` (a target that has no schedules: netx): the
+    per-layer policy's threshold (export/thresholds.py calibrate_per_layer) on the layer's integer scale."""
+    return {layer.name: int(quantize_thresholds(frozen.threshold_schedule[:1], layer.scale)[0][0])
+            for layer, frozen in zip(net.layers, per_layer.layers) if layer.spiking}
 
 
 def choose_input_encoding(frozen: FrozenNetwork, calibration_x: np.ndarray | None, bits: int = 8) -> InputEncoding:
@@ -136,7 +151,7 @@ def quantize(
         if layer.spiking:
             theta = np.asarray(layer.threshold_schedule, dtype=np.float64)
             if threshold_policy == "per-layer":
-                theta = np.full(steps, float(np.mean(theta)))
+                theta = np.full(steps, one_threshold_per_layer(theta))
             theta_max = float(np.max(np.abs(theta)))
         else:
             theta = None
@@ -184,13 +199,13 @@ def quantize(
                     f"with the largest weight at the 8-bit limit{' and weight exponent ' + str(weight_exp) if layer.kind == 'dense' else ''}, "
                     f"threshold {float(positive.min()):.4g} becomes {float(positive.min()) * scale:.2f} integer units "
                     f"(< {MIN_THRESHOLD_MANTISSA}); max |weight| {max_abs_w:.4g} is {max_abs_w * q_in / float(positive.min()):.0f}x the threshold")
-            vth_exact = np.rint(theta * scale)
-            thresholds_clipped = int(np.sum((vth_exact < loihi.THRESHOLD_RANGE[0]) | (vth_exact > loihi.THRESHOLD_RANGE[1])))
-            vth = np.clip(vth_exact, *loihi.THRESHOLD_RANGE).astype(np.int64)
+            vth, thresholds_clipped = quantize_thresholds(theta, scale)
             if threshold_policy == "per-layer":
                 vth = vth[:1]
+            neuron = "cuba_lif" if threshold_policy == "per-layer" else "scheduled_lif"
             dv = int(round(4096 * (1.0 - layer.tau)))
         else:
+            neuron = "readout"
             thresholds_clipped = 0
             vth = np.zeros(0, dtype=np.int64)
             dv = 0  # the readout integrates without leak
@@ -200,7 +215,7 @@ def quantize(
             weight_exp=weight_exp,
             bias_mant=bias_int, bias_exp=BIAS_EXP, threshold_schedule=vth,
             current_decay=loihi.CURRENT_DECAY_RANGE[1], voltage_decay=min(max(dv, 0), 4096),
-            spiking=layer.spiking, input_message_bits=encoding.bits if graded else 0, scale=scale))
+            spiking=layer.spiking, input_message_bits=encoding.bits if graded else 0, scale=scale, neuron=neuron))
         reports.append(LayerQuantization(
             name=layer.name, scale=scale, weight_exp=weight_exp, max_abs_weight_float=max_abs_w,
             weights_rounded=int(np.sum(np.abs(weight_int - exact) >= 0.25)),
