@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.plugins import Registry
 
 
 class ReadNetwork(Protocol):
@@ -29,24 +30,21 @@ class Importer:
     description: str = ""
 
 
-_IMPORTERS: dict[str, Importer] = {}
+_IMPORTERS: Registry[Importer] = Registry("importer")
 
 
 def register_importer(importer: Importer) -> Importer:
     """Register ``importer`` under its name (once; another importer of the same name is refused)."""
-    if importer.name in _IMPORTERS and _IMPORTERS[importer.name] != importer:
-        raise ValueError(f"importer {importer.name!r} is already registered")
-    _IMPORTERS[importer.name] = importer
-    return importer
+    return _IMPORTERS.register(importer.name, importer)
 
 
 def importers() -> tuple[Importer, ...]:
     """Every registered importer, in registration order."""
-    return tuple(_IMPORTERS.values())
+    return _IMPORTERS.entries()
 
 
 def find_importer(path: Path) -> Importer | None:
     """The first importer whose format ``path`` is (a file), None when none is (e.g. network.npz)."""
     if not Path(path).is_file():
         return None
-    return next((importer for importer in _IMPORTERS.values() if importer.detect(Path(path))), None)
+    return next((importer for importer in _IMPORTERS.entries() if importer.detect(Path(path))), None)

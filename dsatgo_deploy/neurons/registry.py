@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
+from dsatgo_deploy.plugins import Registry
+
 if TYPE_CHECKING:  # the network format imports this registry
     from dsatgo_deploy.network import Layer
 
@@ -36,6 +38,12 @@ class NeuronKind:
     spiking: bool = True
     #: what the energy estimate counts per layer of this kind: "synops", "neuron_updates", "spikes"
     energy_events: tuple[str, ...] = ("synops", "neuron_updates", "spikes")
+
+    def __eq__(self, other: object) -> bool:  # one kind per class: a re-imported module registers again
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
 
     def validate(self, layer: Layer, timesteps: int, check: FieldChecks) -> None:
         """Check the layer's neuron fields (the synapse's are checked by the format)."""
@@ -65,24 +73,19 @@ class NeuronKind:
         raise NotImplementedError
 
 
-_KINDS: dict[str, NeuronKind] = {}
+_KINDS: Registry[NeuronKind] = Registry("neuron kind")
 
 
 def register_neuron(kind: NeuronKind) -> NeuronKind:
     """Register ``kind`` under ``kind.name`` (once; a second kind of the same name is refused)."""
-    if not kind.name:
-        raise ValueError("a neuron kind needs a name")
-    if kind.name in _KINDS and type(_KINDS[kind.name]) is not type(kind):
-        raise ValueError(f"neuron kind {kind.name!r} is already registered")
-    _KINDS[kind.name] = kind
-    return kind
+    return _KINDS.register(kind.name, kind)
 
 
 def neuron_kind(name: str) -> NeuronKind:
     """The registered kind of that name; KeyError for an unknown one."""
-    return _KINDS[name]
+    return _KINDS.get(name)
 
 
 def neuron_kinds() -> tuple[str, ...]:
     """Names of every registered kind, in registration order."""
-    return tuple(_KINDS)
+    return _KINDS.names()

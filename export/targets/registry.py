@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.plugins import Registry
 
 from ..freeze import FrozenNetwork
 
@@ -48,24 +49,21 @@ class Target:
     help: str = ""
 
 
-_TARGETS: dict[str, Target] = {}
+_TARGETS: Registry[Target] = Registry("target")
 
 
 def register_target(target: Target) -> Target:
     """Register ``target`` under its name (once; another target of the same name is refused)."""
-    if target.name in _TARGETS and _TARGETS[target.name] != target:
-        raise ValueError(f"target {target.name!r} is already registered")
-    _TARGETS[target.name] = target
-    return target
+    return _TARGETS.register(target.name, target)
 
 
 def target_names() -> tuple[str, ...]:
     """Names of every registered target, in registration order."""
-    return tuple(_TARGETS)
+    return _TARGETS.names()
 
 
 def get_target(name: str) -> Target:
     """The registered target of that name; UserError naming the known ones otherwise."""
-    if name not in _TARGETS:
-        raise UserError(f"unknown target {name!r} (known: {', '.join(_TARGETS)})")
-    return _TARGETS[name]
+    if name not in _TARGETS.names():
+        raise UserError(f"unknown target {name!r} (known: {', '.join(_TARGETS.names())})")
+    return _TARGETS.get(name)
