@@ -239,17 +239,15 @@ def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
 def _neuron(arch: dict, state: dict, name: str, origin: str, timesteps: int) -> tuple[float, np.ndarray]:
     logit = float(_tensor(state, neuron_key(name, "decay_logit"), name, origin))
     tau = 1.0 / (1.0 + math.exp(-logit))
-    mode = arch["neuron"].get("threshold_mode", "adaptive")
-    if mode == "adaptive":
+
+    def running_threshold() -> np.ndarray:
         schedule = _tensor(state, neuron_key(name, "running_threshold"), name, origin).reshape(-1)
         if schedule.size != timesteps:
             raise UserError(f"{origin}: layer '{name}': field 'running_threshold' has {schedule.size} "
                             f"values, expected T = {timesteps}")
-    elif mode == "estimated":
-        f_c, v_th0 = arch["neuron"].get("f_c", 1.0), arch["neuron"].get("v_th0", 1.0)
-        schedule = np.full(timesteps, f_c * math.sqrt(1.0 + tau * tau) * v_th0)
-    else:
-        schedule = np.full(timesteps, float(arch["neuron"].get("v_th0", 1.0)))
+        return schedule
+
+    schedule = neuron_kind(FROZEN_NEURON).frozen_schedule(arch["neuron"], tau, running_threshold, timesteps)
     return tau, schedule
 
 

@@ -36,6 +36,7 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.neurons.cuba_lif import CubaLIF
 
 from .thresholds import one_threshold_per_layer
 
@@ -51,6 +52,8 @@ def check_netx_expressible(net: DeployableNetwork) -> None:
     """Raise UserError naming the layer and field netx cannot represent."""
     previous = "input"
     for layer in net.layers:
+        if not isinstance(layer.neuron_kind, CubaLIF):
+            raise UserError(f"layer '{layer.name}': field 'neuron': netx holds CUBA LIF neurons, not {layer.neuron_name}")
         if layer.weight_exp != 0:
             raise UserError(f"layer '{layer.name}': field 'weight_exp' = {layer.weight_exp}: netx cannot express a "
                             "weight exponent (it derives one from the weights)")

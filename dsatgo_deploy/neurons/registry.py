@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
+from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.plugins import Registry
 
 if TYPE_CHECKING:  # the network format imports this registry
@@ -45,32 +46,35 @@ class NeuronKind:
     def __hash__(self) -> int:
         return hash(type(self))
 
+    def _missing(self, what: str) -> UserError:
+        return UserError(f"neuron kind {self.name!r} has no {what}: this engine cannot run its layers")
+
     def validate(self, layer: Layer, timesteps: int, check: FieldChecks) -> None:
         """Check the layer's neuron fields (the synapse's are checked by the format)."""
-        raise NotImplementedError
+        raise self._missing("validation")
 
     def float_spikes(self, current: torch.Tensor, tau: float, thresholds: np.ndarray) -> torch.Tensor:
         """The frozen float model over T on input currents (B, T, n): spikes (B, T, n)."""
-        raise NotImplementedError
+        raise self._missing("float model (freeze)")
 
     def reference(self, layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int
                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The integer recurrence over T from rest on synaptic input a (B, T, n) (dsatgo_deploy.loihi):
         (spikes (B, T, n) bool, v after each step (B, T, n) for a readout, else None)."""
-        raise NotImplementedError
+        raise self._missing("reference step")
 
     def lava_process(self, lava: Any, layer: Layer, steps: int, common: dict, floating: bool) -> Any:
         """The layer's Lava neuron process. ``lava``: the backend's namespace of Lava classes; ``common``:
         shape, reset_offset, name, du, dv, bias_mant, bias_exp already in Lava's layout (floating: mapped
         to Lava's float models)."""
-        raise NotImplementedError
+        raise self._missing("Lava process")
 
     def onnx_step(self, builder: Any, layer: Layer, a: str, state: dict[str, str], timesteps: int
                   ) -> dict[str, str]:
         """One timestep in the ONNX integer graph (export/onnx_writer.py's builder): from synaptic input
         ``a`` and the state inputs {"u": ..., "v": ...} add nodes; return the outputs by field name
         ("u_next", "v_next", and "spikes" for a spiking kind), named with ``output_name``."""
-        raise NotImplementedError
+        raise self._missing("ONNX step")
 
 
 _KINDS: Registry[NeuronKind] = Registry("neuron kind")

@@ -143,3 +143,15 @@ def test_toy_target_is_written_by_export(tmp_path, trained_checkpoint):
     assert result.manifest["files"]["toy.json"] == sha256_file(tmp_path / "out" / "toy.json")
     assert find_importer(tmp_path / "out" / "toy.json") is None
     assert find_importer(tmp_path / "out" / "network.npz") is None
+
+
+def test_engines_without_a_step_for_the_toy_kind_refuse_it_by_name():
+    from dsatgo_deploy.errors import UserError
+    from dsatgo_deploy.export.netx import check_netx_expressible
+    from dsatgo_deploy.export.onnx_writer import build_onnx
+
+    net = toy_network()
+    with pytest.raises(UserError, match="neuron kind 'toy_subtractive_if' has no ONNX step"):
+        build_onnx(net)
+    with pytest.raises(UserError, match="layer 'toy': field 'neuron': netx holds CUBA LIF neurons"):
+        check_netx_expressible(net)
