@@ -82,8 +82,8 @@ def _load_network(path: str, timesteps: int | None = None, input_bits: int | Non
     starts with a conv layer and has no input layer, ``input_shape``; ours carry them). A file of an
     export folder is first checked against the folder's manifest.json hashes."""
     from .export.exporter import NETWORK_FILE
-    from .export.netx import is_hdf5, read_netx
     from .fileio import verify_manifest
+    from .importers import find_importer
     from .network import load
 
     candidate = Path(path)
@@ -92,8 +92,9 @@ def _load_network(path: str, timesteps: int | None = None, input_bits: int | Non
         candidate = candidate / NETWORK_FILE
     else:
         verify_manifest(candidate.parent, [candidate.name])
-    if candidate.is_file() and is_hdf5(candidate):
-        return read_netx(candidate, input_bits, timesteps=timesteps, input_shape=input_shape)
+    importer = find_importer(candidate)  # a foreign file (dsatgo_deploy/importers), by its content
+    if importer is not None:
+        return importer.read(candidate, timesteps=timesteps, input_bits=input_bits, input_shape=input_shape)
     return load(candidate)
 
 
@@ -177,10 +178,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .export.exporter import export_checkpoint
 
-    from .export.exporter import TARGETS
+    from .export.targets import target_names
 
-    if args.target not in TARGETS:
-        raise UserError(f"unknown --target {args.target!r} (known: {', '.join(TARGETS)})")
+    if args.target not in target_names():
+        raise UserError(f"unknown --target {args.target!r} (known: {', '.join(target_names())})")
     model = Path(args.model)
     checkpoint = load_checkpoint(model)  # fail early, with one line, before any data is loaded
     out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{args.target}")
@@ -349,11 +350,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    from .export.exporter import TARGETS
+    from .export.targets import target_names
     from .export.thresholds import POLICIES
 
     parser.add_argument("model", help="checkpoint written by `dsatgo train` (model.pt)")
-    parser.add_argument("--target", default="loihi", choices=TARGETS, help="what to write")
+    parser.add_argument("--target", default="loihi", choices=target_names(), help="what to write")
     parser.add_argument("--out", help="output folder (default: <model>_<target> beside the checkpoint)")
     parser.add_argument("--threshold-policy", default="schedule", choices=POLICIES,
                         help="schedule: DS-ATGO's T thresholds per layer; per-layer: one threshold per layer")
@@ -466,7 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run a deployable network on a data set", formatter_class=_Formatter,
                          epilog="example:\n  dsatgo sim runs/digits/loihi --backend lava --samples 100\n"
                                 "  dsatgo sim model_netx.h5 --timesteps 16 --dataset digits   (a lava-dl netx file)")
-    sim.add_argument("network", help="export folder, network.npz, or a lava-dl netx HDF5 file")
+    from .importers import importers
+
+    sim.add_argument("network", help="export folder, network.npz, or "
+                                     + " or ".join(importer.description for importer in importers()))
     sim.add_argument("--backend", default="reference", choices=[s for s in SIDES if s not in ("torch", "recorded")],
                      help="lava-float: Lava's floating_pt models (an approximation of lava); onnx: the "
                           "one-timestep integer ONNX graph looped over T by onnxruntime")

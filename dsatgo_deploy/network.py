@@ -24,6 +24,8 @@ Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):
     v(t) = sat24( decay(v(t-1), 4096 - dv) + u(t) + (bias_mant << bias_exp) )
     s(t) = v(t) > threshold_schedule[t] << 6 ;  v(t) = 0 where s(t)
 
+The neuron is a kind named by ``Layer.neuron`` (dsatgo_deploy.neurons: ``cuba_lif``,
+``scheduled_lif``, ``readout``); the equations above are the CUBA LIF kinds'.
 A readout layer (``spiking = False``) never fires; its v after step T is the
 network's output. The readout is optional: when the last layer spikes (as
 lava-dl networks usually do) the output is its spike count per neuron over the
@@ -42,11 +44,13 @@ which the Lava backend accounts for; the format itself is latency-free.
 On disk: one ``.npz`` archive (no pickles) holding a JSON header and one integer
 array per layer field; written atomically.
 
-Format history (all format_version 1; every older file still loads): added
+Format history (every older file still loads): format_version 2 stores each layer's
+neuron kind (``neuron``; a version 1 file's kinds are inferred: readout when not
+spiking, scheduled_lif with T thresholds, else cuba_lif). Within version 1, added
 ``Layer.num_weight_bits`` (omitted from the header when 8, its default, so files
 of 8-bit networks are unchanged), ``current_decay = -1``, a spiking last layer
 (no readout), the ``spikes`` input encoding and a per-neuron conv bias, all for
-networks imported from lava-dl netx files (export/netx.py: read_netx). A reader
+networks imported from lava-dl netx files (dsatgo_deploy/importers/netx.py). A reader
 that predates them refuses such files with a message naming the field.
 """
 
@@ -64,6 +68,7 @@ import numpy as np
 import torch
 
 from . import limits, loihi
+from .neurons import NeuronKind, infer_neuron, neuron_kind, neuron_kinds
 from .errors import NetworkFormatError, UserError
 from .fileio import atomic_file
 from .network_checks import check_conv_graded_sum, check_integers as _check_integers
@@ -72,7 +77,9 @@ from .network_checks import check_resources
 from .network_checks import fail as _fail
 
 FORMAT_NAME = "dsatgo-deployable-network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: versions this reader loads (1: neuron kinds inferred)
+READABLE_VERSIONS = (1, 2)
 INPUT = "input"
 LAYER_KINDS = ("dense", "conv")
 #: Layer.num_weight_bits: Lava's Dense keeps 8 - (8 - bits) (- 1 mixed) bits; 9 keeps odd mixed weights.
@@ -225,6 +232,8 @@ class Layer:
     current_decay (du, [-1, 4095]; -1 = no current decay, netx's iDecay 0),
     voltage_decay (dv, [0, 4096]).
     scale: integer units of ``a`` per unit of float current (v = 64 * scale * U).
+    neuron: the neuron kind's name (dsatgo_deploy.neurons), which sets ``spiking``; None: inferred
+        from ``spiking`` and the threshold schedule (:func:`dsatgo_deploy.neurons.infer_neuron`).
     """
 
     name: str
@@ -242,6 +251,7 @@ class Layer:
     kind: str = "dense"
     conv: ConvGeometry | None = None
     num_weight_bits: int = loihi.WEIGHT_BITS
+    neuron: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.conv, dict):
@@ -255,6 +265,18 @@ class Layer:
             setattr(self, name, int(getattr(self, name)))
         self.spiking = bool(self.spiking)
         self.scale = float(self.scale)
+        if self.neuron in neuron_kinds():
+            self.spiking = neuron_kind(self.neuron).spiking
+
+    @property
+    def neuron_name(self) -> str:
+        """The neuron kind's name: ``neuron``, or the kind inferred when it is None."""
+        return self.neuron or infer_neuron(self.spiking, self.threshold_schedule.size)
+
+    @property
+    def neuron_kind(self) -> NeuronKind:
+        """The registry entry of the layer's neuron kind (KeyError when not registered)."""
+        return neuron_kind(self.neuron_name)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -400,8 +422,9 @@ def _check_range(origin: str, layer: str, field_name: str, values: np.ndarray | 
 
 
 def validate(net: DeployableNetwork, origin: str = "network") -> None:
-    if net.format_version != FORMAT_VERSION:
-        _fail(origin, None, "format_version", f"version {net.format_version} is not supported (this tool reads {FORMAT_VERSION})")
+    if net.format_version not in READABLE_VERSIONS:
+        _fail(origin, None, "format_version", f"version {net.format_version} is not supported (this tool reads "
+              f"{', '.join(map(str, READABLE_VERSIONS))})")
     if not 1 <= net.timesteps <= limits.MAX_TIMESTEPS:
         _fail(origin, None, "timesteps", f"must be in [1, {limits.MAX_TIMESTEPS}], got {net.timesteps}")
     if not net.layers:
@@ -460,20 +483,11 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
                   f"{'an' if layer.num_weight_bits == 8 else 'a'} {layer.num_weight_bits}-bit Loihi weight for a {loihi.weight_sign_mode(_as_tensor(layer.weight))} matrix "
                   f"(Lava would use {int(representable[tuple(bad)])})")
         _check_range(origin, name, "weight_exp", layer.weight_exp, *loihi.WEIGHT_EXP_RANGE)
-        _check_range(origin, name, "bias_exp", layer.bias_exp, *loihi.BIAS_EXP_RANGE)
-        _check_range(origin, name, "bias_mant", layer.bias_mant, *loihi.BIAS_MANT_RANGE)
-        _check_range(origin, name, "current_decay", layer.current_decay, *loihi.CURRENT_DECAY_RANGE)
-        _check_range(origin, name, "voltage_decay", layer.voltage_decay, *loihi.VOLTAGE_DECAY_RANGE)
         expected_bits = net.input_encoding.bits if layer.sources == [INPUT] else 0
         if layer.input_message_bits != expected_bits:
             _fail(origin, name, "input_message_bits", f"is {layer.input_message_bits}, but its sources {layer.sources} send "
                   f"{'graded ' + str(expected_bits) + '-bit payloads' if expected_bits else 'binary spikes'}")
-        if layer.spiking:
-            if layer.threshold_schedule.size not in (1, net.timesteps):
-                _fail(origin, name, "threshold_schedule", f"has {layer.threshold_schedule.size} values; expected 1 or T = {net.timesteps}")
-            _check_range(origin, name, "threshold_schedule", layer.threshold_schedule, *loihi.THRESHOLD_RANGE)
-        elif layer.threshold_schedule.size:
-            _fail(origin, name, "threshold_schedule", "a readout (non-spiking) layer has no thresholds")
+        _validate_neuron(layer, net.timesteps, _LayerChecks(origin, name))
         if not (np.isfinite(layer.scale) and layer.scale > 0):
             _fail(origin, name, "scale", f"must be a positive number, got {layer.scale}")
         if layer.kind == "conv" and layer.input_message_bits > 0:
@@ -483,6 +497,28 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
         if not layer.spiking:
             _fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
     check_resources(net, origin)
+
+
+class _LayerChecks:
+    """The field checks a neuron kind's validate() uses (dsatgo_deploy.neurons.FieldChecks)."""
+
+    def __init__(self, origin: str, layer: str) -> None:
+        self.origin, self.layer = origin, layer
+
+    def fail(self, field_name: str, message: str) -> None:
+        _fail(self.origin, self.layer, field_name, message)
+
+    def in_range(self, field_name: str, values: np.ndarray | int, lo: int, hi: int) -> None:
+        _check_range(self.origin, self.layer, field_name, values, lo, hi)
+
+
+def _validate_neuron(layer: Layer, timesteps: int, check: _LayerChecks) -> None:
+    if layer.neuron_name not in neuron_kinds():
+        check.fail("neuron", f"unknown neuron kind {layer.neuron_name!r} (known: {', '.join(neuron_kinds())})")
+    kind = layer.neuron_kind
+    if layer.spiking != kind.spiking:
+        check.fail("spiking", f"is {layer.spiking}, but a {kind.name} neuron {'spikes' if kind.spiking else 'does not spike'}")
+    kind.validate(layer, timesteps, check)
 
 
 def _as_tensor(array: np.ndarray):
@@ -505,7 +541,7 @@ def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
     validate(net, str(path))
     header = {
         "format": FORMAT_NAME,
-        "format_version": net.format_version,
+        "format_version": FORMAT_VERSION,  # the header below is this version's (neuron kinds named)
         "timesteps": net.timesteps,
         "input_shape": list(net.input_shape),
         "input_encoding": dataclasses.asdict(net.input_encoding),
@@ -513,7 +549,7 @@ def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
         "quantization": net.quantization,
         "layers": [
             {k: v for k, v in dataclasses.asdict(layer).items() if k not in _ARRAY_FIELDS
-             and not (k in _OMITTED_DEFAULTS and v == _OMITTED_DEFAULTS[k])}
+             and not (k in _OMITTED_DEFAULTS and v == _OMITTED_DEFAULTS[k])} | {"neuron": layer.neuron_name}
             for layer in net.layers
         ],
     }

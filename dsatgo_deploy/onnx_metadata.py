@@ -1,4 +1,5 @@
-"""The metadata entry that ties an ONNX graph to dsatgo-deploy, shared by its writer and its runner.
+"""The metadata entry and the input/output names that tie an ONNX graph to dsatgo-deploy, shared by
+its writer and its runner.
 
 export/onnx_writer.py stores, under :data:`METADATA_KEY`, JSON with the kind of
 graph ('integer' or 'float'), T, the input shape and encoding, and the layers
@@ -13,6 +14,16 @@ from typing import Any
 from .errors import UserError
 
 METADATA_KEY = "dsatgo"
+
+
+def input_name(layer: str, field: str) -> str:
+    """Name of a state input: ``<layer>.u`` / ``<layer>.v``."""
+    return f"{layer}.{field}"
+
+
+def output_name(layer: str, field: str) -> str:
+    """Name of an output: ``<layer>.spikes``, ``<layer>.u_next``, ``<layer>.v_next``, ``<layer>.current``."""
+    return f"{layer}.{field}"
 
 
 def read_metadata(model: Any) -> dict[str, Any]:

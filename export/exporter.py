@@ -26,24 +26,21 @@ from typing import Any
 import numpy as np
 
 from dsatgo_deploy import __version__
-from dsatgo_deploy.loihi import THRESHOLD_RANGE
 from dsatgo_deploy.checkpoint import load_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import TOOL_NAME, atomic_directory, check_output_folder, sha256_file, write_json
 from dsatgo_deploy.network import DeployableNetwork, save
 
 from .freeze import freeze
-from .netx_writer import check_netx_expressible, write_netx
 from .resources import check_resources
 from .quantize import LayerQuantization, quantize
+from .targets import ExportInput, get_target
+from .targets.loihi import NETX_FILE
+from .targets.nir import NIR_FILE
+from .targets.onnx import ONNX_FILE, ONNX_FLOAT_FILE
 from .thresholds import POLICIES, calibrate_per_layer, compare_policies
 
-TARGETS = ("loihi", "loihi1", "onnx", "nir")  # loihi: Loihi 2
 NETWORK_FILE = "network.npz"
-NETX_FILE = "network_netx.h5"
-ONNX_FILE = "network.onnx"
-ONNX_FLOAT_FILE = "network_float.onnx"
-NIR_FILE = "network.nir"
 MANIFEST_FILE = "manifest.json"
 REPORT_FILE = "export_report.json"
 REPORT_MD_FILE = "export_report.md"
@@ -71,8 +68,7 @@ def export_checkpoint(
     """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure.
     ``source_label``: the checkpoint's path as recorded (default ``checkpoint_path``; the demo gives
     the final one, not its temporary folder's)."""
-    if target not in TARGETS:
-        raise UserError(f"unknown target {target!r} (known: {', '.join(TARGETS)})")
+    writer = get_target(target)
     check_output_folder(out_dir, overwrite=overwrite, protect=[checkpoint_path])  # before any work
     checkpoint = load_checkpoint(checkpoint_path)
     frozen = freeze(checkpoint, str(checkpoint_path))
@@ -90,45 +86,13 @@ def export_checkpoint(
                    if calibration_x is not None and len(calibration_x) else None)
     chosen = frozen if threshold_policy == "schedule" else per_layer
     net, layer_reports = quantize(chosen, calibration_x, input_bits, threshold_policy, provenance)
-    # before anything is written; onnx and nir run anywhere, so no chip's limits apply
-    resources = check_resources(net, target) if target in ("loihi", "loihi1") else None
-    # One threshold per layer for netx: the calibrated value on this layer's integer scale.
-    netx_thresholds = {layer.name: int(np.clip(round(float(p.threshold_schedule[0]) * layer.scale), *THRESHOLD_RANGE))
-                       for layer, p in zip(net.layers, per_layer.layers) if layer.spiking}
+    # before anything is written; a target that runs anywhere (onnx, nir) has no chip's limits
+    resources = check_resources(net, writer.chip) if writer.chip else None
     with atomic_directory(out_dir, overwrite=overwrite, protect=[checkpoint_path]) as staging:
         save(net, staging / NETWORK_FILE)
-        files = [NETWORK_FILE]
-        netx_info: dict[str, Any] = {}
-        if target in ("loihi", "loihi1"):
-            try:
-                check_netx_expressible(net)
-            except UserError as exc:
-                # Not an error: the deployable network and our Lava process graph cover it.
-                netx_info = {"file": None, "reason": f"netx cannot express this network: {exc}"}
-            else:
-                thresholds = write_netx(net, staging / NETX_FILE, netx_thresholds,
-                                        source_sha256=checkpoint["sha256"])
-                files.append(NETX_FILE)
-                netx_info = {"file": NETX_FILE, "input_message_bits": net.input_encoding.bits,
-                             "per_layer_thresholds": thresholds,
-                             "note": "netx holds one threshold per layer (calibrated to keep each layer's spike "
-                                     "count closest to the schedule's); the threshold schedules are in "
-                                     f"{NETWORK_FILE} and run by dsatgo's own Lava process graph"}
-        target_info: dict[str, Any] = {}
-        if target == "onnx":
-            from .onnx_writer import write_float_onnx, write_onnx
-
-            target_info = {"file": ONNX_FILE, **write_onnx(net, staging / ONNX_FILE),
-                           "integer_exact": "bit-exact to the reference simulator (hardware_sim/onnx_runner.py "
-                                            "run_onnx loops it over T with onnxruntime)",
-                           "float_file": ONNX_FLOAT_FILE,
-                           "float": write_float_onnx(chosen, staging / ONNX_FLOAT_FILE)}
-            files += [ONNX_FILE, ONNX_FLOAT_FILE]
-        elif target == "nir":
-            from .nir_writer import write_nir
-
-            target_info = {"file": NIR_FILE, **write_nir(chosen, staging / NIR_FILE, per_layer)}
-            files.append(NIR_FILE)
+        written = writer.write(ExportInput(target, net, chosen, per_layer, source_sha256=checkpoint["sha256"]),
+                               staging)
+        files = [NETWORK_FILE, *written.files]
         report = {"target": target, "threshold_policy": threshold_policy, "timesteps": net.timesteps,
                   "threshold_policy_cost": policy_cost, "resources": resources,
                   "input_encoding": asdict(net.input_encoding),
@@ -141,8 +105,7 @@ def export_checkpoint(
         files += [REPORT_FILE, REPORT_MD_FILE]
         manifest = {"format": "dsatgo-export-manifest", "format_version": 1, **provenance, "target": target,
                     "quantization": {k: v for k, v in net.quantization.items() if k != "layers"},
-                    "netx": netx_info,
-                    **({target: target_info} if target_info else {}),
+                    **({"netx": {}} | written.manifest),
                     "files": {name: sha256_file(staging / name) for name in files}}
         write_json(staging / MANIFEST_FILE, manifest)
     return ExportResult(Path(out_dir), net, layer_reports, manifest)

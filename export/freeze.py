@@ -34,6 +34,10 @@ import torch.nn.functional as F
 
 from dsatgo_deploy.architecture import INPUT, layer_shapes, neuron_key, norm_key, synapse_key
 from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.neurons import neuron_kind
+
+#: the neuron kind of a frozen spiking layer (its thresholds per timestep; quantize may collapse them)
+FROZEN_NEURON = "scheduled_lif"
 
 BN_EPS = 1e-5
 
@@ -235,17 +239,15 @@ def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
 def _neuron(arch: dict, state: dict, name: str, origin: str, timesteps: int) -> tuple[float, np.ndarray]:
     logit = float(_tensor(state, neuron_key(name, "decay_logit"), name, origin))
     tau = 1.0 / (1.0 + math.exp(-logit))
-    mode = arch["neuron"].get("threshold_mode", "adaptive")
-    if mode == "adaptive":
+
+    def running_threshold() -> np.ndarray:
         schedule = _tensor(state, neuron_key(name, "running_threshold"), name, origin).reshape(-1)
         if schedule.size != timesteps:
             raise UserError(f"{origin}: layer '{name}': field 'running_threshold' has {schedule.size} "
                             f"values, expected T = {timesteps}")
-    elif mode == "estimated":
-        f_c, v_th0 = arch["neuron"].get("f_c", 1.0), arch["neuron"].get("v_th0", 1.0)
-        schedule = np.full(timesteps, f_c * math.sqrt(1.0 + tau * tau) * v_th0)
-    else:
-        schedule = np.full(timesteps, float(arch["neuron"].get("v_th0", 1.0)))
+        return schedule
+
+    schedule = neuron_kind(FROZEN_NEURON).frozen_schedule(arch["neuron"], tau, running_threshold, timesteps)
     return tau, schedule
 
 
@@ -264,18 +266,11 @@ def normalized_input(net: FrozenNetwork, x: np.ndarray) -> np.ndarray:
     return (x - np.asarray(net.normalize["mean"]).reshape(shape)) / np.asarray(net.normalize["std"]).reshape(shape)
 
 
-@torch.no_grad()
 def lif_spikes(current: torch.Tensor, tau: float, thresholds: np.ndarray) -> torch.Tensor:
     """Hard-reset LIF over T on input currents (B, T, n): U(t) = tau U(t-1) (1 - S(t-1)) + I(t),
-    S(t) = 1(U(t) >= thresholds[t]); spikes (B, T, n) in the currents' dtype."""
-    potential = torch.zeros_like(current[:, 0])
-    fired = torch.zeros_like(potential)
-    out = torch.zeros_like(current)
-    for t in range(current.shape[1]):
-        potential = tau * potential * (1.0 - fired) + current[:, t]
-        fired = (potential >= float(thresholds[t])).to(potential.dtype)
-        out[:, t] = fired
-    return out
+    S(t) = 1(U(t) >= thresholds[t]); spikes (B, T, n) in the currents' dtype. The LIF kinds' float
+    semantics (dsatgo_deploy.neurons)."""
+    return neuron_kind(FROZEN_NEURON).float_spikes(current, tau, thresholds)
 
 
 @torch.no_grad()

@@ -40,12 +40,15 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import DeployableNetwork, Layer
+from dsatgo_deploy.neurons.cuba_lif import CubaLIF
+
+from .thresholds import one_threshold_per_layer
 
 
 def per_layer_thresholds(net: DeployableNetwork) -> dict[str, int]:
     """The single threshold mantissa written for each spiking layer (first value of a
     collapsed schedule, else the rounded mean of the schedule)."""
-    return {layer.name: int(round(float(np.mean(layer.threshold_schedule))))
+    return {layer.name: int(round(one_threshold_per_layer(layer.threshold_schedule)))
             for layer in net.layers if layer.spiking}
 
 
@@ -53,6 +56,8 @@ def check_netx_expressible(net: DeployableNetwork) -> None:
     """Raise UserError naming the layer and field netx cannot represent."""
     previous = "input"
     for layer in net.layers:
+        if not isinstance(layer.neuron_kind, CubaLIF):
+            raise UserError(f"layer '{layer.name}': field 'neuron': netx holds CUBA LIF neurons, not {layer.neuron_name}")
         if layer.weight_exp != 0:
             raise UserError(f"layer '{layer.name}': field 'weight_exp' = {layer.weight_exp}: netx cannot express a "
                             "weight exponent (it derives one from the weights)")

@@ -60,6 +60,7 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT
 
 from .freeze import FrozenLayer, FrozenNetwork
+from .thresholds import one_threshold_per_layer
 
 DEFAULT_DT = 1e-4
 MAPPING = ("forward Euler, one NIR step of dt per DS-ATGO timestep: tau_mem = dt / (1 - tau), "
@@ -97,7 +98,8 @@ def _thresholds(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, floa
     chosen: dict[str, float] = {}
     given: dict[str, float] = {}
     if isinstance(per_layer, FrozenNetwork):
-        given = {layer.name: float(np.mean(layer.threshold_schedule)) for layer in per_layer.layers if layer.spiking}
+        given = {layer.name: one_threshold_per_layer(layer.threshold_schedule) for layer in per_layer.layers
+                 if layer.spiking}
     elif per_layer is not None:
         given = {name: float(value) for name, value in per_layer.items()}
     for layer in frozen.layers:
@@ -107,7 +109,7 @@ def _thresholds(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, floa
         if np.ptp(schedule) == 0:
             chosen[layer.name] = float(schedule[0])
             continue
-        theta = given.get(layer.name, float(schedule.mean()))
+        theta = given.get(layer.name, one_threshold_per_layer(schedule))
         chosen[layer.name] = theta
         shown = ", ".join(f"{v:.4g}" for v in schedule)
         warnings.warn(f"layer '{layer.name}': NIR cannot express a per-timestep threshold schedule ([{shown}]); "

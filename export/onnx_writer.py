@@ -66,7 +66,7 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
-from dsatgo_deploy.onnx_metadata import METADATA_KEY
+from dsatgo_deploy.onnx_metadata import METADATA_KEY, input_name, output_name
 
 OPSET = 17
 BATCH = "batch"
@@ -81,16 +81,6 @@ def _onnx():
     except ImportError:  # pragma: no cover - depends on the environment
         raise UserError("the onnx target needs the 'onnx' package: pip install 'dsatgo-deploy[onnx]'") from None
     return onnx, TensorProto, helper, numpy_helper
-
-
-def input_name(layer: str, field: str) -> str:
-    """Name of a state input: ``<layer>.u`` / ``<layer>.v``."""
-    return f"{layer}.{field}"
-
-
-def output_name(layer: str, field: str) -> str:
-    """Name of an output: ``<layer>.spikes``, ``<layer>.u_next``, ``<layer>.v_next``, ``<layer>.current``."""
-    return f"{layer}.{field}"
 
 
 class _Builder:
@@ -269,32 +259,13 @@ def build_onnx(net: DeployableNetwork):
         u_in, v_in = input_name(layer.name, "u"), input_name(layer.name, "v")
         inputs += [helper.make_tensor_value_info(u_in, TP.INT64, [BATCH, n]),
                    helper.make_tensor_value_info(v_in, TP.INT64, [BATCH, n])]
-        # u' = wrap24(wrap32(decay(u) + wrap32(a << 6))) with Lava's single +-2**24 correction
-        a_shifted = b.wrap(b.shift(a, loihi.ACTIVATION_SHIFT), 32)
-        summed = b.wrap(b.add(b.decay(u_in, loihi.current_decay_factor(layer.current_decay)), a_shifted), 32)
-        half = loihi.STATE_HALF
-        u = b.op("Where", [b.op("Greater", [summed, b.i64(half)]), b.op("Sub", [summed, b.i64(2 * half)]), summed])
-        u_out = output_name(layer.name, "u_next")
-        b.op("Where", [b.op("LessOrEqual", [summed, b.i64(-half)]), b.add(summed, b.i64(2 * half)), u],
-             output=u_out)
-        # v' = clip(wrap32(decay(v) + u' + bias), +-(2**23 - 1))
-        bias = loihi.effective_bias(_torch_tensor(layer.bias_per_neuron), layer.bias_exp).numpy()
-        v_sum = b.add(b.add(b.decay(v_in, loihi.voltage_decay_factor(layer.voltage_decay)), u_out),
-                      b.const(bias.reshape(1, n), np.int64, f"{layer.name}.bias"))
-        v = b.op("Clip", [b.wrap(v_sum, 32), b.i64(-loihi.VOLTAGE_LIMIT), b.i64(loihi.VOLTAGE_LIMIT)])
-        v_out = output_name(layer.name, "v_next")
-        if layer.spiking:
-            schedule = np.broadcast_to(layer.threshold_schedule, (net.timesteps,)).astype(np.int64)
-            table = b.const(schedule << loihi.THRESHOLD_SHIFT, np.int64, f"{layer.name}.threshold_table")
-            threshold = b.op("Gather", [table, "t"], axis=0)
-            spikes = b.op("Greater", [v, threshold], output=output_name(layer.name, "spikes"))
-            b.op("Where", [spikes, b.i64(0), v], output=v_out)
-            outputs.append(helper.make_tensor_value_info(spikes, TP.BOOL, [BATCH, n]))
-            produced[layer.name] = spikes
-        else:  # the readout never fires: v <= 2**23 - 1 < NEVER_FIRES_VTH << 6
-            b.op("Identity", [v], output=v_out)
-        outputs += [helper.make_tensor_value_info(u_out, TP.INT64, [BATCH, n]),
-                    helper.make_tensor_value_info(v_out, TP.INT64, [BATCH, n])]
+        # the neuron kind's step (dsatgo_deploy.neurons): u', v' and, for a spiking kind, the spikes
+        step = layer.neuron_kind.onnx_step(b, layer, a, {"u": u_in, "v": v_in}, net.timesteps)
+        if "spikes" in step:
+            outputs.append(helper.make_tensor_value_info(step["spikes"], TP.BOOL, [BATCH, n]))
+            produced[layer.name] = step["spikes"]
+        outputs += [helper.make_tensor_value_info(step["u_next"], TP.INT64, [BATCH, n]),
+                    helper.make_tensor_value_info(step["v_next"], TP.INT64, [BATCH, n])]
     metadata = {"kind": "integer", "format_version": 1, "timesteps": net.timesteps,
                 "input_shape": list(net.input_shape), "input_encoding": asdict(net.input_encoding),
                 "layers": [{"name": layer.name, "neurons": layer.num_neurons, "spiking": layer.spiking,
@@ -302,12 +273,6 @@ def build_onnx(net: DeployableNetwork):
     return b.model("dsatgo_integer_step", inputs, outputs, metadata,
                    "One timestep of a dsatgo deployable network, integer-exact to the reference simulator "
                    "(state in, state out; see dsatgo_deploy.export.onnx_writer).")
-
-
-def _torch_tensor(array: np.ndarray):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
 
 
 # --------------------------------------------------------------------------- float graph

@@ -32,7 +32,8 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputEncoding, Layer
 
-from .freeze import FrozenNetwork, normalized_input, run_frozen
+from .freeze import FrozenLayer, FrozenNetwork, normalized_input, run_frozen
+from .thresholds import one_threshold_per_layer
 
 SYNAPSE_LIMIT = 1 << 17  # |a| below this keeps a << 6 inside u's 24 bits
 #: A spiking layer whose smallest positive threshold maps to fewer integer units
@@ -79,6 +80,20 @@ def quantize_layer_weights(weight: np.ndarray, multiplier: float) -> tuple[np.nd
     return np.clip(rounded, lo, hi).astype(np.int64), clipped
 
 
+def quantize_thresholds(theta: np.ndarray, scale: float) -> tuple[np.ndarray, int]:
+    """vth = round(theta * scale) (ties to even), clipped to 17 bits; returns (mantissas int64, clipped count)."""
+    exact = np.rint(np.asarray(theta, dtype=np.float64) * scale)
+    clipped = int(np.sum((exact < loihi.THRESHOLD_RANGE[0]) | (exact > loihi.THRESHOLD_RANGE[1])))
+    return np.clip(exact, *loihi.THRESHOLD_RANGE).astype(np.int64), clipped
+
+
+def one_threshold_mantissas(net: DeployableNetwork, per_layer: FrozenNetwork) -> dict[str, int]:
+    """One threshold mantissa per spiking layer of ``net`` (a target that has no schedules: netx): the
+    per-layer policy's threshold (export/thresholds.py calibrate_per_layer) on the layer's integer scale."""
+    return {layer.name: int(quantize_thresholds(frozen.threshold_schedule[:1], layer.scale)[0][0])
+            for layer, frozen in zip(net.layers, per_layer.layers) if layer.spiking}
+
+
 def choose_input_encoding(frozen: FrozenNetwork, calibration_x: np.ndarray | None, bits: int = 8) -> InputEncoding:
     """Graded-spike encoding of the first layer's input (normalised when the model normalises).
 
@@ -99,6 +114,64 @@ def choose_input_encoding(frozen: FrozenNetwork, calibration_x: np.ndarray | Non
         peak = 1.0
     levels = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
     return InputEncoding(kind="graded", bits=bits, step=(peak or 1.0) / levels, signed=signed, mean=mean, std=std)
+
+
+def _choose_scale(layer: FrozenLayer, base_scale: float, theta_max: float, max_current: float, steps: int
+                  ) -> tuple[int, float]:
+    """(weight_exp, scale) of a layer: the largest scale that fits Loihi's bit widths (module doc)."""
+    accumulation = 1 if layer.spiking else steps  # the readout integrates T steps without leak
+
+    def fits(exp: int) -> bool:
+        scale = base_scale * 2.0 ** exp
+        return (scale * theta_max <= loihi.THRESHOLD_RANGE[1]
+                and scale * max_current * accumulation < SYNAPSE_LIMIT
+                and scale * float(np.max(np.abs(layer.bias), initial=0.0)) <= loihi.BIAS_MANT_RANGE[1])
+
+    weight_exp = 0
+    if layer.kind == "conv":
+        # Lava's Conv ignores weight exponents: shrink the mantissa range instead.
+        while not fits(0) and base_scale >= 1e-9:
+            base_scale /= 2.0
+        if not fits(0):
+            raise UserError(f"layer '{layer.name}': cannot fit Loihi's bit widths (max |current| "
+                            f"{max_current:.3g}, max threshold {theta_max:.3g})")
+        scale = base_scale
+    else:
+        while not fits(weight_exp) and weight_exp > loihi.WEIGHT_EXP_RANGE[0]:
+            weight_exp -= 1
+        if not fits(weight_exp):
+            raise UserError(f"layer '{layer.name}': cannot fit Loihi's bit widths even with weight exponent "
+                            f"{weight_exp} (max |current| {max_current:.3g}, max threshold {theta_max:.3g})")
+        # Raise the exponent while the threshold would have fewer than 8 bits of resolution.
+        while (layer.spiking and base_scale * 2.0 ** weight_exp * theta_max < 256
+               and weight_exp < loihi.WEIGHT_EXP_RANGE[1] and fits(weight_exp + 1)):
+            weight_exp += 1
+        scale = base_scale * 2.0 ** weight_exp
+    return weight_exp, scale
+
+
+def _neuron_fields(layer: FrozenLayer, theta: np.ndarray | None, scale: float, weight_exp: int, max_abs_w: float,
+                   q_in: float, threshold_policy: str) -> tuple[str, np.ndarray, int, int]:
+    """(neuron kind, threshold mantissas, thresholds clipped, dv) of a layer on its integer scale."""
+    if layer.spiking:
+        positive = theta[theta > 0]
+        if positive.size and float(positive.min()) * scale < MIN_THRESHOLD_MANTISSA:
+            raise UserError(
+                f"layer '{layer.name}': field 'weight': the weights do not fit 8 bits next to the threshold: "
+                f"with the largest weight at the 8-bit limit{' and weight exponent ' + str(weight_exp) if layer.kind == 'dense' else ''}, "
+                f"threshold {float(positive.min()):.4g} becomes {float(positive.min()) * scale:.2f} integer units "
+                f"(< {MIN_THRESHOLD_MANTISSA}); max |weight| {max_abs_w:.4g} is {max_abs_w * q_in / float(positive.min()):.0f}x the threshold")
+        vth, thresholds_clipped = quantize_thresholds(theta, scale)
+        if threshold_policy == "per-layer":
+            vth = vth[:1]
+        neuron = "cuba_lif" if threshold_policy == "per-layer" else "scheduled_lif"
+        dv = int(round(4096 * (1.0 - layer.tau)))
+    else:
+        neuron = "readout"
+        thresholds_clipped = 0
+        vth = np.zeros(0, dtype=np.int64)
+        dv = 0  # the readout integrates without leak
+    return neuron, vth, thresholds_clipped, dv
 
 
 def quantize(
@@ -136,39 +209,12 @@ def quantize(
         if layer.spiking:
             theta = np.asarray(layer.threshold_schedule, dtype=np.float64)
             if threshold_policy == "per-layer":
-                theta = np.full(steps, float(np.mean(theta)))
+                theta = np.full(steps, one_threshold_per_layer(theta))
             theta_max = float(np.max(np.abs(theta)))
         else:
             theta = None
             theta_max = 0.0
-        accumulation = 1 if layer.spiking else steps  # the readout integrates T steps without leak
-
-        def fits(exp: int) -> bool:
-            scale = base_scale * 2.0 ** exp
-            return (scale * theta_max <= loihi.THRESHOLD_RANGE[1]
-                    and scale * max_current * accumulation < SYNAPSE_LIMIT
-                    and scale * float(np.max(np.abs(layer.bias), initial=0.0)) <= loihi.BIAS_MANT_RANGE[1])
-
-        weight_exp = 0
-        if layer.kind == "conv":
-            # Lava's Conv ignores weight exponents: shrink the mantissa range instead.
-            while not fits(0) and base_scale >= 1e-9:
-                base_scale /= 2.0
-            if not fits(0):
-                raise UserError(f"layer '{layer.name}': cannot fit Loihi's bit widths (max |current| "
-                                f"{max_current:.3g}, max threshold {theta_max:.3g})")
-            scale = base_scale
-        else:
-            while not fits(weight_exp) and weight_exp > loihi.WEIGHT_EXP_RANGE[0]:
-                weight_exp -= 1
-            if not fits(weight_exp):
-                raise UserError(f"layer '{layer.name}': cannot fit Loihi's bit widths even with weight exponent "
-                                f"{weight_exp} (max |current| {max_current:.3g}, max threshold {theta_max:.3g})")
-            # Raise the exponent while the threshold would have fewer than 8 bits of resolution.
-            while (layer.spiking and base_scale * 2.0 ** weight_exp * theta_max < 256
-                   and weight_exp < loihi.WEIGHT_EXP_RANGE[1] and fits(weight_exp + 1)):
-                weight_exp += 1
-            scale = base_scale * 2.0 ** weight_exp
+        weight_exp, scale = _choose_scale(layer, base_scale, theta_max, max_current, steps)
         multiplier = q_in * scale / 2.0 ** weight_exp
         weight_int, weights_clipped = quantize_layer_weights(layer.weight, multiplier)
         exact = layer.weight * multiplier
@@ -176,31 +222,15 @@ def quantize(
         bias_int = np.rint(bias_exact)
         bias_clipped = int(np.sum((bias_int < loihi.BIAS_MANT_RANGE[0]) | (bias_int > loihi.BIAS_MANT_RANGE[1])))
         bias_int = np.clip(bias_int, *loihi.BIAS_MANT_RANGE).astype(np.int64)
-        if layer.spiking:
-            positive = theta[theta > 0]
-            if positive.size and float(positive.min()) * scale < MIN_THRESHOLD_MANTISSA:
-                raise UserError(
-                    f"layer '{layer.name}': field 'weight': the weights do not fit 8 bits next to the threshold: "
-                    f"with the largest weight at the 8-bit limit{' and weight exponent ' + str(weight_exp) if layer.kind == 'dense' else ''}, "
-                    f"threshold {float(positive.min()):.4g} becomes {float(positive.min()) * scale:.2f} integer units "
-                    f"(< {MIN_THRESHOLD_MANTISSA}); max |weight| {max_abs_w:.4g} is {max_abs_w * q_in / float(positive.min()):.0f}x the threshold")
-            vth_exact = np.rint(theta * scale)
-            thresholds_clipped = int(np.sum((vth_exact < loihi.THRESHOLD_RANGE[0]) | (vth_exact > loihi.THRESHOLD_RANGE[1])))
-            vth = np.clip(vth_exact, *loihi.THRESHOLD_RANGE).astype(np.int64)
-            if threshold_policy == "per-layer":
-                vth = vth[:1]
-            dv = int(round(4096 * (1.0 - layer.tau)))
-        else:
-            thresholds_clipped = 0
-            vth = np.zeros(0, dtype=np.int64)
-            dv = 0  # the readout integrates without leak
+        neuron, vth, thresholds_clipped, dv = _neuron_fields(layer, theta, scale, weight_exp, max_abs_w, q_in,
+                                                             threshold_policy)
         conv = None if layer.conv is None else ConvGeometry(layer.conv.input_shape, layer.conv.stride, layer.conv.padding)
         layers.append(Layer(
             name=layer.name, kind=layer.kind, conv=conv, sources=list(layer.sources), weight=weight_int,
             weight_exp=weight_exp,
             bias_mant=bias_int, bias_exp=BIAS_EXP, threshold_schedule=vth,
             current_decay=loihi.CURRENT_DECAY_RANGE[1], voltage_decay=min(max(dv, 0), 4096),
-            spiking=layer.spiking, input_message_bits=encoding.bits if graded else 0, scale=scale))
+            spiking=layer.spiking, input_message_bits=encoding.bits if graded else 0, scale=scale, neuron=neuron))
         reports.append(LayerQuantization(
             name=layer.name, scale=scale, weight_exp=weight_exp, max_abs_weight_float=max_abs_w,
             weights_rounded=int(np.sum(np.abs(weight_int - exact) >= 0.25)),

@@ -29,13 +29,20 @@ POLICIES = ("schedule", "per-layer")
 BISECTION_STEPS = 30
 
 
+def one_threshold_per_layer(schedule: np.ndarray) -> float:
+    """The one threshold that stands for a layer's schedule where no calibration chose one (the
+    per-layer policy without data, netx, NIR): the schedule's mean, its value when constant."""
+    return float(np.mean(np.asarray(schedule, dtype=np.float64)))
+
+
 def calibrate_per_layer(frozen: FrozenNetwork, calibration_x: np.ndarray | None) -> FrozenNetwork:
     """A copy of ``frozen`` whose spiking layers each have one constant threshold."""
     result = copy.deepcopy(frozen)
     if calibration_x is None or not len(calibration_x):
         for layer in result.layers:
             if layer.spiking:
-                layer.threshold_schedule = np.full_like(layer.threshold_schedule, float(np.mean(layer.threshold_schedule)))
+                layer.threshold_schedule = np.full_like(layer.threshold_schedule,
+                                                        one_threshold_per_layer(layer.threshold_schedule))
         return result
     _, target_spikes, _ = run_frozen(frozen, calibration_x)
     for layer in result.layers:
@@ -49,7 +56,7 @@ def calibrate_per_layer(frozen: FrozenNetwork, calibration_x: np.ndarray | None)
         low, high = float(schedule.min()) * 0.25 - 1e-6, float(schedule.max()) * 4.0 + 1e-6
         if low > high:
             low, high = high, low
-        best_theta, best_error = float(np.mean(schedule)), None
+        best_theta, best_error = one_threshold_per_layer(schedule), None
         for _ in range(BISECTION_STEPS):
             theta = 0.5 * (low + high)
             count = int(lif_spikes(current, layer.tau, np.full_like(schedule, theta)).sum())

@@ -129,6 +129,11 @@ def connection_counts(layer: Layer) -> tuple[int, int]:
     return connections, synapses
 
 
+def _counts_spikes(layer: Layer) -> bool:
+    """Whether the layer's own spikes are counted: its neuron kind says (dsatgo_deploy.neurons)."""
+    return "spikes" in layer.neuron_kind.energy_events
+
+
 def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
                      input_payloads: np.ndarray | None = None, chunk: int = 256) -> OperationCounts:
     """Exact operation counts (module doc) from spikes (B, T, n) of every spiking layer.
@@ -140,7 +145,7 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
     steps = net.timesteps
     samples = None
     for layer in net.layers:
-        if not layer.spiking:
+        if not _counts_spikes(layer):
             continue
         if layer.name not in spikes:
             raise ValueError(f"spikes: layer '{layer.name}' is missing")
@@ -168,7 +173,7 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
         rows = max(1, min(chunk, (1 << 24) // max(1, steps * n_out)))
         for start in range(0, samples, rows):
             stop = min(start + rows, samples)
-            own = (np.asarray(spikes[layer.name][start:stop], dtype=bool) if layer.spiking
+            own = (np.asarray(spikes[layer.name][start:stop], dtype=bool) if _counts_spikes(layer)
                    else np.zeros((stop - start, steps, n_out), bool))
             events = np.zeros((stop - start, steps, n_out))
             for source in layer.sources:
@@ -181,7 +186,7 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
             synops += np.rint(events.sum(axis=(0, 2))).astype(np.int64)
             active += ((events > 0) | own).sum(axis=(0, 2))
         own_spikes = (np.asarray(spikes[layer.name], dtype=bool).sum(axis=(0, 2)).astype(np.int64)
-                      if layer.spiking else np.zeros(steps, np.int64))
+                      if _counts_spikes(layer) else np.zeros(steps, np.int64))
         connections, synapses = connection_counts(layer)
         layers.append(LayerCounts(layer.name, layer.sources[0], n_out, layer.fan_in, int(mask.sum()),
                                   layer.spiking, layer.sources == [INPUT], samples, own_spikes, synops, active,

@@ -258,25 +258,20 @@ def _relay(lava, upstream, shape: tuple[int, ...], name: str, floating: bool = F
 
 
 def _neurons(lava, layer: Layer, steps: int, depth: int, floating: bool = False):
-    """The layer's neuron process in Lava layout, reset when a sample reaches it (offset 1 + depth)."""
+    """The layer's neuron process in Lava layout, reset when a sample reaches it (offset 1 + depth); the
+    neuron kind builds it (dsatgo_deploy.neurons)."""
     dims = lava_shape(layer.output_shape)
     common = dict(shape=dims, reset_offset=(1 + depth) % steps, name=f"{layer.name}_neurons")
     if floating:
         params = float_parameters(layer, steps)
         bias = _torch_to_lava(params["bias"][None], layer.output_shape)[0]
         common.update(du=params["du"], dv=params["dv"], bias_mant=np.ascontiguousarray(bias), bias_exp=0)
-        vth_schedule, readout_vth = params["vth_schedule"], np.inf
     else:
         # Per neuron, channels last for conv (a per-channel bias broadcast over X and Y).
         bias = _torch_to_lava(layer.bias_per_neuron[None], layer.output_shape)[0]
         common.update(du=layer.current_decay, dv=layer.voltage_decay,
                       bias_mant=np.ascontiguousarray(bias, dtype=np.int32), bias_exp=layer.bias_exp)
-        vth_schedule = (np.array([layer.threshold_at(t) for t in range(steps)], dtype=np.int32) if layer.spiking
-                        else None)
-        readout_vth = loihi.NEVER_FIRES_VTH
-    if layer.spiking:
-        return lava.ScheduledLIF(vth_schedule=vth_schedule, **common)
-    return lava.LIFReset(vth=readout_vth, reset_interval=steps, **common)
+    return layer.neuron_kind.lava_process(lava, layer, steps, common, floating)
 
 
 def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, floating: bool = False) -> _Graph:

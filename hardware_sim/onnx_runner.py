@@ -21,7 +21,7 @@ import numpy as np
 
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import InputEncoding
-from dsatgo_deploy.onnx_metadata import read_metadata
+from dsatgo_deploy.onnx_metadata import input_name, output_name, read_metadata
 from dsatgo_deploy.runs import RunRecord
 
 
@@ -93,8 +93,8 @@ def run_onnx(model_or_path: Any, x: np.ndarray, payloads: bool = False, batch_si
         batch = len(chunk)
         state = {}
         for layer in layers:
-            state[f"{layer['name']}.u"] = np.zeros((batch, layer["neurons"]), np.int64)
-            state[f"{layer['name']}.v"] = np.zeros((batch, layer["neurons"]), np.int64)
+            state[input_name(layer["name"], "u")] = np.zeros((batch, layer["neurons"]), np.int64)
+            state[input_name(layer["name"], "v")] = np.zeros((batch, layer["neurons"]), np.int64)
         per_step: dict[str, list[np.ndarray]] = {name: [] for name in spikes}
         voltages = []
         for t in range(steps):
@@ -103,11 +103,11 @@ def run_onnx(model_or_path: Any, x: np.ndarray, payloads: bool = False, batch_si
             outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
             for layer in layers:
                 name = layer["name"]
-                state[f"{name}.u"] = outputs[f"{name}.u_next"]
-                state[f"{name}.v"] = outputs[f"{name}.v_next"]
+                state[input_name(name, "u")] = outputs[output_name(name, "u_next")]
+                state[input_name(name, "v")] = outputs[output_name(name, "v_next")]
                 if layer["spiking"]:
-                    per_step[name].append(outputs[f"{name}.spikes"])
-            voltages.append(outputs[f"{readout['name']}.v_next"])
+                    per_step[name].append(outputs[output_name(name, "spikes")])
+            voltages.append(outputs[output_name(readout["name"], "v_next")])
         for name in spikes:
             spikes[name].append(np.stack(per_step[name], axis=1).astype(bool))
         traces.append(np.stack(voltages, axis=1).astype(np.int64))
@@ -168,7 +168,7 @@ def run_onnx_float(model_or_path: Any, x: np.ndarray, batch_size: int = 4096) ->
     readouts = []
     for start in range(0, len(array), batch_size):
         chunk = array[start:start + batch_size]
-        state = {f"{layer['name']}.u": np.zeros((len(chunk), layer["neurons"]), np.float32)
+        state = {input_name(layer["name"], "u"): np.zeros((len(chunk), layer["neurons"]), np.float32)
                  for layer in layers if layer["spiking"]}
         per_step: dict[str, list[np.ndarray]] = {name: [] for name in spikes}
         total = np.zeros((len(chunk), layers[-1]["neurons"]), np.float64)
@@ -176,10 +176,10 @@ def run_onnx_float(model_or_path: Any, x: np.ndarray, batch_size: int = 4096) ->
             outputs = dict(zip([o.name for o in session.get_outputs()],
                                session.run(None, {"x": chunk, "t": np.array(t, dtype=np.int64), **state})))
             for name in spikes:
-                state[f"{name}.u"] = outputs[f"{name}.u_next"]
-                per_step[name].append(outputs[f"{name}.spikes"])
-            total += outputs[f"{readout_name}.current" if f"{readout_name}.current" in outputs
-                             else f"{readout_name}.spikes"]  # no readout: the last layer's spike counts
+                state[input_name(name, "u")] = outputs[output_name(name, "u_next")]
+                per_step[name].append(outputs[output_name(name, "spikes")])
+            total += outputs[output_name(readout_name, "current") if output_name(readout_name, "current") in outputs
+                             else output_name(readout_name, "spikes")]  # no readout: the last layer's spike counts
         for name in spikes:
             spikes[name].append(np.stack(per_step[name], axis=1).astype(bool))
         readouts.append(total / steps)

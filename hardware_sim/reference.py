@@ -66,11 +66,9 @@ def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], ste
 
 
 def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """LIF recurrence over T; returns (spikes (B, T, n) bool, v after each step (B, T, n) for the
-    non-spiking readout, None for spiking layers, whose v nobody reads)."""
-    thresholds = [layer.threshold_at(t) if layer.spiking else loihi.NEVER_FIRES_VTH for t in range(steps)]
-    return loihi.lif_sequence(layer.current_decay, layer.voltage_decay, bias, thresholds, a,
-                              record_voltage=not layer.spiking)
+    """The neuron kind's recurrence over T (dsatgo_deploy.neurons); returns (spikes (B, T, n) bool, v after
+    each step (B, T, n) for the non-spiking readout, None for spiking layers, whose v nobody reads)."""
+    return layer.neuron_kind.reference(layer, bias, a, steps)
 
 
 def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor, payloads: bool = False) -> torch.Tensor:

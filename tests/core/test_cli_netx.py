@@ -8,7 +8,7 @@ import shutil
 
 from dsatgo_deploy.cli import main
 from dsatgo_deploy.export.exporter import NETX_FILE
-from dsatgo_deploy.export.netx import read_netx
+from dsatgo_deploy.importers.netx import read_netx
 from dsatgo_deploy.hardware_sim.reference import simulate
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from dsatgo_deploy import limits
 from dsatgo_deploy.checkpoint import load_checkpoint
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.export.netx import read_netx
+from dsatgo_deploy.importers.netx import read_netx
 from dsatgo_deploy.hardware_sim.parity import RunRecord
 from dsatgo_deploy.hardware_sim.recording import load_recording, save_recording
 from dsatgo_deploy.network import load, save

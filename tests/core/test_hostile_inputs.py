@@ -380,7 +380,7 @@ def test_hostile_input_is_refused_with_one_line(row, tmp_path, capsys, monkeypat
 BOMB_SCRIPT = textwrap.dedent("""
     import json, resource, sys, time
     import sklearn.datasets
-    import dsatgo_deploy.cli, dsatgo_deploy.export.exporter, dsatgo_deploy.export.netx, dsatgo_deploy.train.data
+    import dsatgo_deploy.cli, dsatgo_deploy.export.exporter, dsatgo_deploy.importers.netx, dsatgo_deploy.train.data
     import dsatgo_deploy.train.models, dsatgo_deploy.hardware_sim.recording, dsatgo_deploy.pipeline.sides
     from dsatgo_deploy.limits import budget_override
     results = []

@@ -71,7 +71,8 @@ def assert_same_network(a: N.DeployableNetwork, b: N.DeployableNetwork) -> None:
     assert a.format_version == b.format_version
     assert len(a.layers) == len(b.layers)
     for la, lb in zip(a.layers, b.layers):
-        for f in (f.name for f in N.dataclasses.fields(N.Layer)):
+        assert la.neuron_name == lb.neuron == lb.neuron_name, la.name  # the file names every layer's kind
+        for f in (f.name for f in N.dataclasses.fields(N.Layer) if f.name != "neuron"):
             x, y = getattr(la, f), getattr(lb, f)
             if isinstance(x, np.ndarray):
                 assert y.dtype == np.int64, (la.name, f, y.dtype)
@@ -224,7 +225,7 @@ def test_input_encoding_bits_must_match_first_layer():
     "mutate, field, fragment",
     [
         (lambda net: setattr(net, "timesteps", 0), "timesteps", "must be in [1, "),
-        (lambda net: setattr(net, "format_version", 2), "format_version", "version 2 is not supported"),
+        (lambda net: setattr(net, "format_version", 3), "format_version", "version 3 is not supported"),
         (lambda net: setattr(net, "layers", []), "layers", "no layers"),
     ],
     ids=["timesteps", "format_version", "layers"],

@@ -83,3 +83,22 @@ def test_unsupported_features_name_layer_and_field():
     arch = convnet_architecture((1, 9, 9), 10, 2, NEURON, channels=(4, "pool", 6), hidden=())
     with pytest.raises(UserError, match="layer 'conv2'.*does not tile"):
         freeze(settled_checkpoint(arch, np.zeros((2, 1, 9, 9), np.float32), passes=1), "odd.pt")
+
+
+def test_frozen_thresholds_follow_the_training_modes():
+    """Eval-mode thresholds per train/neuron.py: adaptive reads the running thresholds, estimated is
+    f_c sqrt(1 + tau^2) v_th0, fixed is v_th0; defaults are train's NeuronConfig's (adaptive, 1.0, 1.0)."""
+    import math
+
+    from dsatgo_deploy.neurons import neuron_kind
+
+    kind = neuron_kind("scheduled_lif")
+
+    def unread():
+        raise AssertionError("running thresholds are read in adaptive mode only")
+
+    estimated = kind.frozen_schedule({"threshold_mode": "estimated", "f_c": 0.5, "v_th0": 2.0}, 0.6, unread, 3)
+    assert estimated.tolist() == [0.5 * math.sqrt(1.0 + 0.6 * 0.6) * 2.0] * 3
+    assert kind.frozen_schedule({"threshold_mode": "fixed"}, 0.6, unread, 2).tolist() == [1.0, 1.0]
+    assert kind.frozen_schedule({"threshold_mode": "estimated"}, 0.0, unread, 1).tolist() == [1.0]
+    assert kind.frozen_schedule({}, 0.6, lambda: np.array([3.0, 4.0]), 2).tolist() == [3.0, 4.0]

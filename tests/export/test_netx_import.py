@@ -1,4 +1,4 @@
-"""Import of lava-dl netx HDF5 files (export/netx.py: read_netx).
+"""Import of lava-dl netx HDF5 files (dsatgo_deploy/importers/netx.py: read_netx).
 
 An imported network must compute what Lava computes when lava-dl's own
 ``netx.hdf5.Network`` loads the file: every spike of every layer, on networks
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from dsatgo_deploy import lava_compat, loihi
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.export.netx import is_hdf5, netx_dense_weights, optimize_weight_bits, read_netx
+from dsatgo_deploy.importers.netx import is_hdf5, netx_dense_weights, optimize_weight_bits, read_netx
 from dsatgo_deploy.hardware_sim.reference import simulate
 from dsatgo_deploy.network import InputEncoding
 

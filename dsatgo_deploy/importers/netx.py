@@ -1,5 +1,4 @@
-"""Reader of lava-dl netx HDF5 files (``lava.lib.dl.netx.hdf5.Network`` loads them); the writer is
-export/netx_writer.py.
+"""Importer of lava-dl netx HDF5 files: a netx file becomes a DeployableNetwork.
 
 Reader (:func:`read_netx`): any netx file of CUBA dense/conv layers (lava-dl's
 own ``export_hdf5`` of slayer blocks, or ours) becomes a DeployableNetwork that
@@ -59,8 +58,8 @@ from dsatgo_deploy import limits, loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputEncoding, Layer, validate
 
+from .registry import Importer, register_importer
 
-# --------------------------------------------------------------------------- reader
 
 #: Layer types netx's hdf5.Network raises NotImplementedError for.
 NETX_UNIMPLEMENTED = ("pool", "average", "concat", "convT", "unpool")
@@ -473,8 +472,17 @@ def _read_layers(entries: list[_Entry], input_message_bits: int, input_shape: tu
             threshold_schedule=np.zeros(0, np.int64) if readout else np.array([neuron["vth"]]),
             current_decay=neuron["du"], voltage_decay=neuron["dv"], spiking=not readout,
             input_message_bits=input_message_bits if previous == INPUT else 0, scale=1.0, kind=kind, conv=conv,
-            num_weight_bits=num_weight_bits))
+            num_weight_bits=num_weight_bits, neuron="readout" if readout else "cuba_lif"))
         previous = name
     if not layers:
         raise UserError(f"{entries[0].origin if entries else 'netx file'}: no dense or conv layer to import")
     return layers, shape, flatten
+
+
+def _import(path: Path, *, timesteps: int | None, input_bits: int | None,
+            input_shape: tuple[int, ...] | None) -> DeployableNetwork:
+    """T and the input bits default to the file's run attributes (read_netx)."""
+    return read_netx(path, input_bits, timesteps=timesteps, input_shape=input_shape)
+
+
+register_importer(Importer("netx", is_hdf5, _import, "a lava-dl netx HDF5 file"))
