@@ -8,9 +8,10 @@ each epoch every process draws the same permutation (seeded by seed and epoch),
 pads it to a multiple of N by repeating its start and takes every N-th index
 (what torch's DistributedSampler does), so all processes run the same number
 of steps; ``batch_size`` is per process (effective batch = N x batch_size).
-Gradients are averaged by DDP; BatchNorm statistics are per process and DDP
-broadcasts process 0's buffers (BN running statistics, running thresholds) at
-every forward, so the checkpoint holds process 0's. Loss, accuracy and layer
+Gradients are averaged by DDP; the batch statistics are global
+(train.distributed: threshold statistics all-reduced, tdBN synchronised), so N
+processes compute what one process computes on the global batch, and every
+process holds the same running statistics. Loss, accuracy and layer
 monitors are summed over all processes; evaluation is sharded and reduced.
 Only process 0 writes files.
 
@@ -45,6 +46,7 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import write_json
 
 from .data import DataSplit, augment_batch, load_dataset
+from .distributed import synchronise_statistics
 from .models import SpikingNetwork, build_model
 from .neuron import ABLATIONS, NeuronConfig
 
@@ -372,8 +374,9 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
             history = json.loads(state["history"])
         start_epoch = int(previous["meta"]["epoch"])
     if world > 1:
+        synchronise_statistics(model)  # the buffers then agree on every process: nothing to broadcast
         trained: nn.Module = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
     else:
         trained = model
 
