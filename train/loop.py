@@ -45,6 +45,7 @@ from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import write_json
 
+from .augment import autoaugment_batch
 from .data import DataSplit, augment_batch, load_dataset
 from .distributed import synchronise_statistics
 from .models import SpikingNetwork, build_model
@@ -89,6 +90,7 @@ class TrainConfig:
     tet_lambda: float = 1e-3  # TET's MSE regulariser weight
     label_smoothing: float = 0.1
     augment: bool = True  # the data set's augmentation policy (CIFAR: crop + flip), if it has one
+    autoaugment: bool = False  # CIFAR-10 AutoAugment policy after the crop + flip (train.augment)
     seed: int = 0
     device: str = "auto"
     out: str = "runs/digits/model.pt"
@@ -404,6 +406,8 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
             xb = x_train[index].to(device, non_blocking=True)
             yb = y_train[index].to(device, non_blocking=True)
             xb = augment_batch(xb, policy, augment_generator)
+            if config.autoaugment and policy is not None:
+                xb = autoaugment_batch(xb, augment_generator)
             loss, logits = _loss(config, trained, xb, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
