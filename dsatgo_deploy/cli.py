@@ -93,8 +93,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
     from .train.loop import TrainConfig, metrics_path, train
+    from .train.presets import describe_presets, preset_fields
 
     values: dict[str, Any] = {}
+    if args.preset == "list":
+        print("presets (flags and --config override their fields):\n" + describe_presets())
+        return EXIT_OK
+    if args.preset:
+        try:
+            values.update(preset_fields(args.preset))
+        except ValueError as exc:
+            raise UserError(f"--preset: {exc}") from None
     if args.config:
         config_path = Path(args.config)
         try:
@@ -117,6 +126,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             values[name] = value
     if args.no_augment:
         values["augment"] = False
+    if args.autoaugment is not None:
+        values["autoaugment"] = args.autoaugment
     if args.resume:
         values["resume"] = True
     values["progress"] = not args.no_progress and not args.json
@@ -339,6 +350,12 @@ def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
                         help="netx file without an input layer whose first layer is a conv: its input shape")
 
 
+def _preset_table() -> str:
+    from .train.presets import describe_presets
+
+    return describe_presets()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dsatgo", formatter_class=_Formatter,
@@ -362,12 +379,16 @@ def build_parser() -> argparse.ArgumentParser:
                "  torchrun --nproc_per_node=4 -m dsatgo_deploy.cli train --config cifar10.json   (one process per GPU)\n\n"
                "data sets: digits and synthetic are built in; mnist, fashion_mnist (IDX files), cifar10, cifar100\n"
                "(python or binary version folders) and events / cifar10_dvs (train.npz + test.npz with 'frames'\n"
-               "(N, T, C, H, W) and 'labels') are read from --data-root; nothing is downloaded.")
+               "(N, T, C, H, W) and 'labels') are read from --data-root; nothing is downloaded.\n\n"
+               "presets (--preset NAME; flags and --config override their fields):\n" + _preset_table())
+    train.add_argument("--preset", help="a paper recipe (see below; `--preset list`): its fields, then --config, "
+                                        "then flags")
     train.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
     train.add_argument("--dataset", help="digits, synthetic, mnist, fashion_mnist, cifar10, cifar100, events, "
                                          "cifar10_dvs [digits]")
     train.add_argument("--data-root", help="folder holding the files of a file-based data set")
-    train.add_argument("--model", choices=["mlp", "convnet", "vggsnn", "resnet19"], help="architecture [mlp]")
+    train.add_argument("--model", choices=["mlp", "convnet", "vggsnn", "resnet19", "resnet18"],
+                       help="architecture [mlp]")
     train.add_argument("--width", type=float, help="channel multiplier of convnet, vggsnn, resnet19 [1.0]")
     train.add_argument("--hidden", type=int, nargs="+", help="hidden Linear sizes of mlp and convnet [128]")
     train.add_argument("--channels", nargs="+", help="convnet conv blocks and 2x2 pools, e.g. 32 pool 64 pool")
@@ -381,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss", choices=["ce", "tet"], help="cross-entropy of the T-averaged readout, or TET [ce]")
     train.add_argument("--label-smoothing", type=float, help="label smoothing [0.1]")
     train.add_argument("--no-augment", action="store_true", help="no training augmentation (CIFAR: crop + flip)")
+    train.add_argument("--autoaugment", action=argparse.BooleanOptionalAction, default=None,
+                       help="CIFAR-10 AutoAugment policy after crop + flip [off; on in the CIFAR presets]")
     train.add_argument("--ablation", choices=["ds-atgo", "at", "tgo", "vanilla"],
                        help="adaptive threshold and/or TGO surrogate width [ds-atgo]")
     train.add_argument("--surrogate-variant", choices=["paper", "code"],

@@ -39,8 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsatgo_deploy import __version__
-from dsatgo_deploy.architecture import (convnet_architecture, mlp_architecture, resnet19_architecture,
-                                        vggsnn_architecture)
+from dsatgo_deploy.architecture import (convnet_architecture, mlp_architecture, resnet18_architecture,
+                                        resnet19_architecture, vggsnn_architecture)
 from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import write_json
@@ -51,7 +51,7 @@ from .distributed import synchronise_statistics
 from .models import SpikingNetwork, build_model
 from .neuron import ABLATIONS, NeuronConfig
 
-MODELS = ("mlp", "convnet", "vggsnn", "resnet19")
+MODELS = ("mlp", "convnet", "vggsnn", "resnet19", "resnet18")
 LOSSES = ("ce", "tet")
 DEFAULT_TIMESTEPS = 4
 
@@ -68,7 +68,7 @@ class TrainConfig:
 
     dataset: str = "digits"
     data_root: str | None = None  # folder of a file-based data set (mnist, cifar10, ...)
-    model: str = "mlp"  # mlp | convnet | vggsnn | resnet19
+    model: str = "mlp"  # mlp | convnet | vggsnn | resnet19 | resnet18
     hidden: list[int] = field(default_factory=lambda: [128])  # mlp and convnet: hidden Linear sizes
     channels: list = field(default_factory=lambda: [32, "pool", 64, "pool"])  # convnet: conv blocks and pools
     width: float = 1.0  # channel multiplier of convnet, vggsnn, resnet19
@@ -176,6 +176,8 @@ def build_architecture(config: TrainConfig, data: DataSplit) -> dict:
             return vggsnn_architecture(shape, **common)
         if config.model == "resnet19":
             return resnet19_architecture(shape, **common)
+        if config.model == "resnet18":
+            return resnet18_architecture(shape, **common)
     except ValueError as exc:
         raise UserError(f"model {config.model} does not fit the {config.dataset} data: {exc}") from None
     raise UserError(f"unknown model {config.model!r} (known: {', '.join(MODELS)})")
