@@ -384,7 +384,8 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
     else:
         trained = model
 
-    x_train = torch.from_numpy(data.x_train)
+    # an array-like that decodes on indexing (ImageNet) stays as it is
+    x_train = torch.from_numpy(data.x_train) if isinstance(data.x_train, np.ndarray) else data.x_train
     y_train = torch.from_numpy(data.y_train)
     policy = data.augment if config.augment else None
     augment_generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
@@ -405,7 +406,8 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
                    leave=False, dynamic_ncols=True)
         for step in bar:
             index = shard[step * config.batch_size:(step + 1) * config.batch_size]
-            xb = x_train[index].to(device, non_blocking=True)
+            xb = x_train[index]
+            xb = (torch.from_numpy(xb) if isinstance(xb, np.ndarray) else xb).to(device, non_blocking=True)
             yb = y_train[index].to(device, non_blocking=True)
             xb = augment_batch(xb, policy, augment_generator)
             if config.autoaugment and policy is not None:
