@@ -60,10 +60,8 @@ DEFAULT_TIMESTEPS = 4
 class TrainConfig:
     """Everything a training run depends on (flags or a JSON config file).
 
-    The paper's CIFAR-10 setup: model resnet19, timesteps 2, optimizer sgd,
-    lr 0.1, momentum 0.9, weight_decay 1e-4, epochs 400, batch_size 100,
-    label_smoothing 0.1 (augment: random crop + flip; AutoAugment is not
-    implemented). CIFAR10-DVS: model vggsnn, loss tet, T = frames in the data.
+    The defaults are a quick CPU run on digits; the paper's settings are the
+    presets of train.presets (``dsatgo train --preset cifar10`` ...).
     """
 
     dataset: str = "digits"
