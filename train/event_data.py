@@ -20,6 +20,7 @@ antialiased bilinear interpolation. Files are read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -120,10 +121,15 @@ def load_cifar10_dvs_files(root: str | Path, timesteps: int = 10, size: int = 48
 
 
 def _npz_frames(path: Path, timesteps: int) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as archive:
-        if "frames" not in archive:
-            raise UserError(f"{path}: no array 'frames' (found {', '.join(archive.files) or 'none'})")
-        frames = archive["frames"]
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "frames" not in archive:
+                raise UserError(f"{path}: no array 'frames' (found {', '.join(archive.files) or 'none'})")
+            frames = archive["frames"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # not a zip, truncated, object array
+        raise UserError(f"{path}: not a readable .npz of event frames ({exc})") from None
     if frames.ndim != 4 or frames.shape[0] != timesteps or frames.shape[1] != 2:
         raise UserError(f"{path}: field 'frames' has shape {frames.shape}, expected ({timesteps}, 2, H, W)")
+    if not (np.issubdtype(frames.dtype, np.integer) or np.issubdtype(frames.dtype, np.floating)):
+        raise UserError(f"{path}: field 'frames' holds {frames.dtype}, expected event counts (numbers)")
     return frames.astype(np.float32)

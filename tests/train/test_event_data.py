@@ -85,3 +85,9 @@ def test_missing_or_bad_dvs_files_name_the_problem(tmp_path):
     np.savez(tmp_path / "frames_number_10_split_by_number" / "cat" / "a.npz", frames=np.zeros((3, 2, 8, 8)))
     with pytest.raises(UserError, match=r"field 'frames' has shape \(3, 2, 8, 8\), expected \(10, 2, H, W\)"):
         load_cifar10_dvs_files(tmp_path)
+    np.savez(tmp_path / "frames_number_10_split_by_number" / "cat" / "a.npz", frames=np.array([None] * 4, object))
+    with pytest.raises(UserError, match="not a readable .npz"):
+        load_cifar10_dvs_files(tmp_path)
+    (tmp_path / "frames_number_10_split_by_number" / "cat" / "a.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(UserError, match="not a readable .npz"):
+        load_cifar10_dvs_files(tmp_path)
