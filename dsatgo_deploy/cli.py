@@ -379,13 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
                "  torchrun --nproc_per_node=4 -m dsatgo_deploy.cli train --config cifar10.json   (one process per GPU)\n\n"
                "data sets: digits and synthetic are built in; mnist, fashion_mnist (IDX files), cifar10, cifar100\n"
                "(python or binary version folders) and events / cifar10_dvs (train.npz + test.npz with 'frames'\n"
-               "(N, T, C, H, W) and 'labels') are read from --data-root; nothing is downloaded.\n\n"
+               "(N, T, C, H, W) and 'labels'; cifar10_dvs also as the original .aedat class folders or\n"
+               "SpikingJelly's frames_number_10_split_by_number/ folders) and imagenet (train/ and val/ class\n"
+               "folders of images) are read from --data-root; nothing is downloaded.\n\n"
                "presets (--preset NAME; flags and --config override their fields):\n" + _preset_table())
     train.add_argument("--preset", help="a paper recipe (see below; `--preset list`): its fields, then --config, "
                                         "then flags")
     train.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
     train.add_argument("--dataset", help="digits, synthetic, mnist, fashion_mnist, cifar10, cifar100, events, "
-                                         "cifar10_dvs [digits]")
+                                         "cifar10_dvs, imagenet [digits]")
     train.add_argument("--data-root", help="folder holding the files of a file-based data set")
     train.add_argument("--model", choices=["mlp", "convnet", "vggsnn", "resnet19", "resnet18"],
                        help="architecture [mlp]")
