@@ -455,5 +455,6 @@ def load_dataset(name: str, root: str | Path | None = None, image: bool = False,
         from .event_data import load_cifar10_dvs_files  # .aedat class folders or SpikingJelly frames
         return load_cifar10_dvs_files(root, **kwargs)
     if name == "cifar10_dvs":
+        kwargs.pop("timesteps", None)  # pre-binned frames: the files fix T (build_architecture checks it)
         kwargs.setdefault("num_classes", 10)
     return load_event_frames(root, **kwargs)

@@ -142,7 +142,9 @@ def resolve_device(name: str) -> torch.device:
 
 def load_training_data(config: TrainConfig) -> DataSplit:
     """The data set of a config (image-shaped samples for the conv models)."""
-    return load_dataset(config.dataset, root=config.data_root, image=config.model != "mlp")
+    # CIFAR10-DVS recordings are integrated into as many frames as the run has timesteps
+    extra = {"timesteps": config.timesteps} if config.dataset == "cifar10_dvs" and config.timesteps else {}
+    return load_dataset(config.dataset, root=config.data_root, image=config.model != "mlp", **extra)
 
 
 def build_architecture(config: TrainConfig, data: DataSplit) -> dict:

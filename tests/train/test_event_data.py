@@ -8,6 +8,7 @@ import pytest
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.train.data import load_dataset
 from dsatgo_deploy.train.event_data import events_to_frames, load_cifar10_dvs_files, read_aedat2
+from dsatgo_deploy.train.loop import TrainConfig, load_training_data
 
 HEADER = b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n# Data format is int32 address, int32 timestamp\r\n"
 
@@ -91,3 +92,10 @@ def test_missing_or_bad_dvs_files_name_the_problem(tmp_path):
     (tmp_path / "frames_number_10_split_by_number" / "cat" / "a.npz").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(UserError, match="not a readable .npz"):
         load_cifar10_dvs_files(tmp_path)
+
+
+def test_training_integrates_as_many_frames_as_timesteps(tmp_path):
+    fake_dvs_recordings(tmp_path / "raw", per_class=2, events=12)
+    data = load_training_data(TrainConfig(dataset="cifar10_dvs", data_root=str(tmp_path / "raw"), model="vggsnn",
+                                          timesteps=3))
+    assert data.x_train.shape == (4, 3, 2, 48, 48) and data.timesteps == 3
