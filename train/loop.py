@@ -430,8 +430,8 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
             loss_sum, correct, seen = _all_reduce(loss_sum), _all_reduce(correct), _all_reduce(seen)
         train_stats = monitor.result(world)
         if world > 1:
-            # The processes' BN statistics and running thresholds drifted apart in the last
-            # step; evaluate (and save) process 0's everywhere.
+            # Synchronised statistics keep the buffers equal; this makes them bit-identical
+            # (process 0's) whatever the reduction order, before evaluating and saving.
             for buffer in model.buffers():
                 if buffer.numel():
                     torch.distributed.broadcast(buffer, 0)
