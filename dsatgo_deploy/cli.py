@@ -115,8 +115,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
     from .train.loop import TrainConfig, metrics_path, train
+    from .train.presets import describe_presets, preset_fields
 
     values: dict[str, Any] = {}
+    if args.preset == "list":
+        print("presets (flags and --config override their fields):\n" + describe_presets())
+        return EXIT_OK
+    if args.preset:
+        try:
+            values.update(preset_fields(args.preset))
+        except ValueError as exc:
+            raise UserError(f"--preset: {exc}") from None
     if args.config:
         config_path = Path(args.config)
         try:
@@ -139,6 +148,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             values[name] = value
     if args.no_augment:
         values["augment"] = False
+    if args.autoaugment is not None:
+        values["autoaugment"] = args.autoaugment
     if args.resume:
         values["resume"] = True
     values["progress"] = not args.no_progress and not args.json
@@ -393,6 +404,12 @@ def _add_timeout_argument(parser: argparse.ArgumentParser) -> None:
                         help="end a Lava run that takes longer (its processes stopped): one line, exit 2")
 
 
+def _preset_table() -> str:
+    from .train.presets import describe_presets
+
+    return describe_presets()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .hardware_sim.parity import FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT
     from .hardware_sim.report import FORMATS
@@ -423,7 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
                "  torchrun --nproc_per_node=4 -m dsatgo_deploy.cli train --config cifar10.json   (one process per GPU)\n\n"
                "data sets: digits and synthetic are built in; mnist, fashion_mnist (IDX files), cifar10, cifar100\n"
                "(python or binary version folders) and events / cifar10_dvs (train.npz + test.npz with 'frames'\n"
-               "(N, T, C, H, W) and 'labels') are read from --data-root; nothing is downloaded.")
+               "(N, T, C, H, W) and 'labels'; cifar10_dvs also as the original .aedat class folders or\n"
+               "SpikingJelly's frames_number_10_split_by_number/ folders) and imagenet (train/ and val/ class\n"
+               "folders of images) are read from --data-root; nothing is downloaded.\n\n"
+               "presets (--preset NAME; flags and --config override their fields):\n" + _preset_table())
+    train.add_argument("--preset", help="a paper recipe (see below; `--preset list`): its fields, then --config, "
+                                        "then flags")
     train.add_argument("--config", help="JSON file with TrainConfig fields (flags override it)")
     train.add_argument("--dataset", choices=DATASETS, metavar="DATASET", help=f"{', '.join(DATASETS)} [digits]")
     train.add_argument("--data-root", help="folder holding the files of a file-based data set")
@@ -444,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--loss", choices=LOSSES, help="cross-entropy of the T-averaged readout, or TET [ce]")
     train.add_argument("--label-smoothing", type=types_.real(0.0, 0.999), help="label smoothing, in [0, 1) [0.1]")
     train.add_argument("--no-augment", action="store_true", help="no training augmentation (CIFAR: crop + flip)")
+    train.add_argument("--autoaugment", action=argparse.BooleanOptionalAction, default=None,
+                       help="CIFAR-10 AutoAugment policy after crop + flip [off; on in the CIFAR presets]")
     train.add_argument("--ablation", choices=tuple(ABLATIONS),
                        help="adaptive threshold and/or TGO surrogate width [ds-atgo]")
     train.add_argument("--surrogate-variant", choices=SURROGATE_VARIANTS,

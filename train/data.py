@@ -10,7 +10,8 @@ fashion_mnist   the same four file names, Fashion-MNIST content         (N, 1, 2
 cifar10         ``root``: cifar-10-batches-py/ or cifar-10-batches-bin/  (N, 3, 32, 32)
 cifar100        ``root``: cifar-100-python/ or cifar-100-binary/        (N, 3, 32, 32)
 events          ``root``: event frames, .npz or .npy (see below)        (N, T, C, H, W)
-cifar10_dvs     the same, 10 classes (the paper's CIFAR10-DVS)          (N, T, 2, H, W)
+cifar10_dvs     the same, or .aedat / SpikingJelly folders (event_data)  (N, T, 2, H, W)
+imagenet        ``root``: train/ and val/ class folders (train.imagenet)  (N, 3, 224, 224), lazy
 ==============  =====================================================  =========================
 
 Every loader returns a :class:`DataSplit`: float32 inputs (images in [0, 1];
@@ -64,9 +65,10 @@ from dsatgo_deploy import limits
 from dsatgo_deploy.train.zoo import CIFAR10_NORMALIZE, CIFAR100_NORMALIZE
 from dsatgo_deploy.errors import UserError
 
-DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10", "cifar100", "events", "cifar10_dvs")
+DATASETS = ("digits", "synthetic", "mnist", "fashion_mnist", "cifar10", "cifar100", "events", "cifar10_dvs",
+            "imagenet")
 #: Data sets read from files under a root folder.
-FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "events", "cifar10_dvs")
+FILE_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "events", "cifar10_dvs", "imagenet")
 AUGMENTATIONS = ("crop_flip", "flip_shift")
 
 
@@ -466,6 +468,13 @@ def load_dataset(name: str, root: str | Path | None = None, image: bool = False,
         return load_cifar10(root, **kwargs)
     if name == "cifar100":
         return load_cifar100(root, **kwargs)
+    if name == "imagenet":  # train.imagenet: ImageFolder tree, decoded on demand
+        from .imagenet import load_imagenet_folder
+        return load_imagenet_folder(root, **kwargs)
+    if name == "cifar10_dvs" and not any((root / f).exists() for f in ("train.npz", "train_frames.npy")):
+        from .event_data import load_cifar10_dvs_files  # .aedat class folders or SpikingJelly frames
+        return load_cifar10_dvs_files(root, **kwargs)
     if name == "cifar10_dvs":
+        kwargs.pop("timesteps", None)  # pre-binned frames: the files fix T (build_architecture checks it)
         kwargs.setdefault("num_classes", 10)
     return load_event_frames(root, **kwargs)

@@ -8,9 +8,10 @@ each epoch every process draws the same permutation (seeded by seed and epoch),
 pads it to a multiple of N by repeating its start and takes every N-th index
 (what torch's DistributedSampler does), so all processes run the same number
 of steps; ``batch_size`` is per process (effective batch = N x batch_size).
-Gradients are averaged by DDP; BatchNorm statistics are per process and DDP
-broadcasts process 0's buffers (BN running statistics, running thresholds) at
-every forward, so the checkpoint holds process 0's. Loss, accuracy and layer
+Gradients are averaged by DDP; the batch statistics are global
+(train.distributed: threshold statistics all-reduced, tdBN synchronised), so N
+processes compute what one process computes on the global batch, and every
+process holds the same running statistics. Loss, accuracy and layer
 monitors are summed over all processes; evaluation is sharded and reduced.
 Only process 0 writes files.
 
@@ -42,13 +43,16 @@ from dsatgo_deploy.checkpoint import save_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import write_json
 
+from .augment import autoaugment_batch
 from .data import DataSplit, augment_batch, load_dataset
+from .distributed import synchronise_statistics
 from .models import SpikingNetwork, build_model
 from .resume import cosine_lr, resume
 from .neuron import ABLATIONS, NeuronConfig
-from .zoo import convnet_architecture, mlp_architecture, resnet19_architecture, vggsnn_architecture
+from .zoo import (convnet_architecture, mlp_architecture, resnet18_architecture, resnet19_architecture,
+                  vggsnn_architecture)
 
-MODELS = ("mlp", "convnet", "vggsnn", "resnet19")
+MODELS = ("mlp", "convnet", "vggsnn", "resnet19", "resnet18")
 LOSSES = ("ce", "tet")
 OPTIMIZERS = ("adam", "sgd")
 SURROGATE_VARIANTS = ("paper", "code")  # TGO width from dVth (paper) or sigma (authors' code)
@@ -59,15 +63,13 @@ DEFAULT_TIMESTEPS = 4
 class TrainConfig:
     """Everything a training run depends on (flags or a JSON config file).
 
-    The paper's CIFAR-10 setup: model resnet19, timesteps 2, optimizer sgd,
-    lr 0.1, momentum 0.9, weight_decay 1e-4, epochs 400, batch_size 100,
-    label_smoothing 0.1 (augment: random crop + flip; AutoAugment is not
-    implemented). CIFAR10-DVS: model vggsnn, loss tet, T = frames in the data.
+    The defaults are a quick CPU run on digits; the paper's settings are the
+    presets of train.presets (``dsatgo train --preset cifar10`` ...).
     """
 
     dataset: str = "digits"
     data_root: str | None = None  # folder of a file-based data set (mnist, cifar10, ...)
-    model: str = "mlp"  # mlp | convnet | vggsnn | resnet19
+    model: str = "mlp"  # mlp | convnet | vggsnn | resnet19 | resnet18
     hidden: list[int] = field(default_factory=lambda: [128])  # mlp and convnet: hidden Linear sizes
     channels: list = field(default_factory=lambda: [32, "pool", 64, "pool"])  # convnet: conv blocks and pools
     width: float = 1.0  # channel multiplier of convnet, vggsnn, resnet19
@@ -89,6 +91,7 @@ class TrainConfig:
     tet_lambda: float = 1e-3  # TET's MSE regulariser weight
     label_smoothing: float = 0.1
     augment: bool = True  # the data set's augmentation policy (CIFAR: crop + flip), if it has one
+    autoaugment: bool = False  # CIFAR-10 AutoAugment policy after the crop + flip (train.augment)
     seed: int = 0
     device: str = "auto"
     out: str = "runs/digits/model.pt"
@@ -147,7 +150,9 @@ def resolve_device(name: str) -> torch.device:
 
 def load_training_data(config: TrainConfig) -> DataSplit:
     """The data set of a config (image-shaped samples for the conv models)."""
-    return load_dataset(config.dataset, root=config.data_root, image=config.model != "mlp")
+    # CIFAR10-DVS recordings are integrated into as many frames as the run has timesteps
+    extra = {"timesteps": config.timesteps} if config.dataset == "cifar10_dvs" and config.timesteps else {}
+    return load_dataset(config.dataset, root=config.data_root, image=config.model != "mlp", **extra)
 
 
 def build_architecture(config: TrainConfig, data: DataSplit) -> dict:
@@ -179,6 +184,8 @@ def build_architecture(config: TrainConfig, data: DataSplit) -> dict:
             return vggsnn_architecture(shape, **common)
         if config.model == "resnet19":
             return resnet19_architecture(shape, **common)
+        if config.model == "resnet18":
+            return resnet18_architecture(shape, **common)
     except ValueError as exc:
         raise UserError(f"model {config.model} does not fit the {config.dataset} data: {exc}") from None
     raise UserError(f"unknown model {config.model!r} (known: {', '.join(MODELS)})")
@@ -354,12 +361,14 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
     if config.resume and out.exists():
         start_epoch, history = resume(config, out, arch, model, optimizer)
     if world > 1:
+        synchronise_statistics(model)  # the buffers then agree on every process: nothing to broadcast
         trained: nn.Module = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
     else:
         trained = model
 
-    x_train = torch.from_numpy(data.x_train)
+    # an array-like that decodes on indexing (ImageNet) stays as it is
+    x_train = torch.from_numpy(data.x_train) if isinstance(data.x_train, np.ndarray) else data.x_train
     y_train = torch.from_numpy(data.y_train)
     policy = data.augment if config.augment else None
     augment_generator = torch.Generator().manual_seed(config.seed * 1_000_003 + rank)
@@ -383,9 +392,12 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
                    leave=False, dynamic_ncols=True)
         for step in bar:
             index = shard[step * config.batch_size:(step + 1) * config.batch_size]
-            xb = x_train[index].to(device, non_blocking=True)
+            xb = x_train[index]
+            xb = (torch.from_numpy(xb) if isinstance(xb, np.ndarray) else xb).to(device, non_blocking=True)
             yb = y_train[index].to(device, non_blocking=True)
             xb = augment_batch(xb, policy, augment_generator)
+            if config.autoaugment and policy is not None:
+                xb = autoaugment_batch(xb, augment_generator)
             loss, logits = _loss(config, trained, xb, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -402,8 +414,8 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
             loss_sum, correct, seen = _all_reduce(loss_sum), _all_reduce(correct), _all_reduce(seen)
         train_stats = monitor.result(world)
         if world > 1:
-            # The processes' BN statistics and running thresholds drifted apart in the last
-            # step; evaluate (and save) process 0's everywhere.
+            # Synchronised statistics keep the buffers equal; this makes them bit-identical
+            # (process 0's) whatever the reduction order, before evaluating and saving.
             for buffer in model.buffers():
                 if buffer.numel():
                     torch.distributed.broadcast(buffer, 0)

@@ -28,17 +28,15 @@ the running thresholds (registered buffers, so checkpoints carry them).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
 
-from dsatgo_deploy.architecture import DECAY_MODES, SURROGATE_MODES, THRESHOLD_MODES, NeuronConfig
+# The checkpoint's neuron config (its modes, defaults and checks) is part of the core's architecture format.
+from dsatgo_deploy.architecture import DECAY_MODES, SURROGATE_MODES, THRESHOLD_MODES, NeuronConfig  # noqa: F401
 
 from .surrogate import Scalar, spike_and_window, tgo_width
-
-__all__ = ["ABLATIONS", "DECAY_MODES", "SURROGATE_MODES", "THRESHOLD_MODES", "NeuronConfig", "DSATGOLIF",
-           "LayerTrace", "batch_statistics", "lif_sequence"]
 
 
 #: The four ablation settings of the paper (Fig. 6).
@@ -60,24 +58,68 @@ class LayerTrace(NamedTuple):
     window_share: torch.Tensor
 
 
+#: Length of the blocks whose float32 sums of squares are added up in float64 (see :func:`moment_sums`).
+STATISTICS_BLOCK = 1024
+
+#: A function that combines the (count, sum, sum of squares) float64 sums of all processes (DDP).
+SumsReducer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _sum_and_squares(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum as float32, sum of squares as float64) of a 1-D tensor, both 0-dim.
+
+    Exact enough at full width: one float32 ``torch.dot`` over 13 M values (batch 100, first
+    ResNet-19 stage) is 3e-4 off in the sum of squares (7e-5 in the std). Here the squares are
+    summed per block of STATISTICS_BLOCK values (a float32 norm per block, error ~1e-7) and the
+    blocks in float64; the sum is torch's float32 cascade sum (error ~1e-8). The threshold then
+    matches float64 to ~1e-8; on CPU it costs about 20-40 us more per call than the single dot
+    on small layers and no more on large ones (memory-bound).
+    """
+    rows = flat.numel() // STATISTICS_BLOCK
+    norms = torch.linalg.vector_norm(flat[: rows * STATISTICS_BLOCK].view(rows, STATISTICS_BLOCK), dim=1).double()
+    squares = torch.dot(norms, norms)
+    if rows * STATISTICS_BLOCK < flat.numel():
+        tail = flat[rows * STATISTICS_BLOCK:]
+        squares = squares + torch.dot(tail, tail).double()
+    return flat.sum(), squares
+
+
+def moment_sums(potential: torch.Tensor) -> torch.Tensor:
+    """(count, sum, sum of squares) of the whole layer tensor, detached, as a float64 (3,) tensor:
+    what processes add up under DDP (see :func:`_sum_and_squares` for the precision)."""
+    flat = potential.detach().reshape(-1)
+    total, squares = _sum_and_squares(flat)
+    return torch.stack([squares.new_tensor(float(flat.numel())), total.double(), squares])
+
+
+def _mean_and_std(count: Scalar, total: Scalar, squares: Scalar, on_host: bool) -> tuple[Scalar, Scalar]:
+    """Mean and unbiased std (N - 1, as torch.std) from the sums (floats or float64 0-dim tensors)."""
+    mean = total / count
+    variance = (squares - total * mean) / max(count - 1.0, 1.0) if on_host else \
+        (squares - total * mean) / (count - 1.0).clamp_min(1.0)
+    if on_host:
+        return mean, math.sqrt(max(variance, 0.0))
+    return mean.float(), variance.clamp_min(0.0).sqrt().float()
+
+
+def statistics_from_sums(sums: torch.Tensor, on_host: bool = False) -> tuple[Scalar, Scalar]:
+    """Mean and unbiased std from :func:`moment_sums` (possibly summed over processes); Python
+    floats with ``on_host``, else float32 0-dim tensors."""
+    return _mean_and_std(*(sums.tolist() if on_host else sums.unbind(0)), on_host)
+
+
 def batch_statistics(potential: torch.Tensor, on_host: bool = False) -> tuple[Scalar, Scalar]:
     """Mean and unbiased std over the whole layer tensor (batch x channels x space), detached.
 
     From the sum and the sum of squares: one pass each, markedly cheaper than torch.std on
     CPU; the potentials' mean is of the order of their spread, so no cancellation to fear.
-    ``on_host``: read the two sums back and return Python floats (see train.surrogate.Scalar).
+    ``on_host``: Python floats (see train.surrogate.Scalar).
     """
     flat = potential.detach().reshape(-1)
-    count = flat.numel()
-    total: Scalar = flat.sum()
-    sum_of_squares: Scalar = torch.dot(flat, flat)  # no temporary
+    total, squares = _sum_and_squares(flat)
     if on_host:
-        total, sum_of_squares = total.item(), sum_of_squares.item()
-    mean = total / count
-    variance = (sum_of_squares - total * mean) / max(count - 1, 1)
-    if on_host:
-        return mean, math.sqrt(max(variance, 0.0))
-    return mean, variance.clamp_min(0.0).sqrt()
+        return _mean_and_std(float(flat.numel()), total.item(), squares.item(), True)
+    return _mean_and_std(squares.new_tensor(float(flat.numel())), total.double(), squares, False)
 
 
 def _vector(values: list[Scalar], device: torch.device) -> torch.Tensor:
@@ -94,6 +136,7 @@ def lif_sequence(
     running_threshold: torch.Tensor,
     training: bool,
     host_scalars: bool | None = None,
+    reduce_sums: SumsReducer | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, LayerTrace]:
     """Run a DS-ATGO LIF layer over T steps.
 
@@ -105,6 +148,8 @@ def lif_sequence(
     Thresholds and widths are per-layer scalars, kept as host floats on the CPU (reading a
     CPU tensor costs no synchronisation, and float arithmetic no op dispatch) and as 0-dim
     tensors on an accelerator; ``host_scalars`` overrides the choice (tests run both).
+    ``reduce_sums``: combines the statistics' sums over processes (DDP), so that every process
+    takes the threshold of the global batch.
     """
     device = currents.device
     on_host = device.type == "cpu" if host_scalars is None else host_scalars
@@ -129,7 +174,10 @@ def lif_sequence(
         # U(0) = I(0): the decayed, reset rest state is exactly zero, so skip four ops at t = 0.
         potential = current if t == 0 else tau * potential * (1.0 - previous_spike) + current
         if needs_stats:
-            mean, std = batch_statistics(potential, on_host)
+            if reduce_sums is None:
+                mean, std = batch_statistics(potential, on_host)
+            else:
+                mean, std = statistics_from_sums(reduce_sums(moment_sums(potential)), on_host)
             batch_threshold = config.f_c * (mean + std)
         else:
             std = batch_threshold = not_computed
@@ -176,6 +224,8 @@ class DSATGOLIF(nn.Module):
             self.register_buffer("decay_logit", logit)
         self.register_buffer("running_threshold", torch.ones(timesteps))
         self.last_trace: LayerTrace | None = None
+        #: Set by train.distributed under DDP: sums the threshold statistics over processes.
+        self.reduce_sums: SumsReducer | None = None
 
     @property
     def tau(self) -> torch.Tensor:
@@ -184,7 +234,7 @@ class DSATGOLIF(nn.Module):
     def forward(self, currents: torch.Tensor) -> torch.Tensor:
         """currents (T, B, ...) -> spikes (T, B, ...); updates running thresholds in training."""
         spikes, batch_thresholds, trace = lif_sequence(
-            currents, self.tau, self.config, self.running_threshold, self.training
+            currents, self.tau, self.config, self.running_threshold, self.training, reduce_sums=self.reduce_sums
         )
         if self.training and self.config.threshold_mode == "adaptive":
             with torch.no_grad():

@@ -169,3 +169,48 @@ def resnet19_architecture(
     layers.append(_linear("fc1", "pool", c_in, hidden, bias=False, bn=True, neuron="lif"))
     layers.append(_linear("readout", "fc1", hidden, int(num_classes), bias=False, bn=False, neuron="readout"))
     return _arch("resnet19", input_shape, timesteps, num_classes, neuron or {}, layers, encoding, normalize)
+
+
+#: ImageNet input normalisation (per RGB channel, images in [0, 1]).
+IMAGENET_NORMALIZE = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def resnet18_architecture(
+    input_shape: Sequence[int] = (3, 224, 224), num_classes: int = 1000, timesteps: int = 4,
+    neuron: dict | None = None, width: float = 1.0, normalize: dict | None = None, encoding: str = "direct",
+) -> dict:
+    """SEW ResNet-18 (Fang et al. 2021; the DS-ATGO paper's ImageNet net) with tdBN and DS-ATGO LIF.
+
+    stem: conv7x7 stride 2 (no bias), tdBN, PLIF; then a 2x2 average pool of stride 2 where the
+    original has a 3x3 max pool (max pooling is no operation of this format, nor of Loihi's
+    synapses; both halve the 112x112 map to 56x56). Stages of two BasicBlocks, 64, 128, 256, 512
+    channels, the first block of stages 2-4 with stride 2; a block is conv3x3-tdBN-PLIF,
+    conv3x3-tdBN-PLIF, then ADD of the block input or of a downsample conv1x1 (stride s)-tdBN-PLIF
+    (names as in :func:`resnet19_architecture`). Head: global average pool, Linear 512 -> classes
+    with bias ("readout"). ``width`` scales all channel counts.
+    """
+    if len(input_shape) != 3:
+        raise ValueError(f"resnet18 needs an image input (C, H, W), got input shape {tuple(input_shape)}")
+    layers: list[dict] = []
+    planes = _scaled(64, width)
+    layers.append(_conv("stem", INPUT, int(input_shape[0]), planes, 7, 2, 3))
+    layers.append({"name": "stem_pool", "op": "avgpool", "inputs": ["stem"], "kernel_size": 2, "stride": 2,
+                   "neuron": "none"})
+    source, c_in = "stem_pool", planes
+    for stage, base in enumerate((64, 128, 256, 512), start=1):
+        c_out = _scaled(base, width)
+        for block in (1, 2):
+            s = 2 if stage > 1 and block == 1 else 1
+            prefix = f"s{stage}b{block}"
+            layers.append(_conv(f"{prefix}_conv1", source, c_in, c_out, 3, s))
+            layers.append(_conv(f"{prefix}_conv2", f"{prefix}_conv1", c_out, c_out, 3, 1))
+            identity = source
+            if s != 1 or c_in != c_out:
+                layers.append(_conv(f"{prefix}_down", source, c_in, c_out, 1, s, 0))
+                identity = f"{prefix}_down"
+            layers.append({"name": f"{prefix}_add", "op": "add", "inputs": [f"{prefix}_conv2", identity],
+                           "neuron": "none"})
+            source, c_in = f"{prefix}_add", c_out
+    layers.append({"name": "pool", "op": "global_avgpool", "inputs": [source], "neuron": "none"})
+    layers.append(_linear("readout", "pool", c_in, int(num_classes), bias=True, bn=False, neuron="readout"))
+    return _arch("resnet18", input_shape, timesteps, num_classes, neuron or {}, layers, encoding, normalize)

@@ -279,7 +279,7 @@ def test_digits_and_synthetic_image_variants():
     synthetic = load_dataset("synthetic", image=True, num_samples=50)
     assert synthetic.x_train.shape == (40, 1, 8, 8) and synthetic.input_shape == (1, 8, 8)
     with pytest.raises(UserError, match="unknown dataset"):
-        load_dataset("imagenet")
+        load_dataset("svhn")
 
 
 def test_augmentation_crop_flip_and_shift():
