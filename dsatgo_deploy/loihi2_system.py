@@ -13,7 +13,8 @@ Allocation of one layer (neurons laid out as Lava's (X, Y, C): X = our W axis):
             the block width a power of two, the widest with <= NEURONS_PER_CORE neurons.
             cores = g x ceil(W / block)
     dense   a core holds whole weight rows: rows <= min(NEURONS_PER_CORE,
-            SYNAPTIC_MEMORY // fan_in); fan_in (axons in) must fit AXONS_IN_PER_CORE
+            SYNAPTIC_MEMORY // fan_in); a fan-in over AXONS_IN_PER_CORE or SYNAPTIC_MEMORY is
+            flagged 'OVER LIMIT' (one neuron per core), not refused: those limits are not published
     neurons one-to-one (an input layer fed by bias, a relay): blocks of NEURONS_PER_CORE
     axon-out  each neuron needs one output-axon entry per destination core; a layer takes
             more cores when a core's entries exceed AXONS_OUT_PER_CORE
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.network import DeployableNetwork
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,7 @@ def _column_blocks(channels: int, height: int, width: int, limit: int) -> tuple[
 
 
 def allocate_layer(spec: LayerSpec, limits: CoreLimits) -> LayerAllocation:
-    """Cores of one layer from the per-core limits (module doc); UserError if a neuron cannot fit."""
+    """Cores of one layer from the per-core limits (module doc)."""
     if spec.kind == "conv":
         c_out = spec.kernel[0]
         kernel_bytes = math.prod(spec.kernel) * max(1, len(spec.sources))
@@ -157,22 +159,36 @@ def allocate_layer(spec: LayerSpec, limits: CoreLimits) -> LayerAllocation:
         return LayerAllocation(spec.name, spec.neurons, groups * tiles, min(block, spec.neurons),
                                math.ceil(kernel_bytes / groups), axons_in, channel_groups=groups, limited_by=limited)
     if spec.kind == "dense":
-        if spec.fan_in > limits.axons_in:
-            raise UserError(f"layer '{spec.name}': fan-in {spec.fan_in} exceeds Loihi 2's {limits.axons_in} axons in "
-                            f"per core ({AXONS_IN_PER_CORE.status}: {AXONS_IN_PER_CORE.source})")
         by_memory = limits.synaptic_bytes // max(1, spec.fan_in)
-        if by_memory < 1:
-            raise UserError(f"layer '{spec.name}': one neuron's {spec.fan_in} weights exceed a core's "
-                            f"{limits.synaptic_bytes} bytes of synaptic memory")
-        rows = min(limits.neurons, by_memory, spec.neurons)
-        cores = math.ceil(spec.neurons / rows)
-        return LayerAllocation(spec.name, spec.neurons, cores, rows, rows * spec.fan_in, spec.fan_in,
-                               limited_by="synaptic memory" if by_memory < limits.neurons else "neurons")
+        rows = max(1, min(limits.neurons, by_memory, spec.neurons))
+        limited = "synaptic memory" if by_memory < limits.neurons else "neurons"
+        if spec.fan_in > limits.axons_in or by_memory < 1:
+            # Not refused: both limits are fitted or assumed; the report says the layer exceeds them.
+            limited = (f"OVER LIMIT: fan-in {spec.fan_in} > {limits.axons_in} axons in or > "
+                       f"{limits.synaptic_bytes} bytes of synaptic memory per core (one neuron per core assumed)")
+        return LayerAllocation(spec.name, spec.neurons, math.ceil(spec.neurons / rows), rows, rows * spec.fan_in,
+                               spec.fan_in, limited_by=limited)
     if spec.kind == "neurons":
         cores, block = (_column_blocks(*spec.shape, limits.neurons) if len(spec.shape) == 3
                         else (math.ceil(spec.neurons / limits.neurons), limits.neurons))
         return LayerAllocation(spec.name, spec.neurons, cores, min(block, spec.neurons), 0, min(block, spec.neurons))
     raise ValueError(f"layer '{spec.name}': unknown kind {spec.kind!r}")
+
+
+def network_specs(net: DeployableNetwork) -> list[LayerSpec]:
+    """Allocation specs of a deployable network's layers (relay populations are not included)."""
+    feeds = {layer.name: tuple(other.name for other in net.layers if layer.name in other.sources)
+             for layer in net.layers}
+    specs = []
+    for layer in net.layers:
+        sources = tuple(layer.sources)
+        if layer.kind == "conv":
+            specs.append(LayerSpec(layer.name, "conv", tuple(layer.output_shape), layer.fan_in * len(sources),
+                                      sources, tuple(layer.weight.shape), feeds[layer.name]))
+        else:
+            specs.append(LayerSpec(layer.name, "dense", (layer.num_neurons,), layer.fan_in * len(sources),
+                                      sources, feeds=feeds[layer.name]))
+    return specs
 
 
 def _destination_cores(consumer: LayerSpec, alloc: LayerAllocation) -> int:
@@ -199,6 +215,20 @@ def allocate(specs: Sequence[LayerSpec], limits: CoreLimits = CoreLimits()) -> l
     for spec in specs:
         allocs[spec.name].first_core, first = first, first + allocs[spec.name].cores
     return [allocs[spec.name] for spec in specs]
+
+
+def allocate_network(net: DeployableNetwork, limits: CoreLimits = CoreLimits()) -> list[LayerAllocation]:
+    """Allocations of a deployable network's layers, then of its relay chains ('<node> relays x<k>':
+    k one-to-one populations, DeployableNetwork.relay_delays, which never share a core)."""
+    allocs = allocate(network_specs(net), limits)
+    first = sum(a.cores for a in allocs)
+    for node, steps in net.relay_delays().items():
+        size = net.node_size(node)
+        cores = steps * math.ceil(size / limits.neurons)
+        allocs.append(LayerAllocation(f"{node} relays x{steps}", steps * size, cores, min(size, limits.neurons),
+                                      0, 1, 1, first_core=first))
+        first += cores
+    return allocs
 
 
 # --------------------------------------------------------------------------- systems

@@ -67,6 +67,8 @@ def export_checkpoint(
     threshold_policy: str = "schedule",
     input_bits: int = 8,
     overwrite: bool = False,
+    system: str | None = None,
+    chips: int | None = None,
 ) -> ExportResult:
     """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure."""
     if target not in TARGETS:
@@ -89,7 +91,7 @@ def export_checkpoint(
     chosen = frozen if threshold_policy == "schedule" else per_layer
     net, layer_reports = quantize(chosen, calibration_x, input_bits, threshold_policy, provenance)
     # before anything is written; onnx and nir run anywhere, so no chip's limits apply
-    resources = check_resources(net, target) if target in ("loihi", "loihi1") else None
+    resources = check_resources(net, target, system, chips) if target in ("loihi", "loihi1") else None
     # One threshold per layer for netx: the calibrated value on this layer's integer scale.
     netx_thresholds = {layer.name: int(np.clip(round(float(p.threshold_schedule[0]) * layer.scale), *THRESHOLD_RANGE))
                        for layer, p in zip(net.layers, per_layer.layers) if layer.spiking}

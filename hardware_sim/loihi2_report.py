@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from dsatgo_deploy import loihi2_system as l2
-from dsatgo_deploy.network import INPUT, DeployableNetwork
+from dsatgo_deploy.network import DeployableNetwork
 
 from .energy import OperationCounts, Profile, load_profile
 
@@ -48,22 +48,6 @@ def _constants(profile: Profile) -> dict[str, float]:
     return {k: c.value for k, c in profile.constants.items()}
 
 
-def network_specs(net: DeployableNetwork) -> list[l2.LayerSpec]:
-    """Allocation specs of a deployable network's layers (relay populations are not included)."""
-    feeds = {layer.name: tuple(other.name for other in net.layers if layer.name in other.sources)
-             for layer in net.layers}
-    specs = []
-    for layer in net.layers:
-        sources = tuple(layer.sources)
-        if layer.kind == "conv":
-            specs.append(l2.LayerSpec(layer.name, "conv", tuple(layer.output_shape), layer.fan_in * len(sources),
-                                      sources, tuple(layer.weight.shape), feeds[layer.name]))
-        else:
-            specs.append(l2.LayerSpec(layer.name, "dense", (layer.num_neurons,), layer.fan_in * len(sources),
-                                      sources, feeds=feeds[layer.name]))
-    return specs
-
-
 def _summary(specs: list[l2.LayerSpec], allocs: list[l2.LayerAllocation], perf: l2.Performance) -> dict[str, Any]:
     return {
         "system": perf.system, "chips": perf.chips, "total_cores": perf.cores, "timesteps": perf.timesteps,
@@ -82,8 +66,8 @@ def system_figures(net: DeployableNetwork, counts: OperationCounts, profile: Pro
     """The Loihi 2 system model's figures for ``net`` (plain dict; see module doc)."""
     profile = load_profile(profile) if isinstance(profile, str) else profile
     title, chip_count = l2.resolve_system(system, chips)
-    specs = network_specs(net)
-    allocs = l2.allocate(specs)
+    specs = l2.network_specs(net)
+    allocs = l2.allocate_network(net)
     work = {lc.name: l2.LayerWork(lc.name, lc.per_inference("synops") / lc.timesteps,
                                   lc.per_inference("active_updates") / lc.timesteps,
                                   lc.per_inference("inactive_updates") / lc.timesteps,
