@@ -165,7 +165,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         calibration, labels = data.x_train[: args.calibrate], data.y_train[: args.calibrate]
     result = export_checkpoint(model, out, target=args.target, calibration_x=calibration, calibration_y=labels,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, system=args.system, chips=args.chips)
     if args.report:
         from .hardware_sim.report import write_export_report
 
@@ -309,6 +309,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     from .export.exporter import TARGETS
+    from .loihi2_system import SYSTEMS
 
     parser.add_argument("model", help="checkpoint written by `dsatgo train` (model.pt)")
     parser.add_argument("--target", default="loihi", help=f"what to write: {', '.join(TARGETS)}")
@@ -321,6 +322,10 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parser.add_argument("--input-bits", type=int, default=8, help="bits of the graded input spikes")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--system", choices=list(SYSTEMS),
+                        help="Loihi 2 system the resource check places the network on: one chip (default), "
+                             "Kapoho Point (8 chips), Hala Point (1152 chips)")
+    parser.add_argument("--chips", type=int, metavar="N", help="Loihi 2 system of N chips (instead of --system)")
     parser.add_argument("--report", action="store_true",
                         help="also run the test set and write report.json, report.md and plots into <out>/report")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")

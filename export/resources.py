@@ -156,6 +156,9 @@ def check_resources(net: DeployableNetwork, target: str, system: str | None = No
 
     Loihi 2: on ``system`` ('loihi2' one chip (default), 'kapoho-point', 'hala-point') or ``chips`` chips."""
     chip = CHIPS[TARGET_CHIPS[target]]
+    if not chip.system_model and (system is not None or chips is not None):
+        raise UserError(f"--system/--chips: multi-chip systems are modelled for Loihi 2 only (--target loihi), "
+                        f"not {chip.name}")
     if not chip.graded_spikes and net.input_encoding.kind == "graded":
         first = next(layer.name for layer in net.layers if "input" in layer.sources)
         raise UserError(f"layer '{first}': {chip.name} has no graded spikes, but this network feeds its analog "
@@ -165,9 +168,6 @@ def check_resources(net: DeployableNetwork, target: str, system: str | None = No
             if layer.spiking and layer.threshold_schedule.size > 1:
                 raise UserError(f"layer '{layer.name}': {chip.name} neurons have one threshold, but the layer has a "
                                 f"schedule of {layer.threshold_schedule.size}; use --threshold-policy per-layer")
-    if not chip.system_model and (system is not None or chips is not None):
-        raise UserError(f"--system/--chips: multi-chip systems are modelled for Loihi 2 only (--target loihi), "
-                        f"not {chip.name}")
     layers = estimate(net, chip)
     total = sum(item.cores for item in layers)
     result = {
