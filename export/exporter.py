@@ -187,6 +187,8 @@ def render_report_markdown(report: dict[str, Any], provenance: dict[str, Any]) -
         for item in resources["layers"]:
             lines.append(f"| {item['name']} | {item['neurons']} | {item['synapses']} | {item['synaptic_memory_bytes']} | "
                          f"{item['fan_in']} | {item['cores']} |")
-        lines += ["", f"total: {resources['total_cores']} of {resources['limits']['cores']['value']} cores, "
+        lines += ["", f"total: {resources['total_cores']} cores ({resources['limits']['cores']['value']} per chip, "
+                      f"{resources['chips']} chip(s) used{' of ' + resources['system'] if 'system' in resources else ''}; "
+                      f"old upper bound {resources['upper_bound_total_cores']}), "
                       f"{resources['total_neurons']} neurons, {resources['total_synapses']} synapses"]
     return "\n".join(lines) + "\n"

@@ -91,3 +91,31 @@ def test_systems_partition_and_refuse_only_when_the_whole_system_is_too_small(pi
     with pytest.raises(UserError, match="--system: unknown system 'loihi3'"):
         l2.resolve_system("loihi3")
     assert "Hala Point" in l2.smallest_system(200 * 128) and "--chips 2000" in l2.smallest_system(2000 * 128)
+
+
+def test_system_figures_of_a_network_by_hand(tmp_path):
+    from dsatgo_deploy.hardware_sim.energy import load_profile
+    from dsatgo_deploy.hardware_sim.loihi2_report import system_figures
+    from tests.hardware_sim.test_energy import const, tiny_counts, tiny_net, write_profile
+
+    constants = dict(synaptic_op=const(1.0), neuron_update_active=const(2.0), neuron_update_inactive=const(3.0),
+                     spike_within_tile=const(4.0), time_synaptic_op=const(1.0, "ns"),
+                     time_neuron_update_active=const(10.0, "ns"), time_neuron_update_inactive=const(100.0, "ns"),
+                     time_spike_within_tile=const(1000.0, "ns"))
+    profile = load_profile(write_profile(tmp_path, {"name": "p", "description": "x", "kind": "neuromorphic",
+                                                    "constants": constants}))
+    figures = system_figures(tiny_net(), tiny_counts(), profile)
+    # per inference (test_energy's hand counts): hidden 7.5 synops, 7 active, 2 inactive, 3.5 spikes;
+    # out 3.5 synops, 2.5 active, 3.5 inactive. One core each; T = 3 steps.
+    # busiest core per step: hidden, (7.5 * 1 + 7 * 10 + 2 * 100 + 3.5 * 1000) / 3 = 1259.1667 ns
+    assert [(item["name"], item["cores"]) for item in figures["layers"]] == [("hidden", 1), ("out", 1)]
+    assert figures["slowest_layer"] == "hidden" and figures["step_us"] == pytest.approx(1.2591667, rel=1e-6)
+    assert figures["inference_ms"] == pytest.approx(3 * 1259.1667e-6, rel=1e-6)
+    assert figures["inferences_per_s"] == pytest.approx(1 / (3 * 1259.1667e-9), rel=1e-6)
+    # dynamic: hidden 7.5 + 14 + 6 + 14 = 41.5, out 3.5 + 5 + 10.5 = 19 -> 60.5 pJ; static 0.232 W x 3777.5 ns
+    assert figures["energy_mj"]["dynamic"] == pytest.approx(60.5e-9, rel=1e-9)
+    assert figures["energy_mj"]["static"] == pytest.approx(0.232 * 3777.5e-9 * 1e3, rel=1e-6)
+    assert (figures["chips"], figures["total_cores"], figures["system"]) == (1, 2, "one Loihi 2 chip")
+    assert system_figures(tiny_net(), tiny_counts(), profile, chips=8)["system"] == "Kapoho Point (8 chips)"
+    with pytest.raises(ValueError, match="lacks time_synaptic_op"):
+        system_figures(tiny_net(), tiny_counts(), "cmos45nm")
