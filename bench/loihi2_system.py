@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 from dsatgo_deploy.architecture import convnet_architecture, mlp_architecture
 from dsatgo_deploy.checkpoint import save_checkpoint
 from dsatgo_deploy.errors import UserError
@@ -63,6 +65,7 @@ def own_networks() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for title, arch in nets.items():
             path = Path(tmp) / "model.pt"
+            torch.manual_seed(0)  # the upper bound counts non-zero weights
             save_checkpoint(path, arch, build_model(arch).state_dict(), {"epoch": 0})
             out = Path(tmp) / "out"
             try:

@@ -152,7 +152,8 @@ def allocate_layer(spec: LayerSpec, limits: CoreLimits) -> LayerAllocation:
         groups = min(c_out, math.ceil(kernel_bytes / limits.kernel_bytes))
         per_group = math.ceil(c_out / groups)
         tiles, block = _column_blocks(per_group, spec.shape[1], spec.shape[2], limits.neurons)
-        limited = "synaptic memory (kernel) and neurons" if groups > 1 else "neurons"
+        limited = ("synaptic memory (kernel) and neurons" if groups > 1 else
+                   "fits one core" if tiles == 1 else "neurons")
         c_in, kh, kw = spec.kernel[1:]
         columns = max(1, block // (per_group * spec.shape[1]))
         axons_in = c_in * (spec.shape[1] + kh - 1) * (columns + kw - 1)  # reported only: stride 1 approximation
@@ -161,7 +162,8 @@ def allocate_layer(spec: LayerSpec, limits: CoreLimits) -> LayerAllocation:
     if spec.kind == "dense":
         by_memory = limits.synaptic_bytes // max(1, spec.fan_in)
         rows = max(1, min(limits.neurons, by_memory, spec.neurons))
-        limited = "synaptic memory" if by_memory < limits.neurons else "neurons"
+        limited = ("fits one core" if rows == spec.neurons else
+                   "synaptic memory" if by_memory < limits.neurons else "neurons")
         if spec.fan_in > limits.axons_in or by_memory < 1:
             # Not refused: both limits are fitted or assumed; the report says the layer exceeds them.
             limited = (f"OVER LIMIT: fan-in {spec.fan_in} > {limits.axons_in} axons in or > "
