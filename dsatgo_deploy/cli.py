@@ -205,7 +205,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         calibration, labels = data.x_train[: args.calibrate], data.y_train[: args.calibrate]
     result = export_checkpoint(model, out, target=args.target, calibration_x=calibration, calibration_y=labels,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, system=args.system, chips=args.chips)
     if args.report:
         from .pipeline.reports import write_export_report
 
@@ -363,6 +363,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     from .export.targets import target_names
     from .export.thresholds import POLICIES
+    from .loihi2_system import SYSTEMS
 
     parser.add_argument("model", help="checkpoint written by `dsatgo train` (model.pt)")
     parser.add_argument("--target", default="loihi", choices=target_names(), help="what to write")
@@ -376,6 +377,10 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-bits", type=types_.integer(*EXPORT_INPUT_BITS), default=8,
                         help=f"bits of the graded input spikes ({EXPORT_INPUT_BITS[0]} to {EXPORT_INPUT_BITS[1]})")
     parser.add_argument("--overwrite", action="store_true", help="replace an output folder dsatgo-deploy wrote (never one holding other files)")
+    parser.add_argument("--system", choices=list(SYSTEMS),
+                        help="Loihi 2 system the resource check places the network on: one chip (default), "
+                             "Kapoho Point (8 chips), Hala Point (1152 chips)")
+    parser.add_argument("--chips", type=types_.POSITIVE, metavar="N", help="Loihi 2 system of N chips (instead of --system)")
     parser.add_argument("--report", action="store_true",
                         help="also run the test set and write report.json, report.md and plots into <out>/report")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")

@@ -64,6 +64,8 @@ def export_checkpoint(
     input_bits: int = 8,
     overwrite: bool = False,
     source_label: str | None = None,
+    system: str | None = None,
+    chips: int | None = None,
 ) -> ExportResult:
     """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure.
     ``source_label``: the checkpoint's path as recorded (default ``checkpoint_path``; the demo gives
@@ -87,7 +89,7 @@ def export_checkpoint(
     chosen = frozen if threshold_policy == "schedule" else per_layer
     net, layer_reports = quantize(chosen, calibration_x, input_bits, threshold_policy, provenance)
     # before anything is written; a target that runs anywhere (onnx, nir) has no chip's limits
-    resources = check_resources(net, writer.chip) if writer.chip else None
+    resources = check_resources(net, writer.chip, system, chips) if writer.chip else None
     with atomic_directory(out_dir, overwrite=overwrite, protect=[checkpoint_path]) as staging:
         save(net, staging / NETWORK_FILE)
         written = writer.write(ExportInput(target, net, chosen, per_layer, source_sha256=checkpoint["sha256"]),
@@ -151,6 +153,8 @@ def render_report_markdown(report: dict[str, Any], provenance: dict[str, Any]) -
         for item in resources["layers"]:
             lines.append(f"| {item['name']} | {item['neurons']} | {item['synapses']} | {item['synaptic_memory_bytes']} | "
                          f"{item['fan_in']} | {item['cores']} |")
-        lines += ["", f"total: {resources['total_cores']} of {resources['limits']['cores']['value']} cores, "
+        lines += ["", f"total: {resources['total_cores']} cores ({resources['limits']['cores']['value']} per chip, "
+                      f"{resources['chips']} chip(s) used{' of ' + resources['system'] if 'system' in resources else ''}; "
+                      f"old upper bound {resources['upper_bound_total_cores']}), "
                       f"{resources['total_neurons']} neurons, {resources['total_synapses']} synapses"]
     return "\n".join(lines) + "\n"

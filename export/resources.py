@@ -1,12 +1,17 @@
 """Will it fit? A Loihi resource check of a deployable network, before anything is written.
 
-Per layer: neurons, synapses, synaptic memory, fan-in, and the cores it needs;
-then the chip total. The model is a deliberately simple, conservative estimate,
-not Intel's compiler:
+Loihi 2 (``--target loihi``): the Loihi 2 system model (dsatgo_deploy/loihi2_system.py)
+allocates every layer from Loihi 2's per-core limits (neurons, synaptic memory, axons in
+and out, shared convolution kernels), each limit with its source and status, and places the
+cores on a system: one chip, Kapoho Point (8 chips), Hala Point (1152 chips) or N chips. It
+fails only when the whole system is too small, naming the first layer that does not fit and
+the smallest system that does, or when one neuron cannot fit a core (fan-in).
+
+Both targets also report the old conservative upper bound, not Intel's compiler:
 
     synapses_l  = (non-zero weights of one full connection) x (number of sources)
                   conv: every output neuron stores its own non-zero kernel entries
-                  (no weight sharing assumed: an upper bound on Loihi 2)
+                  (no weight sharing: Loihi 1 has none)
     memory_l    = synapses_l x 1 byte (8-bit weights; index and routing tables ignored)
     cores_l     = max(ceil(neurons_l / neurons_per_core), ceil(memory_l / memory_per_core))
     relays_S    = k populations of size(S), one-to-one synapses, when a layer sums sources
@@ -15,20 +20,20 @@ not Intel's compiler:
                   so they take cores too (one per population at least)
     cores       = sum over layers and relay populations (none share a core)
 
-It fails, naming the layer, the limit and the value, when a neuron's fan-in
-exceeds what one core can receive, when a layer or the whole network needs more
-cores than a chip has, or when the network needs a feature the chip lacks
-(Loihi 1: no graded spikes, no per-timestep threshold schedule).
-Each limit carries its source and how sure we are of it.
+Loihi 1 (``--target loihi1``) is checked with that upper bound on one chip: it fails,
+naming the layer, the limit and the value, when a neuron's fan-in exceeds what one core can
+receive, when the network needs more cores than a chip has, or when it needs a feature the
+chip lacks (no graded spikes, no per-timestep threshold schedule).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from dsatgo_deploy import loihi2_system as l2
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import DeployableNetwork, Layer
 
@@ -37,7 +42,7 @@ from dsatgo_deploy.network import DeployableNetwork, Layer
 class Limit:
     value: int
     source: str
-    status: str  # "published", "derived", "unverified"
+    status: str  # "published", "derived", "fitted", "assumed", "unverified"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,11 @@ class Chip:
     fan_in_per_core: Limit | None
     graded_spikes: bool
     threshold_schedules: bool
+    system_model: bool = False  # Loihi 2: allocate with dsatgo_deploy.loihi2_system
+
+
+def _limit(fact: l2.Fact) -> Limit:
+    return Limit(int(fact.value), fact.source, fact.status)
 
 
 _DAVIES = "Davies et al., 'Loihi: A Neuromorphic Manycore Processor with On-Chip Learning', IEEE Micro 38(1), 2018"
@@ -57,14 +67,13 @@ _LOIHI2_BRIEF = "Intel Labs, 'Taking Neuromorphic Computing to the Next Level wi
 CHIPS = {
     "loihi2": Chip(
         name="Loihi 2",
-        cores=Limit(128, _LOIHI2_BRIEF + ": 128 neuromorphic cores per chip", "published"),
-        neurons_per_core=Limit(8192, _LOIHI2_BRIEF + ": up to 1 million neurons per chip / 128 cores", "derived"),
-        synaptic_memory_bytes_per_core=Limit(
-            128 * 1024, "128 KB of SRAM per core, shared flexibly between neuron state and synapses "
-            "(secondary sources quoting Intel); the synaptic share is smaller in practice", "unverified"),
-        fan_in_per_core=None,
+        cores=_limit(l2.CORES_PER_CHIP),
+        neurons_per_core=_limit(l2.NEURONS_PER_CORE),
+        synaptic_memory_bytes_per_core=_limit(l2.SYNAPTIC_MEMORY),
+        fan_in_per_core=_limit(l2.AXONS_IN_PER_CORE),
         graded_spikes=True,
         threshold_schedules=True,  # programmable (microcode) neurons
+        system_model=True,
     ),
     "loihi1": Chip(
         name="Loihi 1",
@@ -87,6 +96,8 @@ class LayerResources:
     synaptic_memory_bytes: int
     fan_in: int
     cores: int
+    upper_bound_cores: int = 0  # the conservative estimate (module doc), for comparison
+    limited_by: str = "neurons"
 
 
 def _synapses(layer: Layer) -> int:
@@ -106,24 +117,48 @@ def _cores(neurons: int, memory: int, chip: Chip) -> int:
                math.ceil(memory / chip.synaptic_memory_bytes_per_core.value), 1)
 
 
-def estimate(net: DeployableNetwork, chip: Chip) -> list[LayerResources]:
-    """One entry per layer, then one per relay chain (named '<node> relays x<k>')."""
+def _upper_bound(net: DeployableNetwork, chip: Chip) -> list[LayerResources]:
+    if chip.system_model:  # the bound as it always was: all of a core's SRAM for synapses, 8192 neurons
+        chip = replace(chip, neurons_per_core=_limit(l2.NEURONS_PER_CORE_MAX),
+                       synaptic_memory_bytes_per_core=_limit(l2.SRAM_PER_CORE))
     result = []
     for layer in net.layers:
         synapses = _synapses(layer)
         memory = synapses  # one byte per 8-bit weight
+        cores = _cores(layer.num_neurons, memory, chip)
         result.append(LayerResources(layer.name, layer.num_neurons, synapses, memory,
-                                     layer.fan_in * len(layer.sources), _cores(layer.num_neurons, memory, chip)))
+                                     layer.fan_in * len(layer.sources), cores, cores))
     for node, steps in net.relay_delays().items():
         size = net.node_size(node)  # each relay population: size neurons, size one-to-one synapses
-        result.append(LayerResources(f"{node} relays x{steps}", steps * size, steps * size, steps * size, 1,
-                                     steps * _cores(size, size, chip)))
+        cores = steps * _cores(size, size, chip)
+        result.append(LayerResources(f"{node} relays x{steps}", steps * size, steps * size, steps * size, 1, cores, cores))
     return result
 
 
-def check_resources(net: DeployableNetwork, target: str) -> dict:
-    """Estimate resources for ``target`` ('loihi' = Loihi 2, 'loihi1'); UserError if it does not fit."""
+def core_limits(chip: Chip) -> l2.CoreLimits:
+    return l2.CoreLimits(neurons=chip.neurons_per_core.value, synaptic_bytes=chip.synaptic_memory_bytes_per_core.value,
+                         axons_in=chip.fan_in_per_core.value if chip.fan_in_per_core else l2.CoreLimits.axons_in)
+
+
+def estimate(net: DeployableNetwork, chip: Chip) -> list[LayerResources]:
+    """One entry per layer, then one per relay chain (named '<node> relays x<k>').
+
+    ``cores``: the Loihi 2 system model where the chip has one, else the upper bound."""
+    result = _upper_bound(net, chip)
+    if chip.system_model:
+        for item, alloc in zip(result, l2.allocate_network(net, core_limits(chip))):
+            item.cores, item.limited_by = alloc.cores, alloc.limited_by
+    return result
+
+
+def check_resources(net: DeployableNetwork, target: str, system: str | None = None, chips: int | None = None) -> dict:
+    """Estimate resources for ``target`` ('loihi' = Loihi 2, 'loihi1'); UserError if it does not fit.
+
+    Loihi 2: on ``system`` ('loihi2' one chip (default), 'kapoho-point', 'hala-point') or ``chips`` chips."""
     chip = CHIPS[TARGET_CHIPS[target]]
+    if not chip.system_model and (system is not None or chips is not None):
+        raise UserError(f"--system/--chips: multi-chip systems are modelled for Loihi 2 only (--target loihi), "
+                        f"not {chip.name}")
     if not chip.graded_spikes and net.input_encoding.kind == "graded":
         first = next(layer.name for layer in net.layers if "input" in layer.sources)
         raise UserError(f"layer '{first}': {chip.name} has no graded spikes, but this network feeds its analog "
@@ -134,6 +169,23 @@ def check_resources(net: DeployableNetwork, target: str) -> dict:
                 raise UserError(f"layer '{layer.name}': {chip.name} neurons have one threshold, but the layer has a "
                                 f"schedule of {layer.threshold_schedule.size}; use --threshold-policy per-layer")
     layers = estimate(net, chip)
+    total = sum(item.cores for item in layers)
+    result = {
+        "chip": chip.name,
+        "limits": {k: v for k, v in asdict(chip).items() if k not in ("name", "system_model")},
+        "layers": [asdict(item) for item in layers],
+        "total_cores": total,
+        "upper_bound_total_cores": sum(item.upper_bound_cores for item in layers),
+        "total_neurons": sum(item.neurons for item in layers),
+        "total_synapses": sum(item.synapses for item in layers),
+    }
+    if chip.system_model:
+        title, count = l2.resolve_system(system, chips)
+        allocs = l2.allocate_network(net, core_limits(chip))
+        used = l2.place(allocs, count, title)
+        return result | {"system": title, "system_chips": count, "chips": used,
+                         "model": "Loihi 2 system model (dsatgo_deploy/loihi2_system.py): per-core limits, shared "
+                                  "conv kernels, layers and residual relays on separate cores"}
     for item in layers:
         if chip.fan_in_per_core is not None and item.fan_in > chip.fan_in_per_core.value:
             raise UserError(f"layer '{item.name}': fan-in {item.fan_in} exceeds {chip.name}'s "
@@ -142,19 +194,10 @@ def check_resources(net: DeployableNetwork, target: str) -> dict:
             raise UserError(f"layer '{item.name}': needs {item.cores} cores ({item.neurons} neurons, "
                             f"{item.synaptic_memory_bytes} bytes of synapses), more than {chip.name}'s "
                             f"{chip.cores.value} cores per chip")
-    total = sum(item.cores for item in layers)
     if total > chip.cores.value:
         biggest = max(layers, key=lambda item: item.cores)
         raise UserError(f"network: needs {total} cores, more than {chip.name}'s {chip.cores.value} cores per chip "
                         f"(largest: layer '{biggest.name}', {biggest.cores} cores); multi-chip partitioning is "
-                        "not supported")
-    return {
-        "chip": chip.name,
-        "limits": {k: v for k, v in asdict(chip).items() if k != "name"},
-        "layers": [asdict(item) for item in layers],
-        "total_cores": total,
-        "total_neurons": sum(item.neurons for item in layers),
-        "total_synapses": sum(item.synapses for item in layers),
-        "model": "conservative estimate: no weight sharing for conv, 1 byte per synapse, layers and residual "
-                 "relays on separate cores",
-    }
+                        "modelled for Loihi 2 only")
+    return result | {"chips": 1, "model": "conservative estimate: no weight sharing for conv, 1 byte per synapse, "
+                                          "layers and residual relays on separate cores"}

@@ -172,12 +172,13 @@ def test_a_network_too_large_for_one_chip_is_refused_naming_the_layer(tmp_path):
     from dsatgo_deploy.checkpoint import save_checkpoint
     from dsatgo_deploy.train.neuron import NeuronConfig
 
-    # 1.2 M neurons in one layer: more than 128 cores x 8192 neurons of Loihi 2
+    # 1.2 M neurons in one layer: 379 cores of 3168 neurons (the Loihi 2 system model), 3 chips
     arch = mlp_architecture(4, [1_200_000], 2, 2, NeuronConfig()._asdict())
     model = build_model(arch)
     path = tmp_path / "huge.pt"
     save_checkpoint(path, arch, model.state_dict(), {"epoch": 0})
-    with pytest.raises(UserError, match=r"layer 'fc1': needs 147 cores .* more than Loihi 2's 128 cores"):
+    with pytest.raises(UserError, match=r"layer 'fc1': the network needs 381 Loihi 2 cores \(3 chips\) and one Loihi 2 "
+                                        r"chip has 128.*Smallest system that fits: Kapoho Point \(8 chips\)"):
         export_checkpoint(path, tmp_path / "out", calibration_x=np.random.default_rng(0).uniform(0, 1, (4, 4)))
     assert not (tmp_path / "out").exists()
 

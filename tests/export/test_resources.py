@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import pytest
+
+from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.export.resources import CHIPS, Limit, check_resources, estimate
 from tests.hardware_sim.test_lava_backend import RESIDUAL_CONV_NET, RESIDUAL_DENSE_NET, random_graph
 
@@ -37,3 +40,48 @@ def test_large_relay_populations_take_several_cores_each():
     small = dataclasses.replace(CHIPS["loihi2"], neurons_per_core=Limit(4, "a test chip", "test"))
     relay = {item.name: item for item in estimate(net, small)}["d0 relays x3"]
     assert relay.cores == 3 * math.ceil(10 / 4)
+
+
+# A conv layer of 64 x 32 x 512 neurons: one 2048-neuron column (64 x 32) per core, 512 cores
+WIDE_CONV_NET = [("c", ["input"], dict(channels=64, padding=(1, 1))), ("readout", ["c"], 2)]
+
+
+@pytest.fixture(scope="module")
+def wide_conv_net():
+    return random_graph(3, (1, 32, 512), WIDE_CONV_NET, 2)
+
+
+def test_loihi2_cores_come_from_the_system_model_beside_the_old_upper_bound(wide_conv_net):
+    items = {item.name: item for item in estimate(wide_conv_net, CHIPS["loihi2"])}
+    conv = items["c"]
+    assert conv.neurons == 64 * 32 * 512 and conv.cores == 512 and conv.limited_by == "neurons"
+    # the old upper bound: 8192 neurons per core (more than its 128 KB of unshared kernels need)
+    assert conv.upper_bound_cores == 1048576 // 8192 == 128 > math.ceil(conv.synapses / (128 * 1024))
+    readout = items["readout"]  # fan-in of 1 M axons: over Loihi 2's assumed limits, one neuron per core
+    assert readout.cores == 2 and readout.limited_by.startswith("OVER LIMIT: fan-in 1048576")
+
+
+def test_too_large_for_one_chip_names_the_layer_and_the_smallest_system(wide_conv_net):
+    with pytest.raises(UserError, match=r"layer 'c': the network needs 514 Loihi 2 cores \(5 chips\) and one Loihi 2 "
+                                        r"chip has 128.*Kapoho Point \(8 chips\) \(--system kapoho-point\), or --chips 5"):
+        check_resources(wide_conv_net, "loihi")
+    report = check_resources(wide_conv_net, "loihi", system="kapoho-point")
+    assert (report["system"], report["system_chips"], report["chips"], report["total_cores"]) == \
+        ("Kapoho Point (8 chips)", 8, 5, 514)
+    assert report["upper_bound_total_cores"] == 128 + math.ceil(items_synapses(report, "readout") / (128 * 1024))
+    with pytest.raises(UserError, match=r"layer 'readout': .* 4 Loihi 2 chips has 512"):
+        check_resources(wide_conv_net, "loihi", chips=4)  # c's 512 cores fill four chips exactly
+    assert check_resources(wide_conv_net, "loihi", chips=1152)["system"] == "Hala Point (1152 chips)"
+    with pytest.raises(UserError, match="multi-chip systems are modelled for Loihi 2 only"):
+        check_resources(random_graph(6, (12,), [("a", ["input"], 10), ("readout", ["a"], 3)], 2), "loihi1", chips=2)
+
+
+def items_synapses(report: dict, name: str) -> int:
+    return next(item["synapses"] for item in report["layers"] if item["name"] == name)
+
+
+def test_loihi2_limits_carry_source_and_status():
+    for field in ("cores", "neurons_per_core", "synaptic_memory_bytes_per_core", "fan_in_per_core"):
+        limit = getattr(CHIPS["loihi2"], field)
+        assert limit.source and limit.status in ("published", "derived", "fitted", "assumed")
+    assert CHIPS["loihi2"].cores.status == "published" and CHIPS["loihi2"].neurons_per_core.status == "fitted"

@@ -44,7 +44,11 @@ def test_builtin_profiles_energy():
     assert math.isclose(cmos.snn_total_pj, 37.65, rel_tol=1e-12) and math.isclose(cmos.ann_pj, 55.2, rel_tol=1e-12)
     assert cmos.constants_used() == ["ac", "mac"]
     loihi2 = load_profile("loihi2")
-    assert {c.status for c in loihi2.constants.values()} == {"assumption"} and loihi2.note
+    assert {c.status for c in loihi2.constants.values()} == {"derived"} and "fitted" in loihi2.note.lower()
+    # Loihi 1's ratios kept: one fitted factor for energies (0.923), one for times (0.579), 3 significant figures
+    for key, c in loihi2.constants.items():
+        factor = 0.9231 if c.unit == "pJ" else 0.5786
+        assert math.isclose(c.value, load_profile("loihi1").energy(key) * factor, rel_tol=6e-3), key
 
 
 def test_digital_energy_exact(tmp_path):
