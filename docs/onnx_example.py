@@ -17,7 +17,8 @@ def run(onnx_path: str, x: np.ndarray) -> np.ndarray:
         shape = (1, -1) + (1,) * (x.ndim - 2)
         x = (x - np.reshape(enc["mean"], shape)) / np.reshape(enc["std"], shape)
     m = (x != 0) if enc["kind"] == "spikes" else np.clip(np.round(x / meta["input_quantum"]), lo, hi)
-    state = {i.name: np.zeros((len(x), *i.shape[1:]), np.int64) for i in session.get_inputs() if i.name not in ("x", "t")}
+    state = {i.name: np.zeros((len(x), *i.shape[1:]), np.int64)
+             for i in session.get_inputs() if i.name not in ("x", "t")}  # <layer>.u, <layer>.v: zeros at t = 0
     names, total = [o.name for o in session.get_outputs()], 0
     for t in range(meta["timesteps"]):  # the same x at every step: direct encoding
         out = dict(zip(names, session.run(None, {"x": m.astype(np.int64), "t": np.array(t, np.int64), **state})))
