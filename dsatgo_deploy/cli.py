@@ -165,7 +165,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         calibration, labels = data.x_train[: args.calibrate], data.y_train[: args.calibrate]
     result = export_checkpoint(model, out, target=args.target, calibration_x=calibration, calibration_y=labels,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, nir_for=args.nir_for)
     if args.report:
         from .hardware_sim.report import write_export_report
 
@@ -309,6 +309,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     from .export.exporter import TARGETS
+    from .export.nir_writer import NIR_FOR
 
     parser.add_argument("model", help="checkpoint written by `dsatgo train` (model.pt)")
     parser.add_argument("--target", default="loihi", help=f"what to write: {', '.join(TARGETS)}")
@@ -320,6 +321,9 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="data set for calibration (default: the one the model was trained on)")
     parser.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     parser.add_argument("--input-bits", type=int, default=8, help="bits of the graded input spikes")
+    parser.add_argument("--nir-for", default="spec", choices=NIR_FOR,
+                        help="target nir: the NIR spec (snnTorch reads it), or the parameters Norse or Sinabs "
+                             "read (docs/interop.md) [spec]")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--report", action="store_true",
                         help="also run the test set and write report.json, report.md and plots into <out>/report")

@@ -67,6 +67,7 @@ def export_checkpoint(
     threshold_policy: str = "schedule",
     input_bits: int = 8,
     overwrite: bool = False,
+    nir_for: str = "spec",
 ) -> ExportResult:
     """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure."""
     if target not in TARGETS:
@@ -124,7 +125,7 @@ def export_checkpoint(
         elif target == "nir":
             from .nir_writer import write_nir
 
-            target_info = {"file": NIR_FILE, **write_nir(chosen, staging / NIR_FILE, per_layer)}
+            target_info = {"file": NIR_FILE, **write_nir(chosen, staging / NIR_FILE, per_layer, nir_for=nir_for)}
             files.append(NIR_FILE)
         report = {"target": target, "threshold_policy": threshold_policy, "timesteps": net.timesteps,
                   "threshold_policy_cost": policy_cost, "resources": resources,

@@ -192,3 +192,21 @@ def test_the_norse_file_is_the_spec_file_with_r_moved_into_the_synapse(digits_ml
     np.testing.assert_allclose(norse.nodes["fc1.synapse"].bias, spec.nodes["fc1.synapse"].bias * r)
     np.testing.assert_array_equal(norse.nodes["fc1.lif"].tau, spec.nodes["fc1.lif"].tau)
     np.testing.assert_array_equal(norse.nodes["readout.synapse"].weight, spec.nodes["readout.synapse"].weight)
+
+
+def test_dsatgo_export_nir_for_writes_the_consumer_s_file(trained_checkpoint, tmp_path):
+    from dsatgo_deploy.cli import export_main
+    from dsatgo_deploy.export.exporter import NIR_FILE
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for nir_for in ("norse", "sinabs"):
+            assert export_main([str(trained_checkpoint), "--target", "nir", "--nir-for", nir_for,
+                                "--out", str(tmp_path / nir_for), "--calibrate", "16"]) == 0
+    norse, sinabs = (nir.read(str(tmp_path / name / NIR_FILE)) for name in ("norse", "sinabs"))
+    assert norse.metadata["nir_for"] == "norse" and sinabs.metadata["dt_unit"] == "timestep"
+    np.testing.assert_array_equal(norse.nodes["fc1.lif"].r, 1.0)
+    decay = float(norse.nodes["fc1.lif"].tau[0] and 1 - float(norse.metadata["dt"]) / norse.nodes["fc1.lif"].tau[0])
+    np.testing.assert_allclose(np.exp(-1.0 / sinabs.nodes["fc1.lif"].tau), decay, rtol=1e-9)
+    with pytest.raises(SystemExit):
+        export_main([str(trained_checkpoint), "--target", "nir", "--nir-for", "rockpool", "--out", str(tmp_path / "r")])
