@@ -40,6 +40,10 @@ the ``output`` node: the graph's output at each step is I(t); sum or average it 
 the T steps (argmax gives the class). A network without readout (its last layer
 spikes) wires that layer's LIF to ``output``: the output is its spike count over T.
 
+Consumers that read NIR otherwise get a file parameterised for them (``nir_for``, :func:`lif_parameters`,
+docs/interop.md): Norse ignores r and the file's dt, Sinabs reads tau in timesteps; the metadata names
+the reader (``nir_for``) and how to run the file (``run``).
+
 What NIR cannot express: a per-timestep threshold schedule. NIR's LIF has one
 threshold (per neuron, constant in time), so each layer's schedule is collapsed to
 the per-layer policy's threshold (export/thresholds.py; the schedule's mean without
