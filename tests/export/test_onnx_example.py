@@ -4,13 +4,15 @@ reference simulator's outputs exactly, for the digits MLP and a conv net fed ima
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 
-from dsatgo_deploy.export.exporter import ONNX_FILE, export_checkpoint
+from dsatgo_deploy.export.exporter import ONNX_FILE, ONNX_FLOAT_FILE, export_checkpoint
 from dsatgo_deploy.hardware_sim.reference import simulate
 from tests.export.test_onnx import firing_conv_checkpoint
 
@@ -51,3 +53,11 @@ def test_the_example_gives_the_reference_outputs_for_a_conv_net_fed_images(digit
     reference = simulate(result.network, x)
     assert all(s.sum() > 0 for s in reference.spikes.values())
     np.testing.assert_array_equal(_example().run(str(tmp_path / "conv" / ONNX_FILE), x), reference.readout_trace[:, -1])
+    shapes = {}
+    for name in (ONNX_FILE, ONNX_FLOAT_FILE):  # both graphs take images, named and described in their metadata
+        model = onnx.load(str(tmp_path / "conv" / name))
+        shapes[name] = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+        meta = json.loads({p.key: p.value for p in model.metadata_props}["dsatgo"])
+        assert meta["input_names"] == ["x", "t"] and meta["timesteps"] == 3 and "T = timesteps" in meta["usage"]["output"]
+    assert shapes[ONNX_FILE] == shapes[ONNX_FLOAT_FILE] == ["batch", 1, 8, 8]
+    assert meta["output_name"] == "readout.current"
