@@ -144,6 +144,19 @@ def lif_parameters(tau: float, dt: float, nir_for: str = "spec") -> tuple[float,
     return tau_mem, tau_mem / dt, 1.0
 
 
+def _checked_dt(dt: float, nir_for: str) -> float:
+    """The file's dt for ``nir_for``; a UserError for an unknown consumer or a dt it cannot read."""
+    if nir_for not in NIR_FOR:
+        raise UserError(f"the nir target writes for one of {', '.join(NIR_FOR)}, got '{nir_for}'")
+    if nir_for == "sinabs":
+        return 1.0  # one timestep: Sinabs has no time unit
+    if nir_for == "snntorch" and dt != SNNTORCH_DT:
+        raise UserError(f"snnTorch 1.0.0's NIR importer hard-codes dt = {SNNTORCH_DT} s; got dt = {dt}")
+    if not (np.isfinite(dt) and dt > 0):
+        raise UserError(f"the nir target needs a positive time step dt, got {dt}")
+    return float(dt)
+
+
 def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float] | None = None,
               dt: float = DEFAULT_DT, nir_for: str = "spec"):
     """The NIR graph of a frozen network, and what was collapsed: (nir.NIRGraph, {layer: (schedule, threshold)}).
@@ -153,14 +166,7 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
     ``nir_for``: the consumer the LIF parameters are written for (:data:`NIR_FOR`, :func:`lif_parameters`).
     """
     nir = _nir()
-    if nir_for not in NIR_FOR:
-        raise UserError(f"the nir target writes for one of {', '.join(NIR_FOR)}, got '{nir_for}'")
-    if nir_for == "sinabs":
-        dt = 1.0  # one timestep: Sinabs has no time unit
-    elif nir_for == "snntorch" and dt != SNNTORCH_DT:
-        raise UserError(f"snnTorch 1.0.0's NIR importer hard-codes dt = {SNNTORCH_DT} s; got dt = {dt}")
-    if not (np.isfinite(dt) and dt > 0):
-        raise UserError(f"the nir target needs a positive time step dt, got {dt}")
+    dt = _checked_dt(dt, nir_for)
     thresholds = _thresholds(frozen, per_layer)
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(frozen.input_shape))}
     edges: list[tuple[str, str]] = []

@@ -398,7 +398,7 @@ def build_float_onnx(frozen):
     metadata = {"kind": "float", "format_version": 2, "timesteps": int(frozen.timesteps),
                 "input_shape": list(input_shape), "layers": layers_meta,
                 "input_normalization": None if frozen.normalize is None else
-                {"mean": [float(v) for v in frozen.normalize["mean"]], "std": [float(v) for v in frozen.normalize["std"]]},
+                {key: [float(v) for v in frozen.normalize[key]] for key in ("mean", "std")},
                 **_interface(frozen.layers[-1].name, not frozen.layers[-1].spiking, integer=False)}
     return b.model("dsatgo_float_step", inputs, outputs, metadata,
                    "One timestep of a dsatgo frozen float network (float32; state in, state out; "

@@ -58,6 +58,7 @@ def test_the_example_gives_the_reference_outputs_for_a_conv_net_fed_images(digit
         model = onnx.load(str(tmp_path / "conv" / name))
         shapes[name] = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
         meta = json.loads({p.key: p.value for p in model.metadata_props}["dsatgo"])
-        assert meta["input_names"] == ["x", "t"] and meta["timesteps"] == 3 and "T = timesteps" in meta["usage"]["output"]
+        assert meta["input_names"] == ["x", "t"] and meta["timesteps"] == 3
+        assert "T = timesteps" in meta["usage"]["output"]
     assert shapes[ONNX_FILE] == shapes[ONNX_FLOAT_FILE] == ["batch", 1, 8, 8]
     assert meta["output_name"] == "readout.current"
