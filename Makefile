@@ -51,6 +51,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/reference_vs_lava.py
 	$(BIN)/python bench/train_step.py
 
+# NIR consumers beside torch 2.13 (docs/interop.md). Norse declares torchvision, Sinabs declares
+# samna (DYNAP-CNN hardware) and nir<=1.0.4: none is needed to import NIR, so both are installed
+# without their declared dependencies; extra "interop" holds their real ones. torch stays pinned.
+# spyx 1.0.0 (JAX) needs numpy>=2 (via flax>=0.12.7, jax>=0.10) and cannot live beside numpy<2.
+INTEROP := norse==1.1.0 sinabs==3.1.3
+.PHONY: interop
+interop: $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[interop]" $(TORCH)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(INTEROP)
+
 # The four-setting ablation on digits (about 30 minutes on 2 cores): docs/ablation.md
 ablation: $(STAMP)
 	PATH=$(BIN):$$PATH bash bench/ablation_digits.sh

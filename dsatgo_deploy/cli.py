@@ -205,7 +205,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         calibration, labels = data.x_train[: args.calibrate], data.y_train[: args.calibrate]
     result = export_checkpoint(model, out, target=args.target, calibration_x=calibration, calibration_y=labels,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
-                               overwrite=args.overwrite, system=args.system, chips=args.chips)
+                               overwrite=args.overwrite, system=args.system, chips=args.chips,
+                               nir_for=args.nir_for)
     if args.report:
         from .pipeline.reports import write_export_report
 
@@ -364,6 +365,7 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     from .export.targets import target_names
     from .export.thresholds import POLICIES
     from .loihi2_system import SYSTEMS
+    from .export.nir_writer import NIR_FOR
 
     parser.add_argument("model", help="checkpoint written by `dsatgo train` (model.pt)")
     parser.add_argument("--target", default="loihi", choices=target_names(), help="what to write")
@@ -381,6 +383,9 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Loihi 2 system the resource check places the network on: one chip (default), "
                              "Kapoho Point (8 chips), Hala Point (1152 chips)")
     parser.add_argument("--chips", type=types_.POSITIVE, metavar="N", help="Loihi 2 system of N chips (instead of --system)")
+    parser.add_argument("--nir-for", default="spec", choices=NIR_FOR,
+                        help="target nir: the NIR spec (snnTorch reads it), or the parameters Norse or Sinabs "
+                             "read (docs/interop.md) [spec]")
     parser.add_argument("--report", action="store_true",
                         help="also run the test set and write report.json, report.md and plots into <out>/report")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")

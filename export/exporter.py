@@ -66,6 +66,7 @@ def export_checkpoint(
     source_label: str | None = None,
     system: str | None = None,
     chips: int | None = None,
+    nir_for: str = "spec",
 ) -> ExportResult:
     """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure.
     ``source_label``: the checkpoint's path as recorded (default ``checkpoint_path``; the demo gives
@@ -92,8 +93,8 @@ def export_checkpoint(
     resources = check_resources(net, writer.chip, system, chips) if writer.chip else None
     with atomic_directory(out_dir, overwrite=overwrite, protect=[checkpoint_path]) as staging:
         save(net, staging / NETWORK_FILE)
-        written = writer.write(ExportInput(target, net, chosen, per_layer, source_sha256=checkpoint["sha256"]),
-                               staging)
+        written = writer.write(ExportInput(target, net, chosen, per_layer, source_sha256=checkpoint["sha256"],
+                                           options={"nir_for": nir_for}), staging)
         files = [NETWORK_FILE, *written.files]
         report = {"target": target, "threshold_policy": threshold_policy, "timesteps": net.timesteps,
                   "threshold_policy_cost": policy_cost, "resources": resources,

@@ -40,6 +40,10 @@ the ``output`` node: the graph's output at each step is I(t); sum or average it 
 the T steps (argmax gives the class). A network without readout (its last layer
 spikes) wires that layer's LIF to ``output``: the output is its spike count over T.
 
+Consumers that read NIR otherwise get a file parameterised for them (``nir_for``, :func:`lif_parameters`,
+docs/interop.md): Norse ignores r and the file's dt, Sinabs reads tau in timesteps; the metadata names
+the reader (``nir_for``) and how to run the file (``run``).
+
 What NIR cannot express: a per-timestep threshold schedule. NIR's LIF has one
 threshold (per neuron, constant in time), so each layer's schedule is collapsed to
 the per-layer policy's threshold (export/thresholds.py; the schedule's mean without
@@ -63,6 +67,12 @@ from .freeze import FrozenLayer, FrozenNetwork
 from .thresholds import one_threshold_per_layer
 
 DEFAULT_DT = 1e-4
+# Which consumer a file is parameterised for (docs/interop.md). "spec" and "snntorch" write the same file
+# (snnTorch 1.0.0 hard-codes dt = 1e-4 and refuses r != tau / dt); "norse" moves r into the synapse
+# (an equivalent NIR graph: r multiplies the LIF's input); "sinabs" states tau in timesteps for exact
+# integration with dt = 1 step, the only reading Sinabs 3.1.3 has.
+NIR_FOR = ("spec", "snntorch", "norse", "sinabs")
+SNNTORCH_DT = 1e-4
 MAPPING = ("forward Euler, one NIR step of dt per DS-ATGO timestep: tau_mem = dt / (1 - tau), "
            "r = tau_mem / dt, v_leak = 0, v_reset = 0 (reset to zero), v_threshold = theta; "
            "beta = 1 - dt / tau_mem = tau")
@@ -119,16 +129,46 @@ def _thresholds(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, floa
     return chosen
 
 
+def lif_parameters(tau: float, dt: float, nir_for: str = "spec") -> tuple[float, float, float]:
+    """(tau, r, synapse scale) of the NIR LIF that steps like DS-ATGO's U(t) = tau U(t-1) + I(t), per consumer.
+
+    spec / snntorch / norse (forward Euler, dt in seconds): v += dt / tau_mem (-v + r I), beta = 1 - dt / tau_mem.
+    spec: r = tau_mem / dt, synapse unscaled. norse: Norse 1.1.0 ignores r, so r = 1 and the synapse's weight
+    and bias are scaled by tau_mem / dt (the same NIR graph). sinabs (exact integration, dt = 1 step):
+    v = exp(-1 / tau) v + (1 - exp(-1 / tau)) r I, so tau = -1 / ln(decay) timesteps, r = 1 / (1 - decay).
+    """
+    if nir_for == "sinabs":
+        tau_steps = -1.0 / np.log(tau) if tau > 0 else 0.0
+        return float(tau_steps), 1.0 / (1.0 - tau), 1.0
+    tau_mem = dt / (1.0 - tau)
+    if nir_for == "norse":
+        return tau_mem, 1.0, tau_mem / dt
+    return tau_mem, tau_mem / dt, 1.0
+
+
+def _checked_dt(dt: float, nir_for: str) -> float:
+    """The file's dt for ``nir_for``; a UserError for an unknown consumer or a dt it cannot read."""
+    if nir_for not in NIR_FOR:
+        raise UserError(f"the nir target writes for one of {', '.join(NIR_FOR)}, got '{nir_for}'")
+    if nir_for == "sinabs":
+        return 1.0  # one timestep: Sinabs has no time unit
+    if nir_for == "snntorch" and dt != SNNTORCH_DT:
+        raise UserError(f"snnTorch 1.0.0's NIR importer hard-codes dt = {SNNTORCH_DT} s; got dt = {dt}")
+    if not (np.isfinite(dt) and dt > 0):
+        raise UserError(f"the nir target needs a positive time step dt, got {dt}")
+    return float(dt)
+
+
 def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float] | None = None,
-              dt: float = DEFAULT_DT):
+              dt: float = DEFAULT_DT, nir_for: str = "spec"):
     """The NIR graph of a frozen network, and what was collapsed: (nir.NIRGraph, {layer: (schedule, threshold)}).
 
     ``per_layer``: the per-layer policy's network (export/thresholds.py ``calibrate_per_layer``) or a dict of
     thresholds, used where a layer's schedule must be collapsed; the schedule's mean otherwise.
+    ``nir_for``: the consumer the LIF parameters are written for (:data:`NIR_FOR`, :func:`lif_parameters`).
     """
     nir = _nir()
-    if not (np.isfinite(dt) and dt > 0):
-        raise UserError(f"the nir target needs a positive time step dt, got {dt}")
+    dt = _checked_dt(dt, nir_for)
     thresholds = _thresholds(frozen, per_layer)
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(frozen.input_shape))}
     edges: list[tuple[str, str]] = []
@@ -140,6 +180,9 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         source_shape = shapes[layer.sources[0]]
         weight = np.asarray(layer.weight, dtype=np.float64)
         bias = np.asarray(layer.bias, dtype=np.float64)
+        if layer.spiking and 0.0 <= float(layer.tau) < 1.0:  # norse: r moves into the synapse
+            scale = lif_parameters(float(layer.tau), dt, nir_for)[2]
+            weight, bias = weight * scale, bias * scale
         if layer.conv is None:
             nodes[names["synapse"]] = nir.Affine(weight=weight, bias=bias)
             if len(source_shape) > 1:
@@ -168,14 +211,14 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         if not 0.0 <= tau < 1.0:
             raise UserError(f"layer '{layer.name}': decay tau = {tau:.6g} has no NIR LIF time constant "
                             "(tau_mem = dt / (1 - tau) needs 0 <= tau < 1); the nir target cannot express it")
-        tau_mem = dt / (1.0 - tau)
+        tau_mem, r, _ = lif_parameters(tau, dt, nir_for)
         theta = thresholds[layer.name]
         schedule = np.asarray(layer.threshold_schedule, dtype=np.float64)
         metadata = {"dsatgo_decay": tau, "dsatgo_threshold_schedule": schedule}
         if np.ptp(schedule) != 0:
             collapsed[layer.name] = {"schedule": schedule.tolist(), "threshold": theta}
             metadata["collapsed"] = "per-timestep threshold schedule collapsed to one threshold"
-        nodes[names["lif"]] = nir.LIF(tau=np.full(shape, tau_mem), r=np.full(shape, tau_mem / dt),
+        nodes[names["lif"]] = nir.LIF(tau=np.full(shape, tau_mem), r=np.full(shape, r),
                                       v_leak=np.zeros(shape), v_threshold=np.full(shape, theta),
                                       v_reset=np.zeros(shape), metadata=metadata)
         edges.append((names["synapse"], names["lif"]))
@@ -185,7 +228,7 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         nodes["output"] = nir.Output(output_type=np.array(shapes[last]))
         edges.append((outlets[last], "output"))
     metadata = {"producer": "dsatgo-deploy", "dt": float(dt), "timesteps": int(frozen.timesteps),
-                "neuron_mapping": MAPPING, "readout": READOUT,
+                "neuron_mapping": MAPPING, "readout": READOUT, **_consumer_metadata(frozen, dt, nir_for),
                 "input": "x' = (x - mean) / std per channel, normalised by the host" if frozen.normalize
                 else "x, fed unchanged at every timestep (direct encoding)",
                 "threshold_collapse": ("per-timestep threshold schedules of " + ", ".join(collapsed)
@@ -196,12 +239,41 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata), collapsed
 
 
+def _consumer_metadata(frozen: FrozenNetwork, dt: float, nir_for: str) -> dict[str, Any]:
+    """What a reader needs beside the nodes: the time unit, T, the input encoding, and how to run the file."""
+    seconds = nir_for != "sinabs"
+    return {"nir_for": nir_for, "neuron_mapping": NIR_FOR_MAPPING.get(nir_for, MAPPING),
+            "dt_unit": "s" if seconds else "timestep",
+            "duration": float(frozen.timesteps * dt), "input_encoding": "direct",
+            "integration": "forward Euler" if seconds else "exact (exponential decay per step)",
+            "run": NIR_FOR_RUN[nir_for].format(dt=dt, T=int(frozen.timesteps))}
+
+
+NIR_FOR_MAPPING = {
+    "norse": "forward Euler, one NIR step of dt per DS-ATGO timestep: tau_mem = dt / (1 - tau), r = 1, the "
+             "synapse's weight and bias scaled by 1 / (1 - tau), v_leak = 0, v_reset = 0, v_threshold = theta",
+    "sinabs": "exact integration, dt = 1 timestep: tau = -1 / ln(tau_dsatgo) timesteps (exp(-1 / tau) = "
+              "tau_dsatgo), r = 1 / (1 - tau_dsatgo), v_leak = 0, v_reset = 0, v_threshold = theta",
+}
+NIR_FOR_RUN = {
+    "spec": "present the input node's value at each of T = {T} steps of dt = {dt} s; read 'output' at each step",
+    "snntorch": "snntorch.import_nir.import_from_nir(graph); call it T = {T} times, one sample at a time "
+                "(its Flatten(start_dim=0) also flattens a batch)",
+    "norse": "norse.torch.from_nir(graph, dt={dt}); call it T = {T} times carrying its state "
+             "(Norse ignores the file's dt and r)",
+    "sinabs": "sinabs.from_nir(graph, batch_size=B); set spike_fn=SingleSpike and reset_fn=MembraneReset() "
+              "on every LIF layer; feed (B * T, ...) with T = {T}",
+}
+
+
 def write_nir(frozen: FrozenNetwork, path: str | os.PathLike,
-              per_layer: FrozenNetwork | dict[str, float] | None = None, dt: float = DEFAULT_DT) -> dict[str, Any]:
+              per_layer: FrozenNetwork | dict[str, float] | None = None, dt: float = DEFAULT_DT,
+              nir_for: str = "spec") -> dict[str, Any]:
     """Write the NIR file (HDF5, nir.write); returns its description for the manifest."""
     nir = _nir()
-    graph, collapsed = build_nir(frozen, per_layer, dt)
+    graph, collapsed = build_nir(frozen, per_layer, dt, nir_for)
     nir.write(str(path), graph)
-    return {"nodes": len(graph.nodes), "edges": len(graph.edges), "dt": float(dt),
-            "timesteps": int(frozen.timesteps), "neuron_mapping": MAPPING, "readout": READOUT,
-            "input": graph.metadata["input"], "collapsed_thresholds": collapsed}
+    return {"nodes": len(graph.nodes), "edges": len(graph.edges), "dt": float(graph.metadata["dt"]),
+            "timesteps": int(frozen.timesteps), "neuron_mapping": graph.metadata["neuron_mapping"],
+            "readout": READOUT, "input": graph.metadata["input"], "collapsed_thresholds": collapsed, "nir_for": nir_for,
+            "run": graph.metadata["run"]}

@@ -8,7 +8,7 @@ to the reference simulator (hardware_sim/reference.py), spike for spike and
 voltage for voltage, including u's 24-bit wrap, v's saturation and the int32
 wraps of the synaptic input (dsatgo_deploy/loihi.py states every rule).
 
-    inputs   x              (batch, input_size) int64  payloads of this timestep (graded
+    inputs   x              (batch, *input_shape) int64  payloads of this timestep (graded
                             values, or spikes: any non-zero entry is one spike); the same
                             every step for a static sample (direct encoding)
              t              ()  int64   sample timestep 0..T-1; each layer's threshold is
@@ -50,7 +50,8 @@ float model (export/freeze.py), float32, same interface shape:
     U(t) = tau U(t-1) (1 - S(t-1)) + I(t),  S(t) = U(t) >= theta(t)
 
 Both models carry a ``dsatgo`` metadata entry (JSON: kind, T, input shape and
-encoding, layers with names, neurons, spiking) from which the runner needs nothing else.
+encoding, layers with names, neurons, spiking; input_names, output_name and usage in
+words; the integer graph's input_quantum) from which the runner needs nothing else.
 """
 
 from __future__ import annotations
@@ -236,18 +237,20 @@ def build_onnx(net: DeployableNetwork):
     net.validate()
     b = _Builder()
     TP, helper = b.TP, b.helper
-    inputs = [helper.make_tensor_value_info("x", TP.INT64, [BATCH, net.input_size]),
+    # x has the network's input shape (images for conv nets), as the float graph's x; flattened inside
+    inputs = [helper.make_tensor_value_info("x", TP.INT64, [BATCH, *net.input_shape]),
               helper.make_tensor_value_info("t", TP.INT64, [])]
     outputs = []
     max_payload = max(abs(v) for v in net.input_encoding.payload_range)
-    produced: dict[str, str] = {INPUT: "x"}  # layer -> its messages of this step (int64 payloads or bool spikes)
+    flat_x = b.reshape("x", (-1, net.input_size)) if len(net.input_shape) > 1 else "x"
+    produced: dict[str, str] = {INPUT: flat_x}  # layer -> its messages of this step (int64 payloads or bool spikes)
     binary: dict[str, str] = {}
     for layer in net.layers:
         n = layer.num_neurons
         graded = layer.input_message_bits > 0
         if INPUT in layer.sources and not graded and INPUT not in binary:
             # binary input spikes: every non-zero payload is one spike, as in the reference (m = x != 0)
-            binary[INPUT] = produced[INPUT] = b.op("Not", [b.op("Equal", ["x", b.i64(0)])], hint="input_spikes")
+            binary[INPUT] = produced[INPUT] = b.op("Not", [b.op("Equal", [flat_x, b.i64(0)])], hint="input_spikes")
         synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
         parts = [synapse(b, layer, produced[source], graded, max_payload if source == INPUT else 1)
                  for source in layer.sources]
@@ -266,13 +269,37 @@ def build_onnx(net: DeployableNetwork):
             produced[layer.name] = step["spikes"]
         outputs += [helper.make_tensor_value_info(step["u_next"], TP.INT64, [BATCH, n]),
                     helper.make_tensor_value_info(step["v_next"], TP.INT64, [BATCH, n])]
-    metadata = {"kind": "integer", "format_version": 1, "timesteps": net.timesteps,
-                "input_shape": list(net.input_shape), "input_encoding": asdict(net.input_encoding),
+    encoding = net.input_encoding
+    metadata = {"kind": "integer", "format_version": 2, "timesteps": net.timesteps,
+                "input_shape": list(net.input_shape), "input_encoding": asdict(encoding),
+                "input_quantum": None if encoding.kind == "spikes" else float(encoding.step),
+                "input_payload_range": list(encoding.payload_range),
                 "layers": [{"name": layer.name, "neurons": layer.num_neurons, "spiking": layer.spiking,
-                            "shape": list(layer.output_shape)} for layer in net.layers]}
+                            "shape": list(layer.output_shape)} for layer in net.layers],
+                **_interface(net.layers[-1].name, not net.layers[-1].spiking, integer=True)}
     return b.model("dsatgo_integer_step", inputs, outputs, metadata,
                    "One timestep of a dsatgo deployable network, integer-exact to the reference simulator "
                    "(state in, state out; see dsatgo_deploy.export.onnx_writer).")
+
+
+def _interface(last: str, has_readout: bool, integer: bool) -> dict[str, Any]:
+    """Names and use of the inputs and outputs, for a reader without this package (docs/interop.md)."""
+    if integer:
+        x = ("x: int64 (batch, *input_shape): the input payloads m = clip(round(x' / input_quantum)) within "
+             "input_payload_range, x' = (x - mean) / std per channel when input_encoding has mean and std; "
+             "binary spikes when its kind is 'spikes'")
+        state = "<layer>.u, <layer>.v: int64 (batch, neurons), zeros at t = 0, then <layer>.u_next, <layer>.v_next"
+        result = (f"{last}.v_next after step T-1" if has_readout else f"the spike counts of {last}.spikes over T")
+    else:
+        x = "x: float32 (batch, *input_shape): the raw input (the graph normalises when input_normalization is set)"
+        state = "<layer>.u: float32 (batch, neurons) per spiking layer, zeros at t = 0, then <layer>.u_next"
+        result = (f"the mean of {last}.current over the T steps" if has_readout
+                  else f"the spike counts of {last}.spikes over T")
+    return {"input_names": ["x", "t"], "output_name": f"{last}.v_next" if integer and has_readout else
+            (f"{last}.current" if has_readout else f"{last}.spikes"),
+            "usage": {"x": x + "; the same x at every step (direct encoding) for a static sample",
+                      "t": "int64 scalar: the timestep 0..T-1", "state": state,
+                      "output": f"run T = timesteps steps; the network output is {result}; argmax: the class"}}
 
 
 # --------------------------------------------------------------------------- float graph
@@ -333,8 +360,11 @@ def build_float_onnx(frozen):
         outputs += [helper.make_tensor_value_info(spikes, TP.BOOL, [BATCH, n]),
                     helper.make_tensor_value_info(u_out, TP.FLOAT, [BATCH, n])]
         produced[layer.name] = spikes
-    metadata = {"kind": "float", "format_version": 1, "timesteps": int(frozen.timesteps),
-                "input_shape": list(input_shape), "layers": layers_meta}
+    metadata = {"kind": "float", "format_version": 2, "timesteps": int(frozen.timesteps),
+                "input_shape": list(input_shape), "layers": layers_meta,
+                "input_normalization": None if frozen.normalize is None else
+                {key: [float(v) for v in frozen.normalize[key]] for key in ("mean", "std")},
+                **_interface(frozen.layers[-1].name, not frozen.layers[-1].spiking, integer=False)}
     return b.model("dsatgo_float_step", inputs, outputs, metadata,
                    "One timestep of a dsatgo frozen float network (float32; state in, state out; "
                    "see dsatgo_deploy.export.onnx_writer).")

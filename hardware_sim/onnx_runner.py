@@ -99,6 +99,8 @@ def run_onnx(model_or_path: Any, x: np.ndarray, payloads: bool = False, batch_si
         voltages = []
         for t in range(steps):
             step_input = chunk if chunk.ndim == 2 else np.ascontiguousarray(chunk[:, t])
+            if int(meta.get("format_version", 1)) >= 2:  # x has the network's input shape (images for conv nets)
+                step_input = step_input.reshape(batch, *meta["input_shape"])
             feeds = {"x": step_input, "t": np.array(t, dtype=np.int64), **state}
             outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
             for layer in layers:

@@ -23,13 +23,15 @@ from ..freeze import FrozenNetwork
 class ExportInput:
     """What a target writes from: the deployable network, the frozen float network the chosen threshold
     policy gives (``frozen``), its per-layer-threshold version (``per_layer``, calibrated), and the
-    source checkpoint's SHA-256 (files that carry provenance record it)."""
+    source checkpoint's SHA-256 (files that carry provenance record it), and settings only some targets
+    read (``options``)."""
 
     target: str
     network: DeployableNetwork
     frozen: FrozenNetwork
     per_layer: FrozenNetwork
     source_sha256: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # a target's own settings, e.g. {"nir_for": "norse"}
 
 
 @dataclass
