@@ -12,6 +12,11 @@ TORCH := torch==2.13.0
 # without their declared dependencies and add their real runtime needs (pyproject
 # extra "lava"); dsatgo_deploy.lava_compat repairs their imports on Python 3.11.
 LAVA := lava-nc==0.10.0 lava-dl==0.6.0
+# NIR consumers beside torch 2.13 (docs/interop.md; tests/export/test_nir_consumers.py). Norse
+# declares torchvision, Sinabs declares samna (DYNAP-CNN hardware) and nir<=1.0.4: none is needed
+# to import NIR, so both are installed without their declared dependencies; extra "interop" holds
+# their real ones. spyx 1.0.0 (JAX) needs numpy>=2 and cannot live beside numpy<2.
+INTEROP := norse==1.1.0 sinabs==3.1.3
 # lava-dl's own netx files and ground truths, kept from its wheel at install.
 LAVA_DL_FILES := $(VENV)/share/lava-dl-0.6.0-netx
 
@@ -25,7 +30,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --ignore-requires-python $(LAVA)
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[lava,dev,onnx,nir,peers]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[lava,dev,onnx,nir,peers,interop]"
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(INTEROP)
 	@# Both lava wheels drop a top-level `tests` package (~110 MB) into site-packages,
 	@# which would shadow ours. Keep lava-dl's netx files and recorded ground truths
 	@# (BSD-3, with lava-dl's licence) under $(LAVA_DL_FILES): our tests check against
@@ -51,15 +57,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/reference_vs_lava.py
 	$(BIN)/python bench/train_step.py
 
-# NIR consumers beside torch 2.13 (docs/interop.md). Norse declares torchvision, Sinabs declares
-# samna (DYNAP-CNN hardware) and nir<=1.0.4: none is needed to import NIR, so both are installed
-# without their declared dependencies; extra "interop" holds their real ones. torch stays pinned.
-# spyx 1.0.0 (JAX) needs numpy>=2 (via flax>=0.12.7, jax>=0.10) and cannot live beside numpy<2.
-INTEROP := norse==1.1.0 sinabs==3.1.3
+# `make interop` is kept for venvs made before the NIR consumers joined the install.
 .PHONY: interop
 interop: $(STAMP)
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[interop]" $(TORCH)
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps $(INTEROP)
 
 # The four-setting ablation on digits (about 30 minutes on 2 cores): docs/ablation.md
 ablation: $(STAMP)
