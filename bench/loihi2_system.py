@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from dsatgo_deploy.architecture import convnet_architecture, mlp_architecture
+from dsatgo_deploy.train.zoo import convnet_architecture, mlp_architecture
 from dsatgo_deploy.checkpoint import save_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.export.exporter import REPORT_FILE, export_checkpoint
