@@ -27,7 +27,7 @@ ROWS = [
     (["train", "--device", "cuda:99"], "--device"),
     (["train", "--channels", "32", "poo"], "--channels"),
     (["train", "--optimizer", "rmsprop"], "--optimizer"),
-    (["train", "--dataset", "imagenet"], "--dataset"),
+    (["train", "--dataset", "svhn"], "--dataset"),
     (["export", "m.pt", "--calibrate", "-1"], "--calibrate"),
     (["export", "m.pt", "--input-bits", "0"], "--input-bits"),
     (["export", "m.pt", "--input-bits", "99"], "--input-bits"),

@@ -53,6 +53,6 @@ def test_slayer_sequential_network_loads_our_file(per_layer_export):
     assert len(dense) == len(layers)
     for block, layer in zip(dense, layers):
         weight = block.synapse.weight.detach().numpy().reshape(layer.weight.shape)
-        np.testing.assert_array_equal(weight, layer.weight, err_msg=layer.name)
+        np.testing.assert_array_equal(weight * 64, layer.weight, err_msg=layer.name)  # slayer's w_scale 2**6
         if layer.spiking:
             assert block.neuron.threshold == layer.threshold_schedule[0] / 64  # slayer's vThMant / 2**6

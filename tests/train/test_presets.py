@@ -52,7 +52,7 @@ def test_flags_override_the_preset(tmp_path, capsys):
         ("sgd", 1e-4, 2, True)
     assert main(["train", "--preset", "cifar10", "--no-autoaugment", "--data-root", str(tmp_path / "data"),
                  "--model", "convnet", "--channels", "4", "pool", "--hidden", "8", "--epochs", "1",
-                 "--device", "cpu", "--json", "--out", str(out)]) == 0
+                 "--device", "cpu", "--json", "--out", str(out), "--overwrite"]) == 0
     assert json.loads(load_checkpoint(out)["meta"]["config"])["autoaugment"] is False
 
 
