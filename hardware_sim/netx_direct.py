@@ -156,7 +156,7 @@ def _is_graded(block: Block) -> bool:
 
 def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = None,
                input_values: np.ndarray | None = None, input_spikes: np.ndarray | None = None,
-               reset_interval: int | None = None, reset_offset: int = 0) -> list[dict[str, torch.Tensor]]:
+               reset_interval: int | None = None, reset_offset: int = 0, graded_input: bool = False) -> list[dict[str, torch.Tensor]]:
     """Run from rest for ``steps`` steps (batch 1); one record per block (s, and u, v or sigma),
     each (1, T, *shape) in (C, H, W) layout.
 
@@ -168,7 +168,7 @@ def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = 
     """
     records: list[dict[str, torch.Tensor]] = []
     previous: torch.Tensor | None = None
-    graded = False
+    graded = graded_input  # input_spikes carry graded payloads (netx's skip_layers=1 runs)
     for position, block in enumerate(blocks):
         reset = None if reset_interval is None else (reset_interval, reset_offset + 1 + position)
         if block.kind == "input":
@@ -183,7 +183,7 @@ def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = 
             previous, graded = records[-1]["s"], _is_graded(block)
             continue
         if previous is None:
-            previous = torch.from_numpy(np.asarray(input_spikes, dtype=np.int64)).reshape(1, steps, -1)
+            previous = torch.from_numpy(np.asarray(input_spikes, dtype=np.int64)).reshape(1, steps, *np.shape(input_spikes)[1:])
         records.append(_neuron_run(block, _synapse(block, previous, graded), reset))
         previous, graded = records[-1]["s"], _is_graded(block)
     return records
