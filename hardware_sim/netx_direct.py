@@ -37,6 +37,7 @@ class Block:
     weight: np.ndarray | None = None  # conv: (out, in, kh, kw) raw; dense: what Lava's Dense uses
     weight_exp: int = 0
     delay: np.ndarray | None = None  # dense: (out, in)
+    weight_rec: np.ndarray | None = None  # dense_rec: (out, out), sharing weight's bits and exponent
     conv: dict[str, tuple[int, int]] = field(default_factory=dict)
     flatten_before: bool = False
 
@@ -78,7 +79,7 @@ def read_blocks(path: str, num_layers: int | None = None) -> list[Block]:
                         for key in ("stride", "padding", "dilation")}
                 blocks.append(Block(i, "conv", shape, neuron, bias, weight.reshape(weight.shape[:4]).astype(np.int64),
                                     conv=conv))
-            elif kind == "dense":
+            elif kind in ("dense", "dense_rec"):
                 blocks.append(_dense_block(path, group, i, neuron or dict(MISSING_NEURON), bias, flatten))
                 flatten = False
             else:
@@ -90,8 +91,13 @@ def read_blocks(path: str, num_layers: int | None = None) -> list[Block]:
 def _dense_block(path: str, group: Any, index: int, neuron: dict, bias: np.ndarray | None, flatten: bool) -> Block:
     out = int(np.prod(group["shape"][()]))
     weight = np.asarray(group["weight"][()]).reshape(out, -1).astype(int)
+    inputs = weight.shape[1]
+    if group["type"][0] == b"dense_rec":  # netx optimizes [weight | weight_rec] together, then splits it
+        weight = np.hstack((weight, np.asarray(group["weight_rec"][()]).reshape(out, -1).astype(int)))
     scaled, bits, exponent, _ = optimize_weight_bits(weight)
     used = loihi.representable_weights(torch.from_numpy(np.asarray(scaled, np.int64)), bits).numpy()
+    used, used_rec = used[:, :inputs], (used[:, inputs:] if used.shape[1] > inputs else None)
+    weight = weight[:, :inputs]
     delay = None
     if "delay" in group:
         delay = np.clip(np.asarray(group["delay"][()]), 0, loihi_sdn.NETX_MAX_DELAY).astype(int)
@@ -101,7 +107,11 @@ def _dense_block(path: str, group: Any, index: int, neuron: dict, bias: np.ndarr
             delay = np.repeat(delay.reshape(1, -1), weight.shape[0], axis=0)
         elif delay.shape != weight.shape:
             raise UserError(f"{path}: layer/{index}/delay has shape {delay.shape}; weight is {weight.shape}")
-    return Block(index, "dense", (out,), neuron, bias, used, int(exponent), delay, flatten_before=flatten)
+    if used_rec is not None and delay is not None:
+        raise UserError(f"{path}: layer/{index}/delay: a recurrent block with delays is not supported (netx builds "
+                        "its recurrent DelayDense without the weight exponent)")
+    return Block(index, "dense", (out,), neuron, bias, used, int(exponent), delay, weight_rec=used_rec,
+                 flatten_before=flatten)
 
 
 def _per_neuron(bias: np.ndarray | None, shape: tuple[int, ...]) -> torch.Tensor:
@@ -114,14 +124,18 @@ def _per_neuron(bias: np.ndarray | None, shape: tuple[int, ...]) -> torch.Tensor
     return values.reshape(shape)
 
 
+def _lif_parameters(neuron: dict, bias: torch.Tensor) -> loihi.LIFParameters:
+    return loihi.LIFParameters(int(neuron["iDecay"]) - 1, int(neuron["vDecay"]), loihi.effective_bias(bias, 6),
+                               int(neuron["vThMant"]))
+
+
 def _lif_run(neuron: dict, bias: torch.Tensor, a: torch.Tensor, reset: tuple[int, int] | None = None
              ) -> dict[str, torch.Tensor]:
     """netx's CUBA/LOIHI neuron: du = iDecay - 1, dv = vDecay, vth = vThMant, bias_exp 6.
 
     reset (interval, offset): LIFReset's u = v = 0 on receiving a(t) at 1-based steps t with
     ``t % interval == offset % interval`` (netx's block k gets offset reset_offset + 1 + k)."""
-    params = loihi.LIFParameters(int(neuron["iDecay"]) - 1, int(neuron["vDecay"]),
-                                 loihi.effective_bias(bias, 6), int(neuron["vThMant"]))
+    params = _lif_parameters(neuron, bias)
     state = loihi.lif_initial_state(a[:, 0].shape)
     record = {name: torch.empty(a.shape, dtype=torch.int64) for name in ("s", "u", "v")}
     for t in range(a.shape[1]):
@@ -132,8 +146,16 @@ def _lif_run(neuron: dict, bias: torch.Tensor, a: torch.Tensor, reset: tuple[int
     return record
 
 
-def _neuron_run(block: Block, a: torch.Tensor, reset: tuple[int, int] | None) -> dict[str, torch.Tensor]:
+def _neuron_run(block: Block, a: torch.Tensor, reset: tuple[int, int] | None, graded: bool
+                ) -> dict[str, torch.Tensor]:
     kind = _kind(block.neuron)
+    if kind in ("CUBA", "LOIHI") and block.weight_rec is not None:
+        if reset is not None:
+            raise UserError(f"layer/{block.index}/weight_rec: a recurrent block with reset_interval is not supported")
+        params = _lif_parameters(block.neuron, _per_neuron(block.bias, a.shape[2:]))
+        spikes, v = loihi_sdn.recurrent_lif_sequence(params, a, torch.from_numpy(block.weight_rec.astype(np.float64)),
+                                                     block.weight_exp, graded)
+        return {"s": spikes.to(torch.int64), "v": v}
     if kind in ("CUBA", "LOIHI"):
         return _lif_run(block.neuron, _per_neuron(block.bias, a.shape[2:]), a, reset)
     if kind != "SDNN":
@@ -156,7 +178,8 @@ def _is_graded(block: Block) -> bool:
 
 def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = None,
                input_values: np.ndarray | None = None, input_spikes: np.ndarray | None = None,
-               reset_interval: int | None = None, reset_offset: int = 0, graded_input: bool = False) -> list[dict[str, torch.Tensor]]:
+               reset_interval: int | None = None, reset_offset: int = 0, graded_input: bool = False
+               ) -> list[dict[str, torch.Tensor]]:
     """Run from rest for ``steps`` steps (batch 1); one record per block (s, and u, v or sigma),
     each (1, T, *shape) in (C, H, W) layout.
 
@@ -184,7 +207,7 @@ def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = 
             continue
         if previous is None:
             previous = torch.from_numpy(np.asarray(input_spikes, dtype=np.int64)).reshape(1, steps, *np.shape(input_spikes)[1:])
-        records.append(_neuron_run(block, _synapse(block, previous, graded), reset))
+        records.append(_neuron_run(block, _synapse(block, previous, graded), reset, graded))
         previous, graded = records[-1]["s"], _is_graded(block)
     return records
 
