@@ -172,6 +172,20 @@ def _neuron_run(block: Block, a: torch.Tensor, reset: tuple[int, int] | None, gr
     return {"s": out, "sigma": sigma}
 
 
+def _bias_input_run(block: Block, input_bias: np.ndarray, steps: int, reset: tuple[int, int] | None
+                    ) -> dict[str, torch.Tensor]:
+    """The input LIF driven by its bias_mant: one (C, H, W) bias, or one per sample (S, C, H, W) switched
+    every reset_interval steps."""
+    bias = torch.from_numpy(input_bias.astype(np.int64))
+    if bias.dim() == len(block.shape):
+        return _lif_run(block.neuron, bias, torch.zeros((1, steps, *block.shape), dtype=torch.int64), reset)
+    if reset is None or bias.shape[0] * reset[0] != steps:
+        raise UserError(f"layer/{block.index}: one bias per sample needs reset_interval and steps = samples x interval")
+    params = _lif_parameters(block.neuron, bias[0])
+    spikes, u, v = loihi_sdn.per_sample_bias_lif_sequence(params, bias[None], 6, reset[0], reset[1])
+    return {"s": spikes.to(torch.int64), "u": u, "v": v}
+
+
 def _is_graded(block: Block) -> bool:
     return _kind(block.neuron) == "SDNN"
 
@@ -184,7 +198,8 @@ def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = 
     each (1, T, *shape) in (C, H, W) layout.
 
     Drive (one of): input_bias, the input LIF's bias_mant in (C, H, W) (netx's tinynet/PilotNet LIF
-    tests set ``in_layer.neuron.bias_mant``); input_values (T, *shape), what a RingBuffer sends into
+    tests set ``in_layer.neuron.bias_mant``), or (S, C, H, W): one per sample, each held for
+    reset_interval steps (the PilotNet LIF tutorial's per-sample bias); input_values (T, *shape), what a RingBuffer sends into
     the input neuron's a_in each step (graded; the SDNN Delta input); input_spikes (T, *shape) sent
     into the first synapse (a file whose input layer has no neuron). reset_interval/reset_offset
     are netx's Network arguments (LIF blocks only; netx ignores them for SDNN).
@@ -201,8 +216,7 @@ def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = 
                 out = loihi_sdn.delta_input_sequence(x, int(block.neuron["vThMant"]))
                 records.append({"s": out})
             else:
-                bias = torch.from_numpy(np.asarray(input_bias).astype(np.int64)).reshape(shape)
-                records.append(_lif_run(block.neuron, bias, torch.zeros((1, steps, *shape), dtype=torch.int64), reset))
+                records.append(_bias_input_run(block, np.asarray(input_bias), steps, reset))
             previous, graded = records[-1]["s"], _is_graded(block)
             continue
         if previous is None:

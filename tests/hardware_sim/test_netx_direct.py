@@ -128,3 +128,31 @@ def test_bad_delay_shape_is_refused_by_layer_and_field(tmp_path):
         h5["layer/2/delay"] = np.ones(4, np.float32)
     with pytest.raises(UserError, match=r"layer/2/delay has shape \(4,\)"):
         nd.read_blocks(str(path))
+
+
+def test_per_sample_bias_input_with_reset_matches_lava(lava_dl_files):
+    """tiny.net with netx's reset_interval: the input neuron's bias_mant set anew before each sample."""
+    interval, samples = 6, 2
+    first = np.load(lava_dl_files / "gts/tinynet/input_bias.npy").astype(int)  # (X, Y, C)
+    biases = np.stack([first, first[::-1, ::-1] // 2 + 5])
+    lava_compat.install()
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io
+
+    net = netx.hdf5.Network(net_config=str(lava_dl_files / "tiny.net"), reset_interval=interval)
+    sink = io.sink.RingBuffer(shape=net.layers[1].out.shape, buffer=interval * samples)
+    net.layers[1].out.connect(sink.a_in)
+    net.in_layer.neuron.bias_mant.init = biases[0]
+    try:
+        for s in range(samples):
+            if s:
+                net.in_layer.neuron.bias_mant.set(biases[s])
+            net.run(condition=RunSteps(num_steps=interval), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        lava = sink.data.get()
+    finally:
+        net.stop()
+    records = nd.run_blocks(nd.read_blocks(str(lava_dl_files / "tiny.net")), interval * samples,
+                            input_bias=biases.transpose(0, 3, 2, 1), reset_interval=interval)
+    assert np.array_equal(nd.lava_layout(records[1]["s"]), lava) and lava[..., interval:].sum() > 10
