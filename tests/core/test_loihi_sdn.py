@@ -64,3 +64,36 @@ def test_lif_dense_block(lava_dl_files):
                                    loihi_sdn.delayed(a[None]))
     truth = np.load(folder / "out.npy")
     assert np.array_equal(spikes[0].numpy().T, truth) and truth.sum() > 1000
+
+
+def test_sum_pool_is_lavas_grouped_conv_with_a_constant_kernel():
+    """sum_pool against Lava's Conv process (fixed_pt) with groups = channels and every weight equal."""
+    from dsatgo_deploy import lava_compat
+
+    lava_compat.install()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io
+    from lava.proc.conv.process import Conv
+
+    rng = np.random.default_rng(11)
+    steps, channels = 4, 3
+    spikes = (rng.random((7, 6, channels, steps)) < 0.5).astype(int)  # (X, Y, C, T)
+    conv = Conv(weight=np.full((channels, 2, 2, 1), 3), input_shape=(7, 6, channels), stride=2, padding=1,
+                groups=channels)
+    source, sink = io.source.RingBuffer(data=spikes), io.sink.RingBuffer(shape=conv.a_out.shape, buffer=steps)
+    source.s_out.connect(conv.s_in)
+    conv.a_out.connect(sink.a_in)
+    try:
+        conv.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        lava = sink.data.get()
+    finally:
+        conv.stop()
+    messages = torch.from_numpy(spikes.transpose(3, 2, 1, 0))  # T, C, H, W
+    ours = loihi_sdn.delayed(loihi_sdn.sum_pool(messages, (2, 2), (2, 2), (1, 1), weight=3)[None])[0]
+    assert np.array_equal(ours.numpy().transpose(3, 2, 1, 0), lava) and lava.max() >= 6
+
+
+def test_group_sum_is_the_average_readouts_numerator():
+    spikes = torch.tensor([[[1, 0, 1, 1, 0, 0], [0, 1, 1, 1, 1, 1]]])
+    assert loihi_sdn.group_sum(spikes, 2).tolist() == [[[2, 1], [2, 3]]]
