@@ -114,6 +114,20 @@ def sigma_delta_sequence(params: SigmaDeltaParameters, a: torch.Tensor, record_s
     return out, sigmas
 
 
+def sigma_delta_reference(vth_mant: int, bias_mant: torch.Tensor, a: torch.Tensor, steps: int, relu: bool = True,
+                          cum_error: bool = False, spike_exp: int = NETX_SPIKE_EXP, state_exp: int = NETX_STATE_EXP
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A netx SDNN layer in the neuron registry's reference shape (layer fields, bias, a (B, T, n), steps):
+    the file's vThMant and bias scaled as netx's SigmaDelta does; returns (graded messages, sigma), both
+    (B, T, n) int64. Messages are graded, not bool: a registry entry must declare its message bits."""
+    if a.shape[1] != steps:
+        raise ValueError(f"sigma_delta_reference: {a.shape[1]} input steps for {steps} timesteps")
+    params = SigmaDeltaParameters(int(sdnn_scaled(vth_mant, spike_exp, state_exp)),
+                                  sdnn_scaled(bias_mant, spike_exp, state_exp), state_exp, relu, cum_error)
+    messages, sigma = sigma_delta_sequence(params, a, record_sigma=True)
+    return messages, sigma
+
+
 def delta_input_sequence(x: torch.Tensor, vth: int, spike_exp: int = NETX_SPIKE_EXP,
                          state_exp: int = NETX_STATE_EXP, cum_error: bool = False) -> torch.Tensor:
     """Lava's fixed-point Delta encoder (netx's SDNN input neuron) over x (B, T, *n):

@@ -63,6 +63,8 @@ def read_blocks(path: str, num_layers: int | None = None) -> list[Block]:
             kind = group["type"][0].decode()
             shape = tuple(int(s) for s in np.ravel(group["shape"][()]))
             neuron = _neuron_fields(group["neuron"]) if "neuron" in group else None
+            if neuron is not None:
+                _check_neuron(path, i, neuron)
             bias = np.asarray(group["bias"][()], dtype=np.float64) if "bias" in group else None
             if kind == "input":
                 if neuron is not None:
@@ -86,6 +88,16 @@ def read_blocks(path: str, num_layers: int | None = None) -> list[Block]:
                 raise UserError(f"{path}: layer/{i}/type = '{kind}': lava-dl's netx does not build this block "
                                 "(NotImplementedError), so there is no Lava behaviour to reproduce")
     return blocks
+
+
+def _check_neuron(path: str, index: int, neuron: dict[str, Any]) -> None:
+    kind = _kind(neuron)
+    if kind not in ("CUBA", "LOIHI", "SDNN"):
+        raise UserError(f"{path}: layer/{index}/neuron/type = '{kind}': only CUBA, LOIHI and SDNN neurons are run")
+    activation = neuron.get("activation", b"relu")
+    if kind == "SDNN" and activation != b"relu":  # netx passes no act_mode: its SigmaDelta is RELU
+        raise UserError(f"{path}: layer/{index}/neuron/activation = {activation!r}: netx builds a relu SigmaDelta "
+                        "whatever this field says")
 
 
 def _dense_block(path: str, group: Any, index: int, neuron: dict, bias: np.ndarray | None, flatten: bool) -> Block:
@@ -158,17 +170,11 @@ def _neuron_run(block: Block, a: torch.Tensor, reset: tuple[int, int] | None, gr
         return {"s": spikes.to(torch.int64), "v": v}
     if kind in ("CUBA", "LOIHI"):
         return _lif_run(block.neuron, _per_neuron(block.bias, a.shape[2:]), a, reset)
-    if kind != "SDNN":
-        raise UserError(f"layer/{block.index}/neuron/type = '{kind}': not a CUBA, LOIHI or SDNN neuron")
     if "sigma_output" in block.neuron:
         sigma = loihi_sdn.sigma_sequence(a)
         return {"s": sigma, "sigma": sigma}
-    exps = (loihi_sdn.NETX_SPIKE_EXP, loihi_sdn.NETX_STATE_EXP)
-    params = loihi_sdn.SigmaDeltaParameters(
-        int(loihi_sdn.sdnn_scaled(int(block.neuron["vThMant"]), *exps)),
-        loihi_sdn.sdnn_scaled(_per_neuron(block.bias, a.shape[2:]), *exps), loihi_sdn.NETX_STATE_EXP,
-        relu=block.neuron.get("activation", b"relu") == b"relu")
-    out, sigma = loihi_sdn.sigma_delta_sequence(params, a, record_sigma=True)
+    out, sigma = loihi_sdn.sigma_delta_reference(int(block.neuron["vThMant"]), _per_neuron(block.bias, a.shape[2:]), a,
+                                                 a.shape[1])
     return {"s": out, "sigma": sigma}
 
 

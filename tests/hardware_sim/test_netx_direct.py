@@ -156,3 +156,15 @@ def test_per_sample_bias_input_with_reset_matches_lava(lava_dl_files):
     records = nd.run_blocks(nd.read_blocks(str(lava_dl_files / "tiny.net")), interval * samples,
                             input_bias=biases.transpose(0, 3, 2, 1), reset_interval=interval)
     assert np.array_equal(nd.lava_layout(records[1]["s"]), lava) and lava[..., interval:].sum() > 10
+
+
+def test_sdnn_activation_other_than_relu_is_refused(lava_dl_files, tmp_path):
+    import shutil
+
+    path = tmp_path / "square.net"
+    shutil.copy(lava_dl_files / "gts/pilotnet_sdnn/square_network.net", path)
+    with h5py.File(path, "a") as h5:
+        del h5["layer/2/neuron/activation"]
+        h5["layer/2/neuron/activation"] = b"sigmoid"
+    with pytest.raises(UserError, match=r"square.net: layer/2/neuron/activation = b'sigmoid'"):
+        nd.read_blocks(str(path))
