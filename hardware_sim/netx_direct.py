@@ -205,8 +205,8 @@ def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = 
 
     Drive (one of): input_bias, the input LIF's bias_mant in (C, H, W) (netx's tinynet/PilotNet LIF
     tests set ``in_layer.neuron.bias_mant``), or (S, C, H, W): one per sample, each held for
-    reset_interval steps (the PilotNet LIF tutorial's per-sample bias); input_values (T, *shape), what a RingBuffer sends into
-    the input neuron's a_in each step (graded; the SDNN Delta input); input_spikes (T, *shape) sent
+    reset_interval steps (the PilotNet LIF tutorial's per-sample bias); input_values (T, *shape), what a
+    RingBuffer sends into the input neuron's a_in each step (graded; the SDNN Delta input); input_spikes (T, *shape) sent
     into the first synapse (a file whose input layer has no neuron). reset_interval/reset_offset
     are netx's Network arguments (LIF blocks only; netx ignores them for SDNN).
     """
@@ -226,7 +226,8 @@ def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = 
             previous, graded = records[-1]["s"], _is_graded(block)
             continue
         if previous is None:
-            previous = torch.from_numpy(np.asarray(input_spikes, dtype=np.int64)).reshape(1, steps, *np.shape(input_spikes)[1:])
+            spikes = np.asarray(input_spikes, dtype=np.int64)
+            previous = torch.from_numpy(spikes).reshape(1, steps, *spikes.shape[1:])
         records.append(_neuron_run(block, _synapse(block, previous, graded), reset, graded))
         previous, graded = records[-1]["s"], _is_graded(block)
     return records
