@@ -3,6 +3,8 @@ netx run of the same file, and loihi_sdn's sigma-delta variants against Lava's S
 
 from __future__ import annotations
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -73,6 +75,11 @@ def test_recurrence_and_synaptic_delays_match_lavas_netx_run(tmp_path):
     assert blocks[0].weight_rec is not None and blocks[1].delay is not None
     ours = nd.lava_layout(nd.run_blocks(blocks, steps, input_spikes=spikes.T)[-1]["s"])
     assert np.array_equal(ours, lava) and 5 < lava.sum() < lava.size - 5
+    # both features shape the result: without the recurrent weights, or without the delays, it differs
+    for changed in (dataclasses.replace(blocks[0], weight_rec=np.zeros_like(blocks[0].weight_rec)),
+                    dataclasses.replace(blocks[1], delay=np.zeros_like(blocks[1].delay))):
+        variant = [changed if b.index == changed.index else b for b in blocks]
+        assert not np.array_equal(nd.lava_layout(nd.run_blocks(variant, steps, input_spikes=spikes.T)[-1]["s"]), lava)
 
 
 @pytest.mark.parametrize("relu, cum_error", [(True, True), (False, False), (False, True)])
