@@ -1,0 +1,241 @@
+"""Integer kinds beyond the CUBA LIF, exactly as Lava's fixed_pt models compute them.
+
+Read from lava-nc 0.10.0 and lava-dl 0.6.0 (``lava/proc/sdn/models.py``: Sigma, Delta, SigmaDelta
+and its activation; ``lava/proc/dense/models.py``: DelayDense; ``lava/lib/dl/netx/hdf5.py`` and
+``blocks/process.py``: how netx builds them). The synapses and the LIF come from
+:mod:`dsatgo_deploy.loihi` (the one integer truth); this module adds only what those do not state.
+
+Every ``*_sequence`` function runs a whole population over T steps, batched: inputs are
+(B, T, *n) int64 tensors, the neuron receives a(t) and sends its output in the same step
+(latency 0), as Lava's neurons do. Synapse latency (1 step, 1 + d with a delay) is the caller's.
+
+Sigma-delta (SDNN) fixed point, per step (all int32, wrapping as numpy int32 does):
+
+    sigma   = sigma + a                          # Sigma: sends sigma itself
+    act     = relu(sigma + bias')                # SigmaDelta (RELU, or UNIT: no relu)
+    delta   = act - act_prev + residue
+    s       = delta where |delta| >= vth' else 0 # (cum_error: the test is on error += delta)
+    residue = delta - s ;  act_prev = act
+    send s >> state_exp                          # floor
+
+with ``vth' = vth << (spike_exp + state_exp)`` and ``bias' = bias << (spike_exp + state_exp)``
+(the process constructors scale them). Lava's input Delta first shifts its input,
+``a << (spike_exp + state_exp)``, and has no sigma, bias or activation. netx uses state_exp = 6
+and spike_exp = 6 (``Network(spike_exp=...)``), 16-bit messages.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from dsatgo_deploy import loihi
+
+#: netx's scaling exponents of SDNN neurons (hdf5.py get_neuron_params; spike_exp is Network's default).
+NETX_STATE_EXP = 6
+NETX_SPIKE_EXP = 6
+#: netx's delays are clipped to this and DelayDense's buffer holds max_delay + 1 steps (hdf5.py create_dense).
+NETX_MAX_DELAY = 62
+#: DelayDense raises on larger delays (Loihi 2 has 6 delay bits).
+LAVA_MAX_DELAY = 63
+
+
+def wrap32(x: torch.Tensor) -> torch.Tensor:
+    """numpy int32 arithmetic: two's-complement wrap to 32 bits."""
+    return loihi.wrap_signed(x, 32)
+
+
+def sdnn_scaled(value: torch.Tensor | int, spike_exp: int, state_exp: int) -> torch.Tensor:
+    """``value * 2**(spike_exp + state_exp)`` as the Delta/SigmaDelta constructors scale vth and bias,
+    cast to the int32 Var."""
+    return wrap32(torch.as_tensor(value, dtype=torch.int64) << (spike_exp + state_exp))
+
+
+class SigmaDeltaParameters(NamedTuple):
+    """A SigmaDelta population. threshold and bias are already scaled (:func:`sdnn_scaled`);
+    bias broadcasts to the population shape."""
+
+    threshold: int
+    bias: torch.Tensor
+    state_exp: int
+    relu: bool = True
+    cum_error: bool = False
+
+
+class SigmaDeltaState(NamedTuple):
+    sigma: torch.Tensor
+    act: torch.Tensor
+    residue: torch.Tensor
+    error: torch.Tensor
+
+
+def sigma_delta_initial_state(shape: tuple[int, ...], device: torch.device | str = "cpu") -> SigmaDeltaState:
+    zeros = torch.zeros(shape, dtype=torch.int64, device=device)
+    return SigmaDeltaState(zeros, zeros.clone(), zeros.clone(), zeros.clone())
+
+
+def _delta_encode(threshold: int, cum_error: bool, state: SigmaDeltaState, act: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Lava's ``delta_dynamics``: returns (s scaled, residue, error)."""
+    delta = wrap32(act - state.act + state.residue)
+    error = state.error
+    if cum_error:
+        error = wrap32(error + delta)
+        fired = error.abs() >= threshold
+        error = torch.where(fired, torch.zeros_like(error), error)
+    else:
+        fired = delta.abs() >= threshold
+    sent = torch.where(fired, delta, torch.zeros_like(delta))
+    return sent, wrap32(delta - sent), error
+
+
+def sigma_delta_step(params: SigmaDeltaParameters, state: SigmaDeltaState, a_in: torch.Tensor
+                     ) -> tuple[SigmaDeltaState, torch.Tensor]:
+    """One step of Lava's ``PySigmaDeltaModelFixed``; returns the new state and the graded message."""
+    sigma = wrap32(state.sigma + a_in)
+    act = wrap32(sigma + params.bias)
+    if params.relu:
+        act = act.clamp(min=0)
+    sent, residue, error = _delta_encode(params.threshold, params.cum_error, state, act)
+    return SigmaDeltaState(sigma, act, residue, error), sent >> params.state_exp
+
+
+def sigma_delta_sequence(params: SigmaDeltaParameters, a: torch.Tensor, record_sigma: bool = False
+                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A SigmaDelta population from rest over T steps of input a (B, T, *n): graded messages
+    (B, T, *n) int64 and, with record_sigma, sigma after each step."""
+    state = sigma_delta_initial_state(a[:, 0].shape, a.device)
+    out, sigmas = torch.empty_like(a), (torch.empty_like(a) if record_sigma else None)
+    for t in range(a.shape[1]):
+        state, out[:, t] = sigma_delta_step(params, state, a[:, t])
+        if sigmas is not None:
+            sigmas[:, t] = state.sigma
+    return out, sigmas
+
+
+def sigma_delta_reference(vth_mant: int, bias_mant: torch.Tensor, a: torch.Tensor, steps: int, relu: bool = True,
+                          cum_error: bool = False, spike_exp: int = NETX_SPIKE_EXP, state_exp: int = NETX_STATE_EXP
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A netx SDNN layer in the neuron registry's reference shape (layer fields, bias, a (B, T, n), steps):
+    the file's vThMant and bias scaled as netx's SigmaDelta does; returns (graded messages, sigma), both
+    (B, T, n) int64. Messages are graded, not bool: a registry entry must declare its message bits."""
+    if a.shape[1] != steps:
+        raise ValueError(f"sigma_delta_reference: {a.shape[1]} input steps for {steps} timesteps")
+    params = SigmaDeltaParameters(int(sdnn_scaled(vth_mant, spike_exp, state_exp)),
+                                  sdnn_scaled(bias_mant, spike_exp, state_exp), state_exp, relu, cum_error)
+    messages, sigma = sigma_delta_sequence(params, a, record_sigma=True)
+    return messages, sigma
+
+
+def delta_input_sequence(x: torch.Tensor, vth: int, spike_exp: int = NETX_SPIKE_EXP,
+                         state_exp: int = NETX_STATE_EXP, cum_error: bool = False) -> torch.Tensor:
+    """Lava's fixed-point Delta encoder (netx's SDNN input neuron) over x (B, T, *n):
+    ``a = x << (spike_exp + state_exp)``, delta-encoded against the previous a, sent ``>> state_exp``."""
+    threshold = int(sdnn_scaled(vth, spike_exp, state_exp))
+    state = sigma_delta_initial_state(x[:, 0].shape, x.device)
+    out = torch.empty_like(x)
+    for t in range(x.shape[1]):
+        act = wrap32(x[:, t] << (spike_exp + state_exp))
+        sent, residue, error = _delta_encode(threshold, cum_error, state, act)
+        state = SigmaDeltaState(state.sigma, act, residue, error)
+        out[:, t] = sent >> state_exp
+    return out
+
+
+def sigma_sequence(a: torch.Tensor) -> torch.Tensor:
+    """Lava's fixed-point Sigma decoder (netx's ``sigma_output`` layer): the running int32 sum of a."""
+    return wrap32(torch.cumsum(a, dim=1))
+
+
+def delayed_synapse_sequence(weight: torch.Tensor, delays: torch.Tensor, weight_exp: int, inputs: torch.Tensor,
+                             graded: bool) -> torch.Tensor:
+    """What a DelayDense delivers to its neuron at each step, for messages inputs (B, T, n_in).
+
+    ``a(t) = wrap32(sum_d shift(W_d m(t - 1 - d), weight_exp))`` where W_d keeps the weights whose
+    delay is d (Lava's ``get_delay_wgts_mat``; the shift applies per delay slot, before they are
+    summed in the int32 buffer). weight: (out, in) float, already what Lava's Dense uses
+    (:func:`loihi.representable_weights`); delays: (out, in) integers in [0, 63].
+    Unlike Dense's latency-free :func:`loihi.dense_accumulate`, the result includes the synapse's
+    latency: a(0) is 0.
+    """
+    if int(delays.max()) > LAVA_MAX_DELAY or int(delays.min()) < 0:
+        raise ValueError(f"DelayDense delays must lie in [0, {LAVA_MAX_DELAY}]")
+    batch, steps = inputs.shape[:2]
+    total = torch.zeros((batch, steps, weight.shape[0]), dtype=torch.int64, device=inputs.device)
+    flat = inputs.reshape(batch * steps, -1)
+    for d in torch.unique(delays).tolist():
+        slot = torch.where(delays == d, weight, torch.zeros_like(weight))
+        acc = loihi.dense_accumulate(slot, flat, weight_exp, graded).reshape(batch, steps, -1)
+        if 1 + d < steps:
+            total[:, 1 + d:] += acc[:, : steps - 1 - d]
+    return wrap32(total)
+
+
+def delayed(a: torch.Tensor, steps: int = 1) -> torch.Tensor:
+    """a (B, T, ...) shifted ``steps`` later along T, zeros first: a synapse's latency."""
+    out = torch.zeros_like(a)
+    if steps < a.shape[1]:
+        out[:, steps:] = a[:, : a.shape[1] - steps]
+    return out
+
+
+def recurrent_lif_sequence(params: loihi.LIFParameters, feedforward: torch.Tensor, weight_rec: torch.Tensor,
+                           weight_exp: int, graded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """netx's RecurrentDense block's neuron: a LIF whose input at step t is the feed-forward input
+    ``feedforward[:, t]`` (already delayed by its synapse) plus ``wrap32(W_rec s(t - 1))`` shifted by
+    weight_exp (a second Dense fed by the block's own spikes; both land on one int32 InPort, summed).
+    Returns spikes (B, T, n) bool and v after each step."""
+    state = loihi.lif_initial_state(feedforward[:, 0].shape, feedforward.device)
+    fired = torch.zeros(feedforward[:, 0].shape, dtype=torch.bool, device=feedforward.device)
+    spikes, voltages = torch.empty(feedforward.shape, dtype=torch.bool), torch.empty_like(feedforward)
+    for t in range(feedforward.shape[1]):
+        recurrent = loihi.dense_accumulate(weight_rec, fired, weight_exp, graded)
+        state, fired = loihi.lif_step(params, state, wrap32(feedforward[:, t] + recurrent))
+        spikes[:, t], voltages[:, t] = fired, state.v
+    return spikes, voltages
+
+
+def sum_pool(inputs: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
+             padding: tuple[int, int] = (0, 0), weight: int = 1, graded: bool = False) -> torch.Tensor:
+    """Sum pooling as a per-channel Conv with every kernel weight equal to ``weight`` (what a slayer
+    pool block is: Lava's Conv arithmetic, 24-bit wrap). inputs (N, C, H, W) messages; int64 out."""
+    channels = inputs.shape[1]
+    kernel_weight = torch.full((channels, 1, *kernel), float(weight), dtype=torch.float64)
+    messages = inputs.to(torch.float64) if graded else (inputs != 0).to(torch.float64)
+    total = torch.nn.functional.conv2d(messages, kernel_weight, stride=stride, padding=padding, groups=channels)
+    return loihi.wrap_signed(total.to(torch.int64), loihi.STATE_BITS)
+
+
+def group_sum(inputs: torch.Tensor, groups: int) -> torch.Tensor:
+    """The sum of each of ``groups`` equal consecutive slices of the last axis (an 'average' readout's
+    numerator; its mean is this over the group size)."""
+    return inputs.reshape(*inputs.shape[:-1], groups, -1).to(torch.int64).sum(dim=-1)
+
+
+def per_sample_bias_lif_sequence(params: loihi.LIFParameters, bias_mant: torch.Tensor, bias_exp: int,
+                                 steps_per_sample: int, reset_phase: int = 1
+                                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An input LIF driven only by its bias, one bias per sample (the PilotNet LIF way: netx's input
+    neuron, ``bias_mant`` set for each sample, ``reset_interval`` = steps_per_sample).
+
+    bias_mant (B, S, *n): sample s's bias holds during 0-based steps [s T, (s + 1) T) (the new value
+    is read at the next step, as LIF reads bias_mant every step). LIFReset zeroes u and v on
+    receiving a(t) at 1-based steps t with ``t % T == reset_phase % T`` (netx: reset_offset + 1 for
+    the input block, so 1 with the default offset: each sample starts from rest). params.bias is
+    ignored. Returns spikes (B, S T, *n) bool, u and v after each step, int64.
+    """
+    batch, samples = bias_mant.shape[:2]
+    steps = samples * steps_per_sample
+    shape = bias_mant.shape[2:]
+    state = loihi.lif_initial_state((batch, *shape), bias_mant.device)
+    zeros = torch.zeros((batch, *shape), dtype=torch.int64, device=bias_mant.device)
+    spikes = torch.empty((batch, steps, *shape), dtype=torch.bool, device=bias_mant.device)
+    currents, voltages = torch.empty_like(spikes, dtype=torch.int64), torch.empty_like(spikes, dtype=torch.int64)
+    for t in range(steps):
+        if (t + 1) % steps_per_sample == reset_phase % steps_per_sample:
+            state = loihi.lif_initial_state((batch, *shape), bias_mant.device)
+        bias = loihi.effective_bias(bias_mant[:, t // steps_per_sample], bias_exp)
+        state, spikes[:, t] = loihi.lif_step(params._replace(bias=bias), state, zeros)
+        currents[:, t], voltages[:, t] = state.u, state.v
+    return spikes, currents, voltages

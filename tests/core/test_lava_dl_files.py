@@ -1,0 +1,172 @@
+"""lava-dl 0.6.0's own netx files, run through the integer kinds (dsatgo_deploy.loihi_sdn via
+hardware_sim.netx_direct), against lava-dl's recorded ground truths and Lava's own netx run.
+
+How each ground truth was made is read from lava-dl's tests (tests/lava/lib/dl/netx/test_hdf5.py,
+test_hdf5_nx.py, test_blocks.py): the drive, the reset and the recorded variable are restated here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dsatgo_deploy import lava_compat
+from dsatgo_deploy.errors import UserError
+from hardware_sim import netx_direct as nd
+
+PILOTNET_LIF_LAYERS = ["input"] + [f"conv-{i}" for i in range(5)] + [f"fc-{i}" for i in range(3)]
+#: lava-dl's PilotNet LIF voltages hold 128 wherever the neuron fired (Lava's fixed_pt resets v to 0)
+RECORDED_V_AT_SPIKE = 128
+
+
+def _tiny(folder, steps=17):
+    bias = np.load(folder / "gts/tinynet/input_bias.npy").transpose(2, 1, 0)  # (X, Y, C) -> (C, H, W)
+    # test_tinynet's Reset processes (interval 17, offset i - 1) equal netx's reset_interval=17, reset_offset=0
+    return nd.run_blocks(nd.read_blocks(str(folder / "tiny.net")), steps, input_bias=bias, reset_interval=17)
+
+
+def test_tiny_net_output_and_input_spikes(lava_dl_files):
+    records = _tiny(lava_dl_files)
+    output = nd.lava_layout(records[2]["s"])
+    truth = np.load(lava_dl_files / "gts/tinynet/output.npy")[0].transpose(2, 1, 0, 3)[..., 1:]
+    assert truth.size == 540 and truth.sum() == 92
+    assert np.array_equal(output[..., 2:17], truth)  # test_tinynet's window and offset
+    spikes = nd.lava_layout(records[0]["s"])
+    truth = np.load(lava_dl_files / "gts/tinynet/input.npy")[0].transpose(2, 1, 0, 3)[..., 1:]
+    assert np.array_equal(spikes[..., :15], truth)  # the recorded input is one step late
+
+
+def test_pilotnet_lif_every_layer(lava_dl_files):
+    folder = lava_dl_files / "gts/pilotnet_lif"
+    bias = np.load(folder / "image.npy").transpose(2, 1, 0)
+    records = nd.run_blocks(nd.read_blocks(str(folder / "network.net")), 25, input_bias=bias, reset_interval=17)
+    compared = 0
+    for record, name in zip(records, PILOTNET_LIF_LAYERS):
+        spikes = nd.lava_layout(record["s"]).astype(bool)[..., :24]
+        assert np.array_equal(spikes, np.load(folder / f"{name}.npy")), name
+        compared += spikes.size
+        if name == "input":
+            continue
+        assert np.array_equal(nd.lava_layout(record["u"])[..., :24], np.load(folder / f"{name}-u.npy")), name
+        v = np.where(spikes, RECORDED_V_AT_SPIKE, nd.lava_layout(record["v"])[..., :24])
+        assert np.array_equal(v, np.load(folder / f"{name}-v.npy")), name
+        compared += 2 * spikes.size
+    assert compared == 9_511_776
+    # fc-3 (the non-spiking readout): silent as recorded, u and v equal for steps 0..7, then the recording
+    # departs from the recorded fc-2 spikes themselves: fc-2 neuron 5 fires at step 7 (weight -24), yet the
+    # recorded fc-3 current at step 8 is 0; we follow fc-2's recording.
+    readout = records[9]
+    assert not readout["s"].any() and not np.load(folder / "fc-3-s.npy").any()
+    recorded_u, recorded_v = np.load(folder / "fc-3-u.npy")[0], np.load(folder / "fc-3-v.npy")[0]
+    assert np.array_equal(nd.lava_layout(readout["u"])[0, :8], recorded_u[:8])
+    assert np.array_equal(nd.lava_layout(readout["v"])[0, :8], recorded_v[:8])
+    fc2 = np.load(folder / "fc-2.npy")
+    assert fc2[5, 7] and recorded_u[8] == 0 and nd.lava_layout(readout["u"])[0, 8] == -24 << 6
+
+
+def test_pilotnet_sdnn_output(lava_dl_files):
+    folder = lava_dl_files / "gts/pilotnet_sdnn"
+    frame = np.load(folder / "input.npy")[..., 0].transpose(2, 1, 0)
+    blocks = nd.read_blocks(str(folder / "network.net"))
+    # test_pilotnet_sdnn: a one-frame RingBuffer into the input Delta's a_in, 9 steps, Sigma output
+    records = nd.run_blocks(blocks, 9, input_values=np.repeat(frame[None], 9, axis=0))
+    truth = np.load(folder / "output.npy")
+    assert np.array_equal(nd.lava_layout(records[-1]["s"]), truth) and np.abs(truth).max() == 461416
+
+
+def test_pilotnet_sdnn_square_sigmas(lava_dl_files):
+    folder = lava_dl_files / "gts/pilotnet_sdnn"
+    act = np.load(folder / "act0.npy")[:33, :33]  # (X, Y, C, T) graded input messages
+    blocks = nd.read_blocks(str(folder / "square_network.net"))[1:]  # skip_layers=1: into conv 1's synapse
+    records = nd.run_blocks(blocks, act.shape[-1], input_spikes=act.transpose(3, 2, 1, 0), graded_input=True)
+    for k in range(4):
+        truth = np.load(folder / f"sigma{k + 1}_square.npy")
+        assert np.array_equal(nd.lava_layout(records[k]["sigma"]), truth), k
+
+
+def test_ntidigits_delays(lava_dl_files):
+    folder = lava_dl_files / "gts/ntidigits"
+    spikes = np.load(folder / "input.npy")
+    blocks = nd.read_blocks(str(folder / "ntidigits.net"), num_layers=5)  # as lava-dl: the 'average' is not built
+    assert [b.delay is not None for b in blocks] == [True, True, False]
+    output = nd.lava_layout(nd.run_blocks(blocks, spikes.shape[1], input_spikes=spikes.T)[-1]["s"])
+    truth = np.load(folder / "output.npy")
+    assert truth.sum() == 22572
+    assert np.array_equal(output[:, :-1], truth[:, 1:])  # the recorded output is one step late
+    assert not np.array_equal(output[:, :-1], truth[:, :-1])
+
+
+def test_unbuilt_block_is_refused_by_layer_and_field(lava_dl_files):
+    with pytest.raises(UserError, match=r"layer/5/type = 'average'"):
+        nd.read_blocks(str(lava_dl_files / "gts/ntidigits/ntidigits.net"))
+
+
+def _lava_run(path, steps, wire):
+    lava_compat.install()
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io
+
+    net = netx.hdf5.Network(net_config=str(path))
+    sink = io.sink.RingBuffer(shape=net.out_layer.out.shape, buffer=steps)
+    net.out_layer.out.connect(sink.a_in)
+    wire(net, io)
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        return sink.data.get()
+    finally:
+        net.stop()
+
+
+def test_tiny_net_matches_lavas_netx_run(lava_dl_files):
+    steps = 8
+    bias = np.load(lava_dl_files / "gts/tinynet/input_bias.npy")
+
+    def wire(net, io):
+        net.in_layer.neuron.bias_mant.init = bias
+
+    lava = _lava_run(lava_dl_files / "tiny.net", steps, wire)
+    ours = nd.run_blocks(nd.read_blocks(str(lava_dl_files / "tiny.net")), steps, input_bias=bias.transpose(2, 1, 0))
+    assert np.array_equal(nd.lava_layout(ours[2]["s"]), lava) and lava.sum() > 0
+
+
+def test_pilotnet_sdnn_matches_lavas_netx_run(lava_dl_files):
+    folder = lava_dl_files / "gts/pilotnet_sdnn"
+    frame = np.load(folder / "input.npy")
+    steps = 9
+
+    def wire(net, io):
+        net.source = io.source.RingBuffer(data=frame)
+        net.source.s_out.connect(net.in_layer.neuron.a_in)
+
+    lava = _lava_run(folder / "network.net", steps, wire)
+    ours = nd.run_blocks(nd.read_blocks(str(folder / "network.net")), steps,
+                         input_values=np.repeat(frame[..., 0].transpose(2, 1, 0)[None], steps, axis=0))
+    assert np.array_equal(nd.lava_layout(ours[-1]["s"]), lava) and np.abs(lava).sum() > 0
+
+
+def test_mnist_net_matches_lavas_netx_run(lava_dl_files):
+    """mnist.net has no recorded truth: its second hidden layer against Lava's netx run, the input neuron
+    driven by a bias (its hdf5 bias/weight feed only netx's unused transform)."""
+    steps = 6
+    bias = np.random.default_rng(5).integers(0, 60, 784)
+    path = lava_dl_files / "mnist.net"
+    lava_compat.install()
+    from lava.lib.dl import netx
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io
+
+    net = netx.hdf5.Network(net_config=str(path))
+    sink = io.sink.RingBuffer(shape=net.layers[2].out.shape, buffer=steps)
+    net.layers[2].out.connect(sink.a_in)
+    net.in_layer.neuron.bias_mant.init = bias
+    try:
+        net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        lava = sink.data.get()
+    finally:
+        net.stop()
+    blocks = nd.read_blocks(str(path))
+    assert [b.kind for b in blocks] == ["input", "dense", "dense", "dense"] and blocks[3].neuron == nd.MISSING_NEURON
+    ours = nd.run_blocks(blocks, steps, input_bias=bias)
+    assert np.array_equal(nd.lava_layout(ours[2]["s"]), lava) and lava.sum() > 20
