@@ -18,7 +18,7 @@ import torch
 
 from dsatgo_deploy import loihi, loihi_sdn
 from dsatgo_deploy.errors import UserError
-from export.netx import optimize_weight_bits
+from dsatgo_deploy.importers.netx import optimize_weight_bits
 
 #: netx's CUBA neuron for a dense layer without one (hdf5.py create_dense): a non-leaky integrator
 #: that never fires (vThMant is ``1 << 18 - 1`` = 2**17).
