@@ -8,10 +8,10 @@ shapes, not on what the network learnt. Printed, in order:
 
 1. refusal: ``dsatgo-export --target loihi`` on one Loihi 2 chip, wall time of the whole command
    (Python start included), which must refuse in seconds, before any calibration;
-2. export time per target (loihi on Hala Point, onnx, nir) with ``--calibrate`` noise images, and
-   the size written;
-3. the reference simulator against the float torch model's eval at batch 16 (the goal: <= 1.5x),
+2. the reference simulator against the float torch model's eval at batch 16 (the goal: <= 1.5x),
    with the peak resident memory after each;
+3. export time per target (loihi on Hala Point, onnx, nir) with ``--calibrate`` noise images, and
+   the size written;
 4. Lava (Loihi2SimCfg fixed_pt) seconds per sample by width 1/16, 1/8, 1/4, 1, each width in its
    own process, for as long as ``--lava-budget`` seconds allow (the width running when it runs out
    is stopped and reported so).
