@@ -192,9 +192,11 @@ def _check_tensor(origin: str, key: str, value: Any, want: tuple[int, ...], conf
         return
     if value.dtype not in _FLOAT_DTYPES:
         raise CheckpointError(f"{where}: must hold real floats, got {value.dtype}")
-    values = value.detach().to(torch.float64)
-    if not bool(torch.isfinite(values).all()):
+    if not bool(torch.isfinite(value.detach()).all()):  # in its own dtype: no float64 copy of every weight
         raise CheckpointError(f"{where}: holds NaN or infinite values")
+    if not key.endswith((".decay_logit", ".running_threshold", ".running_var")):
+        return
+    values = value.detach().to(torch.float64)
     if key.endswith(".decay_logit") and float(values.abs().max()) > MAX_DECAY_LOGIT:
         raise CheckpointError(f"{where}: {float(values.reshape(-1)[0])} is beyond +-{MAX_DECAY_LOGIT:g}: the decay "
                               "tau = sigmoid(decay_logit) would be exactly 0 or 1")

@@ -229,8 +229,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from .pipeline.sides import run_side
+    from .pipeline.sharding import join
 
+    shard = join(args.device)  # under torchrun: this process's block of the samples
     net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
     if args.report:  # outputs are checked before the run
         from .hardware_sim.report import check_report_output
@@ -243,7 +244,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
     started = time.time()
-    record = run_side(args.backend, net=net, checkpoint=None, x=x, device=args.device, progress=not args.json)
+    record = shard.run(args.backend, net=net, checkpoint=None, x=x, progress=not args.json)
+    if not shard.main:
+        return EXIT_OK
     seconds = time.time() - started
     if args.save_spikes:
         from .hardware_sim.recording import save_recording
@@ -273,8 +276,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .hardware_sim.parity import apply_tolerance, compare, format_report
-    from .pipeline.sides import SIDES, run_side
+    from .pipeline.sharding import join
+    from .pipeline.sides import SIDES
 
+    shard = join(args.device)  # under torchrun: this process's block of the samples
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
     if len(sides) != 2 or any(s not in SIDES for s in sides):
         raise UserError(f"--sides takes two of {', '.join(SIDES)} separated by a comma, got {args.sides!r}")
@@ -291,8 +296,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
     data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args,
                       net.input_shape if net else checkpoint["arch"]["input_shape"])
     x, y = data.x_test[: args.samples], data.y_test[: args.samples]
-    records = [run_side(side, net=net, checkpoint=checkpoint, x=x, device=args.device, progress=not args.json,
-                        recording=args.recorded) for side in sides]
+    records = [shard.run(side, net=net, checkpoint=checkpoint, x=x, progress=not args.json,
+                         recording=args.recorded) for side in sides]
+    if not shard.main:
+        return EXIT_OK
     # Tolerances the user left out take the pair's defaults (hardware_sim/parity.py default_tolerance).
     report = apply_tolerance(compare(records[0], records[1], y), args.min_class_agreement, args.min_spike_agreement)
     if args.json:
@@ -327,15 +334,16 @@ def cmd_report(args: argparse.Namespace) -> int:
             _check_network_source(net, checkpoint, args.model)
         data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
         x, y = data.x_test[: args.samples], data.y_test[: args.samples]
-        record = None
-        if args.backend == "lava":
-            from .pipeline.sides import run_lava
+        from .pipeline.sharding import join
 
-            record = run_lava(net, x, progress=not args.json)
+        shard = join(args.device)  # the backend's run is sharded under torchrun; rank 0 writes the report
+        record = shard.run(args.backend, net=net, checkpoint=None, x=x, progress=not args.json)
+        if not shard.main:
+            return EXIT_OK
         calibration = data.x_train[: args.calibrate] if checkpoint is not None and args.calibrate > 0 else None
         report, files = reports.write_network_report(
             net, x, y, out.parent, profiles=args.profile, record=record, checkpoint=checkpoint,
-            calibration_x=calibration, lava=args.lava, fmt=args.format, source=args.network, device=args.device,
+            calibration_x=calibration, lava=args.lava, fmt=args.format, source=args.network, device=shard.device,
             json_name=out.name)
     if args.json:
         _print_json(report)

@@ -32,7 +32,7 @@ from dsatgo_deploy.fileio import TOOL_NAME, atomic_directory, check_output_folde
 from dsatgo_deploy.network import DeployableNetwork, save
 
 from .freeze import freeze
-from .resources import check_resources
+from .resources import check_resources, check_system_fits
 from .quantize import LayerQuantization, quantize
 from .targets import ExportInput, get_target
 from .targets.loihi import NETX_FILE
@@ -84,6 +84,8 @@ def export_checkpoint(
     }
     if threshold_policy not in POLICIES:
         raise UserError(f"unknown threshold policy {threshold_policy!r} (known: {', '.join(POLICIES)})")
+    if writer.chip:  # a network too big for the system is refused from its shapes, before calibration
+        check_system_fits(frozen, writer.chip, system, chips)
     per_layer = calibrate_per_layer(frozen, calibration_x)
     policy_cost = (compare_policies(frozen, per_layer, calibration_x, calibration_y)
                    if calibration_x is not None and len(calibration_x) else None)

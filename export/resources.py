@@ -30,12 +30,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dsatgo_deploy import loihi2_system as l2
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import DeployableNetwork, Layer
+
+if TYPE_CHECKING:
+    from .freeze import FrozenNetwork
 
 
 @dataclass(frozen=True)
@@ -201,3 +205,31 @@ def check_resources(net: DeployableNetwork, target: str, system: str | None = No
                         "modelled for Loihi 2 only")
     return result | {"chips": 1, "model": "conservative estimate: no weight sharing for conv, 1 byte per synapse, "
                                           "layers and residual relays on separate cores"}
+
+
+def wiring_network(frozen: FrozenNetwork) -> DeployableNetwork:
+    """The frozen network's layers with their shapes and wiring only (zero weights, zero thresholds):
+    all the Loihi 2 system model reads, made in milliseconds before calibration and quantization."""
+    from dsatgo_deploy.network import ConvGeometry, InputEncoding
+
+    layers = []
+    for layer in frozen.layers:
+        conv = None if layer.conv is None else ConvGeometry(layer.conv.input_shape, layer.conv.stride,
+                                                            layer.conv.padding)
+        spiking = layer.threshold_schedule is not None
+        layers.append(Layer(layer.name, list(layer.sources), np.broadcast_to(np.int64(0), layer.weight.shape), 0,
+                            np.zeros(len(layer.bias), np.int64), 0,
+                            np.zeros(frozen.timesteps if spiking else 0, np.int64), 0, 0, spiking=spiking,
+                            kind=layer.kind, conv=conv))
+    return DeployableNetwork(frozen.timesteps, frozen.input_shape, InputEncoding(), layers)
+
+
+def check_system_fits(frozen: FrozenNetwork, target: str, system: str | None = None,
+                      chips: int | None = None) -> None:
+    """UserError when a system-modelled chip (Loihi 2) cannot hold the network, from its architecture
+    alone: export refuses in seconds, before it calibrates. check_resources repeats the same
+    allocation on the quantized network (the model reads shapes only) and reports it."""
+    chip = CHIPS[TARGET_CHIPS[target]]
+    if chip.system_model:
+        title, count = l2.resolve_system(system, chips)
+        l2.place(l2.allocate_network(wiring_network(frozen), core_limits(chip)), count, title)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from dsatgo_deploy.errors import UserError
@@ -85,3 +86,48 @@ def test_loihi2_limits_carry_source_and_status():
         limit = getattr(CHIPS["loihi2"], field)
         assert limit.source and limit.status in ("published", "derived", "fitted", "assumed")
     assert CHIPS["loihi2"].cores.status == "published" and CHIPS["loihi2"].neurons_per_core.status == "fitted"
+
+
+def _resnet19_checkpoint(path, width: float):
+    import torch
+
+    from dsatgo_deploy.checkpoint import save_checkpoint
+    from dsatgo_deploy.train.models import build_model
+    from dsatgo_deploy.train.neuron import NeuronConfig
+    from dsatgo_deploy.train.zoo import resnet19_architecture
+
+    arch = resnet19_architecture((3, 32, 32), 10, 2, NeuronConfig()._asdict(), width=width)
+    torch.manual_seed(0)
+    save_checkpoint(path, arch, build_model(arch).state_dict(), {"epoch": 0})
+    return path
+
+
+def test_the_architecture_check_allocates_what_the_quantized_network_gets(tmp_path):
+    """check_system_fits reads shapes only: its allocation is the quantized network's, relays included."""
+    from dsatgo_deploy import loihi2_system as l2
+    from dsatgo_deploy.checkpoint import load_checkpoint
+    from dsatgo_deploy.export.freeze import freeze
+    from dsatgo_deploy.export.quantize import quantize
+    from dsatgo_deploy.export.resources import core_limits, wiring_network
+
+    frozen = freeze(load_checkpoint(_resnet19_checkpoint(tmp_path / "r19.pt", 1 / 16)))
+    net, _ = quantize(frozen)
+    limits = core_limits(CHIPS["loihi2"])
+    quantized = [dataclasses.asdict(a) for a in l2.allocate_network(net, limits)]
+    assert [dataclasses.asdict(a) for a in l2.allocate_network(wiring_network(frozen), limits)] == quantized
+    assert any("relays" in a["name"] for a in quantized) and len(quantized) > 20
+
+
+def test_full_width_resnet19_is_refused_before_calibration(tmp_path, monkeypatch):
+    """Full-width ResNet-19 does not fit one Loihi 2 chip: export says so without calibrating (the
+    calibration would run the 12-million-weight float network on the data)."""
+    from dsatgo_deploy.export import exporter
+
+    def calibrating(*args, **kwargs):
+        raise AssertionError("export calibrated before refusing")
+
+    monkeypatch.setattr(exporter, "calibrate_per_layer", calibrating)
+    checkpoint = _resnet19_checkpoint(tmp_path / "r19.pt", 1.0)
+    with pytest.raises(UserError, match=r"layer 'stem': the network needs \d+ Loihi 2 cores.*--system hala-point"):
+        exporter.export_checkpoint(checkpoint, tmp_path / "out", calibration_x=np.zeros((4, 3, 32, 32)))
+    assert not (tmp_path / "out").exists()

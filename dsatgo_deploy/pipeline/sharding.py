@@ -1,0 +1,101 @@
+"""Samples shared across processes under torchrun: each process runs a side on one contiguous block
+of the samples, rank 0 gathers the blocks' RunRecords in sample order and alone prints and writes.
+
+``torchrun --nproc_per_node=N -m dsatgo_deploy.cli sim|parity|report ...`` sets RANK, WORLD_SIZE and
+LOCAL_RANK; each process then uses the CPU (gloo) or, with ``--device cuda``, the GPU cuda:LOCAL_RANK
+(nccl). A Lava side runs one Lava per process. Every engine treats samples independently, so
+the gathered record is the one a single process makes on all samples. Without torchrun (WORLD_SIZE
+unset or 1) nothing is initialised and a side runs on all samples, as before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.runs import RunRecord
+
+from .sides import run_side
+
+__all__ = ["Shard", "block", "join", "merge_records"]
+
+
+def block(num_samples: int, rank: int, world: int) -> slice:
+    """Process ``rank``'s contiguous block of ``num_samples`` samples: the first ``num_samples % world``
+    processes take one sample more, so the blocks in rank order are the samples in order."""
+    base, extra = divmod(num_samples, world)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (1 if rank < extra else 0))
+
+
+def merge_records(records: list[RunRecord | None]) -> RunRecord:
+    """The blocks' records (None for an empty block), in rank order, as one record."""
+    present = [r for r in records if r is not None]
+    first = present[0]
+    readouts = [r.readout_trace for r in present]
+    return RunRecord(
+        first.name,
+        {layer: np.concatenate([r.spikes[layer] for r in present]) for layer in first.spikes},
+        np.concatenate([r.predictions for r in present]),
+        None if any(t is None for t in readouts) else np.concatenate(readouts))
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place among the torchrun processes: ``rank`` of ``world``; ``device``: the
+    torch device its engines use (cuda:LOCAL_RANK under torchrun with a GPU)."""
+
+    rank: int
+    world: int
+    device: str
+
+    @property
+    def main(self) -> bool:
+        """Whether this process gathers, prints and writes (rank 0)."""
+        return self.rank == 0
+
+    def run(self, side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
+            progress: bool = False, recording: str | None = None) -> RunRecord | None:
+        """Run ``side`` (pipeline/sides.py) on this process's block of x; on rank 0 the record of all
+        of x, on the other ranks None. A recording already holds every sample: rank 0 reads it whole."""
+        if self.world == 1 or side == "recorded":
+            if not self.main:
+                return None
+            return run_side(side, net=net, checkpoint=checkpoint, x=x, device=self.device,
+                            progress=progress, recording=recording)
+        mine = x[block(len(x), self.rank, self.world)]
+        record = None
+        if len(mine):
+            record = run_side(side, net=net, checkpoint=checkpoint, x=mine, device=self.device,
+                              progress=progress and self.main, recording=recording)
+        gathered: list[RunRecord | None] | None = [None] * self.world if self.main else None
+        # Records travel between the processes of this one run only (never from a file).
+        dist.gather_object(record, gathered, dst=0)
+        return merge_records(gathered) if self.main else None
+
+
+def join(device: str = "cpu") -> Shard:
+    """This process's shard, from the variables torchrun sets; the process group is initialised
+    (gloo on CPU, nccl with one GPU per process) and destroyed at exit."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Shard(0, 1, device)
+    if torch.device(device).type == "cuda":
+        local = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(local)
+        device = str(local)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+        atexit.register(_leave)
+    return Shard(dist.get_rank(), dist.get_world_size(), device)
+
+
+def _leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
