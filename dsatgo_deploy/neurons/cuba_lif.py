@@ -70,7 +70,7 @@ class CubaLIF(NeuronKind):
     def onnx_step(self, builder: Any, layer: Any, a: str, state: dict[str, str], timesteps: int
                   ) -> dict[str, str]:
         v, outputs = cuba_onnx_state(builder, layer, a, state)
-        from dsatgo_deploy.export.onnx_writer import output_name
+        from dsatgo_deploy.onnx_metadata import output_name
 
         table = builder.const(np.asarray(self.thresholds(layer, timesteps), np.int64) << loihi.THRESHOLD_SHIFT,
                               np.int64, f"{layer.name}.threshold_table")
@@ -83,7 +83,7 @@ class CubaLIF(NeuronKind):
 def cuba_onnx_state(b: Any, layer: Any, a: str, state: dict[str, str]) -> tuple[str, dict[str, str]]:
     """u' and v' (before the spike test) of a CUBA population in the ONNX integer graph; returns (v', names
     of the outputs u_next (written) and v_next (left for the kind to write))."""
-    from dsatgo_deploy.export.onnx_writer import output_name
+    from dsatgo_deploy.onnx_metadata import output_name
 
     # u' = wrap24(wrap32(decay(u) + wrap32(a << 6))) with Lava's single +-2**24 correction
     a_shifted = b.wrap(b.shift(a, loihi.ACTIVATION_SHIFT), 32)

@@ -28,7 +28,7 @@ class ScheduledLIF(CubaLIF):
         """The float thresholds per timestep a trained DS-ATGO layer uses in eval mode (train/neuron.py, with its
         NeuronConfig defaults): "adaptive" its running thresholds (read only then), "estimated"
         f_c sqrt(1 + tau^2) v_th0, "fixed" v_th0."""
-        from dsatgo_deploy.train.neuron import NeuronConfig
+        from dsatgo_deploy.architecture import NeuronConfig
 
         config = NeuronConfig(**{k: v for k, v in neuron_config.items() if k in NeuronConfig._fields})
         if config.threshold_mode == "adaptive":
