@@ -1,7 +1,7 @@
 """The model zoo: builders of the architecture descriptions (dsatgo_deploy/architecture.py) that
-``dsatgo train --model`` offers: mlp, convnet, vggsnn, resnet19. Each returns plain, checked data.
+``dsatgo train --model`` offers: mlp, convnet, vggsnn, resnet19, resnet18. Each returns plain, checked data.
 
-A new model is one more builder here and its name in train/loop.py's MODELS.
+A new model is one more builder here, its name in train/loop.py's MODELS and its branch of build_architecture.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from ..hardware_sim.report import FORMATS
+    from ..hardware_sim.report import DEFAULT_PROFILES, FORMATS
 
     report = sub.add_parser(
         "report", help="spikes, synaptic operations, energy and latency per inference: JSON, Markdown/HTML, plots",
@@ -64,7 +64,7 @@ def add_report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     report.add_argument("network", help="export folder, network.npz or a lava-dl netx HDF5 file; "
                                         "or a report.json to render")
     _add_netx_arguments(report)
-    report.add_argument("--profile", nargs="+", default=["loihi1", "loihi2", "cmos45nm"],
+    report.add_argument("--profile", nargs="+", default=list(DEFAULT_PROFILES),
                         help="device profiles: built-in names or JSON files")
     report.add_argument("--model", help="the trained checkpoint the network came from: adds the accuracy ladder "
                                         "(float adaptive, frozen schedule, per-layer threshold, quantized, Lava)")
