@@ -16,7 +16,7 @@ import pytest
 
 import nir
 
-from dsatgo_deploy.architecture import convnet_architecture
+from dsatgo_deploy.train.zoo import convnet_architecture
 from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint
 from dsatgo_deploy.export.freeze import freeze, run_frozen
 from dsatgo_deploy.export.nir_writer import NIR_FOR, build_nir
