@@ -94,7 +94,7 @@ def test_systems_partition_and_refuse_only_when_the_whole_system_is_too_small(pi
 
 
 def test_system_figures_of_a_network_by_hand(tmp_path):
-    from dsatgo_deploy.hardware_sim.energy import load_profile
+    from dsatgo_deploy.profiles import load_profile
     from dsatgo_deploy.hardware_sim.loihi2_report import system_figures
     from tests.hardware_sim.test_energy import const, tiny_counts, tiny_net, write_profile
 
