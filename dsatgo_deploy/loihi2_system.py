@@ -36,6 +36,7 @@ from typing import Mapping, Sequence
 
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.profiles import NEUROMORPHIC_ENERGY, TIME_CONSTANTS
 
 
 @dataclass(frozen=True)
@@ -297,10 +298,7 @@ def interchip_spikes(specs: Sequence[LayerSpec], allocs: Sequence[LayerAllocatio
     return total
 
 
-TIME_KEYS = {"synops": "time_synaptic_op", "active_updates": "time_neuron_update_active",
-             "inactive_updates": "time_neuron_update_inactive", "spikes": "time_spike_within_tile"}
-ENERGY_KEYS = {"synops": "synaptic_op", "active_updates": "neuron_update_active",
-               "inactive_updates": "neuron_update_inactive", "spikes": "spike_within_tile"}
+TIME_KEYS, ENERGY_KEYS = TIME_CONSTANTS, NEUROMORPHIC_ENERGY  # count -> profile constant (profiles)
 
 
 @dataclass

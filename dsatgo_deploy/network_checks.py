@@ -1,7 +1,8 @@
-"""Checks of a deployable network beyond single fields: header integers, resources, graded conv sums.
+"""Validation of a deployable network: every field and bit width (:func:`validate`), header integers,
+resources, graded conv sums.
 
-network.py validates with them; they live here to keep that module to its format. Messages have the
-form ``<file>: layer '<name>': field '<field>': <what is wrong>`` (see :func:`fail`).
+They live here to keep network.py to its format; :func:`validate` is also ``dsatgo_deploy.network.validate``.
+Messages have the form ``<file>: layer '<name>': field '<field>': <what is wrong>`` (see :func:`fail`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 
 from . import limits, loihi
 from .errors import NetworkFormatError
+from .neurons import neuron_kinds
 
 if TYPE_CHECKING:
     from .network import DeployableNetwork, InputEncoding, Layer
@@ -82,3 +84,120 @@ def check_resources(net: DeployableNetwork, origin: str = "network") -> None:
             channels, height, width = layer.conv.input_shape
             per_sample += 8 * channels * (height + 2 * layer.conv.padding[0]) * (width + 2 * layer.conv.padding[1])
     limits.check_memory(origin, "one sample's neuron state and spikes", per_sample)
+
+
+def _check_range(origin: str, layer: str, field_name: str, values: np.ndarray | int, lo: int, hi: int) -> None:
+    arr = np.asarray(values)
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        bad = arr.min() if arr.min() < lo else arr.max()
+        fail(origin, layer, field_name, f"value {int(bad)} outside [{lo}, {hi}]")
+
+
+def validate(net: DeployableNetwork, origin: str = "network") -> None:
+    """Check every field and bit width of ``net``; raise NetworkFormatError naming file, layer, field."""
+    from .network import INPUT, LAYER_KINDS, READABLE_VERSIONS, WEIGHT_BITS_RANGE  # network.py imports this module
+
+    if net.format_version not in READABLE_VERSIONS:
+        fail(origin, None, "format_version", f"version {net.format_version} is not supported (this tool reads "
+              f"{', '.join(map(str, READABLE_VERSIONS))})")
+    if not 1 <= net.timesteps <= limits.MAX_TIMESTEPS:
+        fail(origin, None, "timesteps", f"must be in [1, {limits.MAX_TIMESTEPS}], got {net.timesteps}")
+    if not net.layers:
+        fail(origin, None, "layers", "the network has no layers")
+    shapes: dict[str, tuple[int, ...]] = {INPUT: net.input_shape}
+    for index, layer in enumerate(net.layers):
+        name = layer.name
+        if not name or name == INPUT or name in shapes:
+            fail(origin, name or f"#{index}", "name", "layer names must be unique, non-empty and not 'input'")
+        if layer.kind not in LAYER_KINDS:
+            fail(origin, name, "kind", f"unknown layer kind {layer.kind!r} (known: {', '.join(LAYER_KINDS)})")
+        if not layer.sources:
+            fail(origin, name, "sources", "a layer reads at least one source")
+        for source in layer.sources:
+            if source not in shapes:
+                fail(origin, name, "sources", f"reads {source!r}, which is not an earlier layer or 'input'")
+        if INPUT in layer.sources and len(layer.sources) > 1:
+            kind = "graded input" if net.input_encoding.kind == "graded" else "the input"
+            fail(origin, name, "sources", f"{kind} cannot be summed with other sources")
+        if len(set(layer.sources)) != len(layer.sources):
+            fail(origin, name, "sources", f"lists a source twice: {layer.sources}")
+        if layer.weight.ndim in (2, 4) and layer.weight.shape[0] < 1:
+            fail(origin, name, "weight", "a layer needs at least one neuron")
+        if layer.kind == "conv":
+            if layer.conv is None:
+                fail(origin, name, "conv", "a conv layer needs its geometry (input_shape, stride, padding, dilation)")
+            if layer.weight.ndim != 4:
+                fail(origin, name, "weight", f"a conv weight is (C_out, C_in, KH, KW), got shape {layer.weight.shape}")
+            if layer.weight.shape[1] != layer.conv.input_shape[0]:
+                fail(origin, name, "weight", f"has {layer.weight.shape[1]} input channels, input_shape {layer.conv.input_shape}")
+            if min(layer.output_shape) < 1:
+                fail(origin, name, "conv", f"output shape {layer.output_shape} is empty")
+            if layer.weight_exp != 0:
+                fail(origin, name, "weight_exp", f"is {layer.weight_exp}; Lava's Conv ignores weight exponents, so conv layers need 0")
+            if layer.bias_mant.shape not in ((layer.weight.shape[0],), (layer.num_neurons,)):
+                fail(origin, name, "bias_mant", f"shape {layer.bias_mant.shape} is neither ({layer.weight.shape[0]},) (one bias "
+                      f"per output channel) nor ({layer.num_neurons},) (one per neuron, (C, H, W) order)")
+        else:
+            if layer.conv is not None:
+                fail(origin, name, "conv", "a dense layer has no conv geometry")
+            if layer.weight.ndim != 2:
+                fail(origin, name, "weight", f"a dense weight is (out, in), got shape {layer.weight.shape}")
+            if layer.bias_mant.shape != (layer.num_neurons,):
+                fail(origin, name, "bias_mant", f"shape {layer.bias_mant.shape} != ({layer.num_neurons},)")
+        for source in layer.sources:
+            source_shape = shapes[source]
+            fits = (source_shape == layer.input_shape) if layer.kind == "conv" else (
+                int(np.prod(source_shape)) == layer.input_size)
+            if not fits:
+                fail(origin, name, "weight", f"expects input {layer.input_shape}, but source {source!r} gives {source_shape}")
+        _check_range(origin, name, "num_weight_bits", layer.num_weight_bits, *WEIGHT_BITS_RANGE)
+        representable = loihi.representable_weights(_as_tensor(layer.weight), layer.num_weight_bits).numpy()
+        if not np.array_equal(representable, layer.weight):
+            bad = np.argwhere(representable != layer.weight)[0]
+            fail(origin, name, "weight", f"weight[{', '.join(str(int(i)) for i in bad)}] = {int(layer.weight[tuple(bad)])} is not "
+                  f"{'an' if layer.num_weight_bits == 8 else 'a'} {layer.num_weight_bits}-bit Loihi weight for a {loihi.weight_sign_mode(_as_tensor(layer.weight))} matrix "
+                  f"(Lava would use {int(representable[tuple(bad)])})")
+        _check_range(origin, name, "weight_exp", layer.weight_exp, *loihi.WEIGHT_EXP_RANGE)
+        expected_bits = net.input_encoding.bits if layer.sources == [INPUT] else 0
+        if layer.input_message_bits != expected_bits:
+            fail(origin, name, "input_message_bits", f"is {layer.input_message_bits}, but its sources {layer.sources} send "
+                  f"{'graded ' + str(expected_bits) + '-bit payloads' if expected_bits else 'binary spikes'}")
+        _validate_neuron(layer, net.timesteps, _LayerChecks(origin, name))
+        if not (np.isfinite(layer.scale) and layer.scale > 0):
+            fail(origin, name, "scale", f"must be a positive number, got {layer.scale}")
+        if layer.kind == "conv" and layer.input_message_bits > 0:
+            check_conv_graded_sum(origin, layer, net.input_encoding)
+        shapes[name] = layer.output_shape
+    for layer in net.layers[:-1]:
+        if not layer.spiking:
+            fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
+    check_resources(net, origin)
+
+
+class _LayerChecks:
+    """The field checks a neuron kind's validate() uses (dsatgo_deploy.neurons.FieldChecks)."""
+
+    def __init__(self, origin: str, layer: str) -> None:
+        self.origin, self.layer = origin, layer
+
+    def fail(self, field_name: str, message: str) -> None:
+        fail(self.origin, self.layer, field_name, message)
+
+    def in_range(self, field_name: str, values: np.ndarray | int, lo: int, hi: int) -> None:
+        _check_range(self.origin, self.layer, field_name, values, lo, hi)
+
+
+def _validate_neuron(layer: Layer, timesteps: int, check: _LayerChecks) -> None:
+    if layer.neuron_name not in neuron_kinds():
+        check.fail("neuron", f"unknown neuron kind {layer.neuron_name!r} (known: {', '.join(neuron_kinds())})")
+    kind = layer.neuron_kind
+    if layer.spiking != kind.spiking:
+        check.fail("spiking", f"is {layer.spiking}, but a {kind.name} neuron {'spikes' if kind.spiking else 'does not spike'}")
+    kind.validate(layer, timesteps, check)
+
+
+def _as_tensor(array: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+

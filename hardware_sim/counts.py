@@ -134,6 +134,19 @@ def _counts_spikes(layer: Layer) -> bool:
     return "spikes" in layer.neuron_kind.energy_events
 
 
+def spike_counts(net: DeployableNetwork, spikes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Spikes per timestep, (T,) int64 summed over samples and neurons, of every layer whose own spikes are
+    counted (its neuron kind says; not a readout), from spikes (B, T, n) per layer."""
+    return {layer.name: np.asarray(spikes[layer.name], dtype=bool).sum(axis=(0, 2)).astype(np.int64)
+            for layer in net.layers if _counts_spikes(layer)}
+
+
+def spikes_per_inference(net: DeployableNetwork, spikes: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per counted layer, its spikes summed over timesteps and neurons, averaged over samples."""
+    samples = max((len(s) for s in spikes.values()), default=0)
+    return {name: float(counts.sum()) / max(samples, 1) for name, counts in spike_counts(net, spikes).items()}
+
+
 def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
                      input_payloads: np.ndarray | None = None, chunk: int = 256) -> OperationCounts:
     """Exact operation counts (module doc) from spikes (B, T, n) of every spiking layer.
@@ -163,6 +176,7 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
     if not samples:
         raise ValueError("count_operations needs at least one sample")
     depths = net.depths()
+    counted = spike_counts(net, spikes)
     layers = []
     for layer in net.layers:
         mask = _mask(layer)
@@ -185,8 +199,7 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
                     events += _events(layer, mask, flat).reshape(stop - start, steps, n_out)
             synops += np.rint(events.sum(axis=(0, 2))).astype(np.int64)
             active += ((events > 0) | own).sum(axis=(0, 2))
-        own_spikes = (np.asarray(spikes[layer.name], dtype=bool).sum(axis=(0, 2)).astype(np.int64)
-                      if _counts_spikes(layer) else np.zeros(steps, np.int64))
+        own_spikes = counted.get(layer.name, np.zeros(steps, np.int64))
         connections, synapses = connection_counts(layer)
         layers.append(LayerCounts(layer.name, layer.sources[0], n_out, layer.fan_in, int(mask.sum()),
                                   layer.spiking, layer.sources == [INPUT], samples, own_spikes, synops, active,

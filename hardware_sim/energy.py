@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from dsatgo_deploy.profiles import Profile
+# TIME_CONSTANTS: count (LayerCounts field) -> the profile's time constant (ns) it costs, for latency.
+from dsatgo_deploy.profiles import TIME_CONSTANTS, Profile
 
 from .counts import LayerCounts, OperationCounts
 
@@ -68,11 +69,6 @@ class LayerEnergy:
     @property
     def per_timestep_pj(self) -> list[float]:
         return np.sum([t.per_timestep_pj for t in self.snn_terms], axis=0).tolist()
-
-
-#: Count (LayerCounts field) -> the profile's time constant (ns) it costs, for latency.
-TIME_CONSTANTS = {"synops": "time_synaptic_op", "active_updates": "time_neuron_update_active",
-                  "inactive_updates": "time_neuron_update_inactive", "spikes": "time_spike_within_tile"}
 
 
 @dataclass

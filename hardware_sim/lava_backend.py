@@ -99,17 +99,17 @@ import threading
 import time
 import types
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse
 
 from dsatgo_deploy import lava_compat, loihi
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
+from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.runs import RunRecord
 
+# float_parameters: also this module's API (the lava-float side's mapping)
+from .lava_graph import _build, _Graph, _lava_to_torch, float_parameters  # noqa: F401
 from .lava_guard import end_children, guarded_children
 
 CHUNK_STEPS = 500  # run() calls of this many steps, so a progress bar can move
@@ -142,18 +142,6 @@ def run_timeout(seconds: float):
 SELECT_TAGS = ("fixed_pt", "floating_pt")
 
 
-@dataclass
-class _Graph:
-    entry: object  # one process of the graph: run()/stop() on it drive them all
-    recordings: dict  # spiking layer name -> .npy file of its spikes, (total, *Lava shape) bool
-    relays: dict  # (node, k) -> OutPort of node's spikes delayed by k steps (k-th relay of its chain)
-    monitor: object  # Monitor of the readout's v; None without a readout
-    readout_name: str | None  # Lava name of the readout's neuron process (the monitor's key)
-    shapes: dict  # node name -> (C, H, W) or (n,) shape in the format
-    depths: dict  # node name -> depth (wall-step latency)
-    total_steps: int
-
-
 def _import_lava() -> types.SimpleNamespace:
     lava_compat.install()
     try:
@@ -175,157 +163,6 @@ def _import_lava() -> types.SimpleNamespace:
                                  Source=Source, LIF=LIF, LIFReset=LIFReset, Monitor=Monitor, Sparse=Sparse,
                                  ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder,
                                  PySpikeRecorderModel=PySpikeRecorderModel)
-
-
-# --------------------------------------------------------------------------- layouts and latency
-
-
-def lava_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """A node's shape in Lava: (C, H, W) -> (X, Y, C) = (W, H, C); any other shape -> (n,)."""
-    return tuple(int(d) for d in shape[::-1]) if len(shape) == 3 else (int(np.prod(shape)),)
-
-
-def _torch_to_lava(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(N, n) in torch's (C, H, W) flatten order -> (N, *lava_shape(shape))."""
-    if len(shape) == 3:
-        return rows.reshape(len(rows), *shape).transpose(0, 3, 2, 1)
-    return rows.reshape(len(rows), -1)
-
-
-def _lava_to_torch(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(N, *lava_shape(shape)) -> (N, n) in torch's (C, H, W) flatten order."""
-    if len(shape) == 3:
-        rows = rows.transpose(0, 3, 2, 1)
-    return rows.reshape(len(rows), -1)
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def float_parameters(layer: Layer, steps: int) -> dict:
-    """The layer's integers mapped to Lava's floating_pt models (module doc): float weights (format
-    layout), du, dv, bias per neuron ((C, H, W) order) and the threshold schedule (T,); a readout gets
-    vth = inf."""
-    if layer.kind == "dense":
-        weight = layer.weight.astype(np.float64) * 2.0 ** layer.weight_exp
-    else:
-        weight = layer.weight.astype(np.float64)
-    bias = layer.bias_per_neuron.astype(np.float64) * 2.0 ** layer.bias_exp / (1 << loihi.ACTIVATION_SHIFT)
-    schedule = (np.array([layer.threshold_at(t) for t in range(steps)], dtype=np.float64) if layer.spiking
-                else np.full(steps, np.inf))
-    return dict(weight=weight, du=(layer.current_decay + loihi.CURRENT_DECAY_OFFSET) / loihi.DECAY_UNITY,
-                dv=layer.voltage_decay / loihi.DECAY_UNITY, bias=bias, vth_schedule=schedule)
-
-
-def _dense_synapse(lava, layer: Layer, name: str, floating: bool = False):
-    """The layer's Dense: integer weights (out, in) as they are, weight exponent, weight bits, message
-    bits; floating point: weights * 2**weight_exp."""
-    if floating:
-        return lava.Dense(weights=float_parameters(layer, 1)["weight"], num_message_bits=layer.input_message_bits,
-                          name=name)
-    return lava.Dense(weights=layer.weight.astype(np.int32), weight_exp=layer.weight_exp,
-                      num_weight_bits=layer.num_weight_bits, num_message_bits=layer.input_message_bits, name=name)
-
-
-def _conv_synapse(lava, layer: Layer, name: str, floating: bool = False):
-    """The layer's Conv as netx builds it: torch (out, in, kh, kw) -> (out, kx, ky, in), spatially
-    flipped; stride, padding, dilation and input shape x-first. No exponent (Lava's Conv ignores it)."""
-    geometry = layer.conv
-    weight = np.ascontiguousarray(layer.weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1),
-                                  dtype=np.float64 if floating else np.int32)
-    return lava.Conv(weight=weight, input_shape=lava_shape(geometry.input_shape), stride=geometry.stride[::-1],
-                     padding=geometry.padding[::-1], dilation=geometry.dilation[::-1], groups=1,
-                     num_message_bits=layer.input_message_bits, name=name)
-
-
-def _relay(lava, upstream, shape: tuple[int, ...], name: str, floating: bool = False):
-    """One step of delay for the 0/1 spikes of a node of ``shape``, as Loihi would do it: one-to-one
-    synapses (Sparse identity, weight 1: excitatory, survives Lava's clip and truncation) into relay LIF
-    neurons with no memory (du = 4095, dv = 4096: u and v decay fully every step) and threshold 0. A spike
-    gives a = 1, u = v = 64 > 0: it fires (v reset to 0); no spike gives u = v = 0: silent. So the relay
-    repeats its input exactly, one step later (the synapse's step; the neuron adds none). ``upstream``
-    (Lava layout) is connected to it; returns the relay neurons' OutPort, in the same layout."""
-    dims = lava_shape(shape)
-    size = int(np.prod(dims))
-    synapse = lava.Sparse(weights=scipy.sparse.identity(size, dtype=np.int32, format="csr"), name=f"{name}_synapse")
-    if floating:  # float LIF: u = a, v = u, spike v > 0
-        neurons = lava.LIF(shape=dims, du=1.0, dv=1.0, vth=0.0, name=f"{name}_neurons")
-    else:
-        neurons = lava.LIF(shape=dims, du=4095, dv=4096, vth=0, name=f"{name}_neurons")
-    (upstream.flatten() if len(dims) > 1 else upstream).connect(synapse.s_in)
-    (synapse.a_out.reshape(dims) if len(dims) > 1 else synapse.a_out).connect(neurons.a_in)
-    return neurons.s_out
-
-
-def _neurons(lava, layer: Layer, steps: int, depth: int, floating: bool = False):
-    """The layer's neuron process in Lava layout, reset when a sample reaches it (offset 1 + depth); the
-    neuron kind builds it (dsatgo_deploy.neurons)."""
-    dims = lava_shape(layer.output_shape)
-    common = dict(shape=dims, reset_offset=(1 + depth) % steps, name=f"{layer.name}_neurons")
-    if floating:
-        params = float_parameters(layer, steps)
-        bias = _torch_to_lava(params["bias"][None], layer.output_shape)[0]
-        common.update(du=params["du"], dv=params["dv"], bias_mant=np.ascontiguousarray(bias), bias_exp=0)
-    else:
-        # Per neuron, channels last for conv (a per-channel bias broadcast over X and Y).
-        bias = _torch_to_lava(layer.bias_per_neuron[None], layer.output_shape)[0]
-        common.update(du=layer.current_decay, dv=layer.voltage_decay,
-                      bias_mant=np.ascontiguousarray(bias, dtype=np.int32), bias_exp=layer.bias_exp)
-    return layer.neuron_kind.lava_process(lava, layer, steps, common, floating)
-
-
-def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, floating: bool = False) -> _Graph:
-    """The whole Lava graph for ``net`` and these samples (payloads (B, input_size), or (B, T, input_size)
-    when time-varying, torch order); spike recordings go to files in ``workdir``."""
-    steps, samples = net.timesteps, len(payloads)
-    depths = net.depths()
-    shapes = {INPUT: net.input_shape, **{layer.name: layer.output_shape for layer in net.layers}}
-    total = samples * steps + max(depths.values())
-    # Direct encoding: each sample's payload repeated T times (time-varying: its T rows), then zeros to
-    # flush the pipeline.
-    rows = np.zeros((total, net.input_size), dtype=np.int32)
-    if payloads.ndim == 3:
-        rows[: samples * steps] = payloads.reshape(samples * steps, -1).astype(np.int32)
-    else:
-        rows[: samples * steps] = np.repeat(payloads.astype(np.int32), steps, axis=0)
-    ring = lava.Source(data=np.ascontiguousarray(np.moveaxis(_torch_to_lava(rows, net.input_shape), 0, -1)))
-    outputs = {INPUT: ring.s_out}
-    relays: dict[tuple[str, int], object] = {}
-
-    def delayed(node: str, extra: int):
-        """``node``'s output port, ``extra`` steps later (a shared chain of relays)."""
-        if extra == 0:
-            return outputs[node]
-        if (node, extra) not in relays:
-            # Only spikes are relayed: the graded input is never summed with other sources, so it never waits.
-            relays[node, extra] = _relay(lava, delayed(node, extra - 1), shapes[node], f"{node}_delay{extra}",
-                                         floating)
-        return relays[node, extra]
-
-    recordings, monitor, readout = {}, None, None
-    for layer in net.layers:
-        depth = depths[layer.name]
-        neuron = _neurons(lava, layer, steps, depth, floating)
-        make_synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
-        for source in layer.sources:
-            synapse = make_synapse(lava, layer, f"{layer.name}_{layer.kind}_from_{source}", floating)
-            port = delayed(source, depth - 1 - depths[source])
-            if layer.kind == "dense" and len(lava_shape(shapes[source])) == 3:
-                port = port.transpose([2, 1, 0]).flatten()  # (X, Y, C) -> (C, Y, X) -> torch's flatten order
-            port.connect(synapse.s_in)
-            synapse.a_out.connect(neuron.a_in)
-        if layer.spiking:
-            dims = lava_shape(layer.output_shape)
-            path = workdir / f"spikes_{len(recordings)}.npy"
-            np.lib.format.open_memmap(path, mode="w+", dtype=bool, shape=(total, *dims)).flush()
-            recorder = lava.SpikeRecorder(shape=dims, path=str(path), num_steps=total, name=f"{layer.name}_recorder")
-            neuron.s_out.connect(recorder.a_in)
-            recordings[layer.name] = path
-        else:
-            monitor, readout = lava.Monitor(), neuron.name
-            monitor.probe(neuron.v, total)
-        outputs[layer.name] = neuron.s_out
-    return _Graph(ring, recordings, relays, monitor, readout, shapes, depths, total)
 
 
 def _actors(process) -> list:

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 from dsatgo_deploy import loihi2_system as l2
 from dsatgo_deploy.network import DeployableNetwork
-
 from dsatgo_deploy.profiles import Profile, load_profile
 
 from .counts import OperationCounts

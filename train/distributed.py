@@ -17,6 +17,8 @@ rounding), provided every process has the same local batch size.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_functional
@@ -91,3 +93,18 @@ def synchronise_statistics(model: SpikingNetwork) -> SpikingNetwork:
     for neuron in model.neurons.values():
         neuron.reduce_sums = all_reduce_sums
     return model
+
+
+def _all_reduce(tensor: torch.Tensor) -> torch.Tensor:
+    tensor = tensor.clone()
+    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
+    return tensor
+
+
+def shard_indices(num_samples: int, epoch: int, seed: int, rank: int, world: int) -> torch.Tensor:
+    """This process's sample order for an epoch (DistributedSampler semantics, shuffle on)."""
+    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    total = math.ceil(num_samples / world) * world
+    if total > num_samples:
+        order = torch.cat([order, order[: total - num_samples]])
+    return order[rank::world]

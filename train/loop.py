@@ -45,8 +45,9 @@ from dsatgo_deploy.fileio import write_json
 
 from .augment import autoaugment_batch
 from .data import DataSplit, augment_batch, load_dataset
-from .distributed import synchronise_statistics
+from .distributed import _all_reduce, shard_indices, synchronise_statistics
 from .models import SpikingNetwork, build_model
+from .monitor import LayerMonitor
 from .resume import cosine_lr, resume
 from .neuron import ABLATIONS, NeuronConfig
 from .zoo import (convnet_architecture, mlp_architecture, resnet18_architecture, resnet19_architecture,
@@ -191,62 +192,7 @@ def build_architecture(config: TrainConfig, data: DataSplit) -> dict:
     raise UserError(f"unknown model {config.model!r} (known: {', '.join(MODELS)})")
 
 
-# --------------------------------------------------------------------------- monitoring
-
-
-class LayerMonitor:
-    """Sums of per-layer, per-timestep statistics over many batches, weighted by batch size.
-
-    One (layers, fields, T) tensor on the model's device (no host
-    synchronisation per step); :meth:`result` sums it over processes and
-    divides by the number of samples.
-    """
-
-    FIELDS = ("firing_rate", "threshold", "width", "window_share")
-
-    def __init__(self, model: SpikingNetwork, fields: tuple[str, ...] = FIELDS) -> None:
-        self.fields = fields
-        self.names = list(model.neurons.keys())
-        device = next((b.device for b in model.buffers()), torch.device("cpu"))
-        self.sums = torch.zeros(len(self.names), len(fields), model.timesteps, device=device)
-        self.samples = 0
-
-    @torch.no_grad()
-    def add(self, model: SpikingNetwork, batch: int) -> None:
-        """Fold in the traces of the model's last forward pass (a batch of ``batch`` samples)."""
-        traces = model.traces()
-        for i, name in enumerate(self.names):
-            trace = traces.get(name)
-            if trace is None:
-                continue
-            values = {
-                "firing_rate": lambda: trace.spikes.detach().float().flatten(2).mean(dim=2).sum(dim=1),
-                "threshold": lambda: trace.thresholds.float() * batch,
-                "width": lambda: trace.widths.float() * batch,
-                "window_share": lambda: trace.window_share.float() * batch,
-            }
-            for j, key in enumerate(self.fields):
-                self.sums[i, j] += values[key]().to(self.sums.device)
-        self.samples += batch
-
-    def result(self, world: int = 1) -> dict[str, dict[str, list[float]]]:
-        """Averages per layer and field over all samples (of all processes when world > 1;
-        every process must call it then)."""
-        sums = self.sums
-        samples = torch.tensor(float(self.samples), device=sums.device)
-        if world > 1:
-            sums, samples = _all_reduce(sums), _all_reduce(samples)
-        averages = (sums / samples.clamp(min=1.0)).cpu()
-        return {n: {k: averages[i, j].tolist() for j, k in enumerate(self.fields)} for i, n in enumerate(self.names)}
-
-
 # --------------------------------------------------------------------------- distributed
-
-
-def _all_reduce(tensor: torch.Tensor) -> torch.Tensor:
-    tensor = tensor.clone()
-    torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
-    return tensor
 
 
 def _distributed(device_name: str) -> tuple[int, int, torch.device, bool]:
@@ -267,15 +213,6 @@ def _distributed(device_name: str) -> tuple[int, int, torch.device, bool]:
         torch.distributed.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         started = True
     return torch.distributed.get_rank(), torch.distributed.get_world_size(), device, started
-
-
-def shard_indices(num_samples: int, epoch: int, seed: int, rank: int, world: int) -> torch.Tensor:
-    """This process's sample order for an epoch (DistributedSampler semantics, shuffle on)."""
-    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-    total = math.ceil(num_samples / world) * world
-    if total > num_samples:
-        order = torch.cat([order, order[: total - num_samples]])
-    return order[rank::world]
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -383,32 +320,8 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
         for group in optimizer.param_groups:
             group["lr"] = epoch_lr
         shard = shard_indices(len(x_train), epoch, config.seed, rank, world)
-        steps = math.ceil(len(shard) / config.batch_size)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        monitor = LayerMonitor(model)
-        # disable=None: a bar only on a terminal, not in logs
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=None if show else True,
-                   leave=False, dynamic_ncols=True)
-        for step in bar:
-            index = shard[step * config.batch_size:(step + 1) * config.batch_size]
-            xb = x_train[index]
-            xb = (torch.from_numpy(xb) if isinstance(xb, np.ndarray) else xb).to(device, non_blocking=True)
-            yb = y_train[index].to(device, non_blocking=True)
-            xb = augment_batch(xb, policy, augment_generator)
-            if config.autoaugment and policy is not None:
-                xb = autoaugment_batch(xb, augment_generator)
-            loss, logits = _loss(config, trained, xb, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                loss_sum += loss.detach() * len(index)
-                correct += (logits.argmax(1) == yb).sum()
-            monitor.add(model, len(index))
-            if show and (step % 10 == 9 or step == steps - 1):
-                seen_here = monitor.samples
-                bar.set_postfix(loss=f"{float(loss_sum) / seen_here:.3f}", acc=f"{float(correct) / seen_here:.3f}")
+        loss_sum, correct, monitor = _train_epoch(config, model, trained, optimizer, x_train, y_train, shard, device,
+                                                  policy, augment_generator, epoch, show)
         seen = torch.tensor(float(monitor.samples), device=device)
         if world > 1:
             loss_sum, correct, seen = _all_reduce(loss_sum), _all_reduce(correct), _all_reduce(seen)
@@ -431,13 +344,7 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
             if show:
                 tqdm.write(f"epoch {epoch + 1}/{config.epochs}  loss {record['loss']:.4f}  "
                            f"train {record['train_accuracy']:.4f}  test {test_accuracy:.4f}")
-            meta = {"epoch": epoch + 1, "dataset": config.dataset, "data_root": config.data_root,
-                    "input_quantum": data.input_quantum, "test_accuracy": test_accuracy,
-                    "tool_version": __version__, "world_size": world,
-                    "config": json.dumps(dataclasses.asdict(config))}
-            training_state = {"optimizer": optimizer.state_dict(), "history": json.dumps(history)}
-            save_checkpoint(out, arch, model.state_dict(), meta, training_state)
-            write_json(metrics_path(out), history)
+            _save_epoch(config, data, out, arch, model, optimizer, history, world)
     if history:
         final_accuracy = history[-1]["test_accuracy"]
     else:
@@ -446,6 +353,55 @@ def _train(config: TrainConfig, data: DataSplit | None, rank: int, world: int, d
         torch.distributed.barrier()  # process 0 has written everything before anyone returns
     return {"checkpoint": str(out), "metrics": str(metrics_path(out)), "test_accuracy": final_accuracy,
             "epochs": config.epochs, "world_size": world, "history": history}
+
+
+def _train_epoch(config: TrainConfig, model: SpikingNetwork, trained: nn.Module, optimizer: torch.optim.Optimizer,
+                 x_train: Any, y_train: torch.Tensor, shard: torch.Tensor, device: torch.device, policy: Any,
+                 augment_generator: torch.Generator, epoch: int,
+                 show: bool) -> tuple[torch.Tensor, torch.Tensor, LayerMonitor]:
+    """One pass over this process's ``shard`` of the training set: (loss sum, correct predictions, monitor)."""
+    from tqdm import tqdm
+
+    steps = math.ceil(len(shard) / config.batch_size)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device)
+    monitor = LayerMonitor(model)
+    # disable=None: a bar only on a terminal, not in logs
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=None if show else True,
+               leave=False, dynamic_ncols=True)
+    for step in bar:
+        index = shard[step * config.batch_size:(step + 1) * config.batch_size]
+        xb = x_train[index]
+        xb = (torch.from_numpy(xb) if isinstance(xb, np.ndarray) else xb).to(device, non_blocking=True)
+        yb = y_train[index].to(device, non_blocking=True)
+        xb = augment_batch(xb, policy, augment_generator)
+        if config.autoaugment and policy is not None:
+            xb = autoaugment_batch(xb, augment_generator)
+        loss, logits = _loss(config, trained, xb, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():
+            loss_sum += loss.detach() * len(index)
+            correct += (logits.argmax(1) == yb).sum()
+        monitor.add(model, len(index))
+        if show and (step % 10 == 9 or step == steps - 1):
+            seen_here = monitor.samples
+            bar.set_postfix(loss=f"{float(loss_sum) / seen_here:.3f}", acc=f"{float(correct) / seen_here:.3f}")
+    return loss_sum, correct, monitor
+
+
+def _save_epoch(config: TrainConfig, data: DataSplit, out: Path, arch: dict, model: nn.Module,
+                optimizer: torch.optim.Optimizer, history: list[dict], world: int) -> None:
+    """The checkpoint (with the optimizer's state, for resume) and the metrics after an epoch (process 0)."""
+    test_accuracy = history[-1]["test_accuracy"]
+    meta = {"epoch": history[-1]["epoch"], "dataset": config.dataset, "data_root": config.data_root,
+            "input_quantum": data.input_quantum, "test_accuracy": test_accuracy,
+            "tool_version": __version__, "world_size": world,
+            "config": json.dumps(dataclasses.asdict(config))}
+    training_state = {"optimizer": optimizer.state_dict(), "history": json.dumps(history)}
+    save_checkpoint(out, arch, model.state_dict(), meta, training_state)
+    write_json(metrics_path(out), history)
 
 
 def metrics_path(out: str | os.PathLike) -> Path:

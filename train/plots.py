@@ -60,14 +60,26 @@ def plot_metrics(history: list[dict] | str | os.PathLike, out_prefix: str | os.P
     record = history[-1] if epoch is None else next((r for r in history if r["epoch"] == epoch), None)
     if record is None:
         raise UserError(f"no epoch {epoch} in the metrics (epochs {history[0]['epoch']}..{history[-1]['epoch']})")
-    layers = record["layers"]
-    names = list(layers)
     prefix = Path(out_prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    positions = list(range(len(names)))
+    return [_save(plt, _firing_rate_figure(plt, record), prefix, "_firing_rate.png"),
+            _save(plt, _window_share_figure(plt, record), prefix, "_window_share.png"),
+            _save(plt, _training_figure(plt, history), prefix, "_training.png")]
 
-    # Firing rate per layer, one line per timestep.
+
+def _save(plt, fig, prefix: Path, suffix: str) -> Path:
+    fig.tight_layout()
+    path = prefix.with_name(prefix.name + suffix)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _firing_rate_figure(plt, record: dict):
+    """Firing rate per layer, one line per timestep."""
+    layers = record["layers"]
+    names = list(layers)
+    positions = list(range(len(names)))
     fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 0.45 * len(names) + 4), 4), sharey=True, squeeze=False)
     for ax, key, title in ((axes[0][0], "firing_rate", "training (batch thresholds)"),
                            (axes[0][1], "test_firing_rate", "test (running thresholds)")):
@@ -85,13 +97,14 @@ def plot_metrics(history: list[dict] | str | os.PathLike, out_prefix: str | os.P
         ax.set_xticklabels(names, rotation=90, fontsize=7)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("firing rate (%)")
-    fig.tight_layout()
-    path = prefix.with_name(prefix.name + "_firing_rate.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    return fig
 
-    # Share of neurons inside the surrogate window per layer (mean over T, spread over T as error bars).
+
+def _window_share_figure(plt, record: dict):
+    """Share of neurons inside the surrogate window per layer (mean over T, spread over T as error bars)."""
+    layers = record["layers"]
+    names = list(layers)
+    positions = list(range(len(names)))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(names) + 3), 4))
     shares = [layers[n].get("window_share") or [0.0] for n in names]
     means = [100.0 * sum(s) / len(s) for s in shares]
@@ -102,13 +115,11 @@ def plot_metrics(history: list[dict] | str | os.PathLike, out_prefix: str | os.P
     ax.set_ylabel("inside surrogate window (%)")
     ax.set_title(f"neurons receiving surrogate gradient, epoch {record['epoch']} (mean over T, range)", fontsize=9)
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    path = prefix.with_name(prefix.name + "_window_share.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    return fig
 
-    # Training curves.
+
+def _training_figure(plt, history: list[dict]):
+    """Training curves: loss, train and test accuracy per epoch."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     epochs = [r["epoch"] for r in history]
     left.plot(epochs, [r["loss"] for r in history], marker=".")
@@ -121,9 +132,4 @@ def plot_metrics(history: list[dict] | str | os.PathLike, out_prefix: str | os.P
     right.legend()
     for ax in (left, right):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = prefix.with_name(prefix.name + "_training.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
-    return written
+    return fig

@@ -1,7 +1,7 @@
 """The model zoo: builders of the architecture descriptions (dsatgo_deploy/architecture.py) that
-``dsatgo train --model`` offers: mlp, convnet, vggsnn, resnet19. Each returns plain, checked data.
+``dsatgo train --model`` offers: mlp, convnet, vggsnn, resnet19, resnet18. Each returns plain, checked data.
 
-A new model is one more builder here and its name in train/loop.py's MODELS.
+A new model is one more builder here, its name in train/loop.py's MODELS and its branch of build_architecture.
 """
 
 from __future__ import annotations
@@ -129,6 +129,19 @@ def vggsnn_architecture(
     return arch
 
 
+def _basic_block(layers: list[dict], prefix: str, source: str, c_in: int, c_out: int, stride: int) -> str:
+    """A SEW BasicBlock appended to ``layers``: conv3x3 (stride) and conv3x3, then ADD of the block input or of
+    a downsample conv1x1 where the shape changes; returns the name of its ADD."""
+    layers.append(_conv(f"{prefix}_conv1", source, c_in, c_out, 3, stride))
+    layers.append(_conv(f"{prefix}_conv2", f"{prefix}_conv1", c_out, c_out, 3, 1))
+    identity = source
+    if stride != 1 or c_in != c_out:
+        layers.append(_conv(f"{prefix}_down", source, c_in, c_out, 1, stride, 0))
+        identity = f"{prefix}_down"
+    layers.append({"name": f"{prefix}_add", "op": "add", "inputs": [f"{prefix}_conv2", identity], "neuron": "none"})
+    return f"{prefix}_add"
+
+
 def resnet19_architecture(
     input_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10, timesteps: int = 2,
     neuron: dict | None = None, width: float = 1.0, normalize: dict | None = None, encoding: str = "direct",
@@ -153,17 +166,8 @@ def resnet19_architecture(
     for stage, (base, blocks, stride) in enumerate(((128, 3, 1), (256, 3, 2), (512, 2, 2)), start=1):
         c_out = _scaled(base, width)
         for block in range(1, blocks + 1):
-            s = stride if block == 1 else 1
-            prefix = f"s{stage}b{block}"
-            layers.append(_conv(f"{prefix}_conv1", source, c_in, c_out, 3, s))
-            layers.append(_conv(f"{prefix}_conv2", f"{prefix}_conv1", c_out, c_out, 3, 1))
-            identity = source
-            if s != 1 or c_in != c_out:
-                layers.append(_conv(f"{prefix}_down", source, c_in, c_out, 1, s, 0))
-                identity = f"{prefix}_down"
-            layers.append({"name": f"{prefix}_add", "op": "add", "inputs": [f"{prefix}_conv2", identity],
-                           "neuron": "none"})
-            source, c_in = f"{prefix}_add", c_out
+            source = _basic_block(layers, f"s{stage}b{block}", source, c_in, c_out, stride if block == 1 else 1)
+            c_in = c_out
     layers.append({"name": "pool", "op": "global_avgpool", "inputs": [source], "neuron": "none"})
     hidden = _scaled(256, width)
     layers.append(_linear("fc1", "pool", c_in, hidden, bias=False, bn=True, neuron="lif"))
@@ -200,17 +204,9 @@ def resnet18_architecture(
     for stage, base in enumerate((64, 128, 256, 512), start=1):
         c_out = _scaled(base, width)
         for block in (1, 2):
-            s = 2 if stage > 1 and block == 1 else 1
-            prefix = f"s{stage}b{block}"
-            layers.append(_conv(f"{prefix}_conv1", source, c_in, c_out, 3, s))
-            layers.append(_conv(f"{prefix}_conv2", f"{prefix}_conv1", c_out, c_out, 3, 1))
-            identity = source
-            if s != 1 or c_in != c_out:
-                layers.append(_conv(f"{prefix}_down", source, c_in, c_out, 1, s, 0))
-                identity = f"{prefix}_down"
-            layers.append({"name": f"{prefix}_add", "op": "add", "inputs": [f"{prefix}_conv2", identity],
-                           "neuron": "none"})
-            source, c_in = f"{prefix}_add", c_out
+            stride = 2 if stage > 1 and block == 1 else 1
+            source = _basic_block(layers, f"s{stage}b{block}", source, c_in, c_out, stride)
+            c_in = c_out
     layers.append({"name": "pool", "op": "global_avgpool", "inputs": [source], "neuron": "none"})
     layers.append(_linear("readout", "pool", c_in, int(num_classes), bias=True, bn=False, neuron="readout"))
     return _arch("resnet18", input_shape, timesteps, num_classes, neuron or {}, layers, encoding, normalize)

@@ -27,6 +27,10 @@ REQUIRED = {
     "digital": ("ac", "mac"),
 }
 ENERGY_CONSTANTS = REQUIRED["neuromorphic"] + REQUIRED["digital"] + ("graded_synaptic_op", "static_per_timestep")
+#: Count (an operation-count field) -> the neuromorphic constant that prices it: its time (ns) and its energy (pJ).
+TIME_CONSTANTS = {"synops": "time_synaptic_op", "active_updates": "time_neuron_update_active",
+                  "inactive_updates": "time_neuron_update_inactive", "spikes": "time_spike_within_tile"}
+NEUROMORPHIC_ENERGY = dict(zip(TIME_CONSTANTS, REQUIRED["neuromorphic"]))
 
 
 @dataclass(frozen=True)
