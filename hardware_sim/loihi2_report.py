@@ -22,8 +22,9 @@ import torch.nn.functional as F
 
 from dsatgo_deploy import loihi2_system as l2
 from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.profiles import Profile, load_profile
 
-from .energy import OperationCounts, Profile, load_profile
+from .counts import OperationCounts
 
 #: Intel's measurement of PilotNet LIF on one Loihi 2 chip (16 timesteps per sample).
 PILOTNET_MEASURED = {

@@ -94,9 +94,10 @@ def test_systems_partition_and_refuse_only_when_the_whole_system_is_too_small(pi
 
 
 def test_system_figures_of_a_network_by_hand(tmp_path):
-    from dsatgo_deploy.hardware_sim.energy import load_profile
+    from dsatgo_deploy.profiles import load_profile
     from dsatgo_deploy.hardware_sim.loihi2_report import system_figures
-    from tests.hardware_sim.test_energy import const, tiny_counts, tiny_net, write_profile
+    from tests.core.test_profiles import const, write_profile
+    from tests.hardware_sim.test_counts import tiny_counts, tiny_net
 
     constants = dict(synaptic_op=const(1.0), neuron_update_active=const(2.0), neuron_update_inactive=const(3.0),
                      spike_within_tile=const(4.0), time_synaptic_op=const(1.0, "ns"),
