@@ -211,7 +211,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         from .pipeline.reports import write_export_report
 
         data = _load_data(checkpoint["meta"], args, checkpoint["arch"]["input_shape"])
-        write_export_report(result, checkpoint, data.x_test, data.y_test, calibration_x=calibration)
+        write_export_report(result, checkpoint, data.x_test, data.y_test, calibration_x=calibration,
+                            system=args.system, chips=args.chips)
     if args.json:
         _print_json({"out": str(result.out_dir), "manifest": result.manifest})
     else:
@@ -336,7 +337,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report, files = reports.write_network_report(
             net, x, y, out.parent, profiles=args.profile, record=record, checkpoint=checkpoint,
             calibration_x=calibration, lava=args.lava, fmt=args.format, source=args.network, device=args.device,
-            json_name=out.name)
+            json_name=out.name, system=args.system, chips=args.chips)
     if args.json:
         _print_json(report)
     else:
@@ -423,6 +424,7 @@ def _preset_table() -> str:
 def build_parser() -> argparse.ArgumentParser:
     from .hardware_sim.parity import FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT
     from .hardware_sim.report import FORMATS
+    from .loihi2_system import SYSTEMS
     from .pipeline.sides import SIDES
     from .train.data import DATASETS
     from .train.loop import MODELS, LOSSES, OPTIMIZERS, SURROGATE_VARIANTS
@@ -580,6 +582,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="report.json path; the rendered report goes beside it "
                                       "(default: beside the network)")
     report.add_argument("--device", type=types_.device, default="cpu", help="torch device of the reference simulator")
+    report.add_argument("--system", choices=list(SYSTEMS),
+                        help="Loihi 2 system of the report's system model (default: the smallest that holds the network)")
+    report.add_argument("--chips", type=types_.POSITIVE, metavar="N", help="Loihi 2 system of N chips (instead of --system)")
     _add_timeout_argument(report)
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(func=cmd_report)
