@@ -40,6 +40,7 @@ def test_committed_example_report_is_valid():
     data = json.loads(EXAMPLE_REPORT.read_text(encoding="utf-8"))
     assert_valid_report(data)
     assert data["parity"]["reference_vs_lava"]["bit_exact"] and data["passed"]
+    assert [layer["cores"] for layer in data["loihi2_system"]["layers"]] == [1, 1]  # written by the current code
 
 
 @pytest.fixture(scope="module")
