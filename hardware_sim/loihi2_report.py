@@ -1,8 +1,10 @@
 """Figures of the Loihi 2 system model (dsatgo_deploy.loihi2_system) for a network, and its anchor.
 
 ``system_figures`` turns a deployable network and its operation counts (energy.count_operations)
-into a plain dict for reports: cores per layer, chips, time per step and per inference,
-inferences per second, energy per inference (static and dynamic), inter-chip spikes.
+into a plain dict for reports: cores per layer, chips, time per step (and per layer's busiest
+core) and per inference, inferences per second, energy per inference (static and dynamic),
+inter-chip spikes, the device facts and profile constants used. ``choose_system`` picks the
+system a report uses: the one asked for (checked), else the smallest that holds the network.
 
 ``pilotnet_anchor`` does the same for Intel's PilotNet LIF, read straight from lava-dl's netx
 file with h5py, its work counted from the stored spike ground truths, beside ``PILOTNET_MEASURED``:

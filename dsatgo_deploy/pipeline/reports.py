@@ -13,10 +13,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dsatgo_deploy.hardware_sim.loihi2_report import choose_system
 from dsatgo_deploy.hardware_sim.report import (DEFAULT_PROFILES, REPORT_JSON, build_report, check_report_output,
                                                format_terminal,
                                                load_report, render, write_report)
-from dsatgo_deploy.hardware_sim.loihi2_report import choose_system
 from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.profiles import Profile
 from dsatgo_deploy.runs import RunRecord
