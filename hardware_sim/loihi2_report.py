@@ -1,8 +1,10 @@
 """Figures of the Loihi 2 system model (dsatgo_deploy.loihi2_system) for a network, and its anchor.
 
 ``system_figures`` turns a deployable network and its operation counts (energy.count_operations)
-into a plain dict for reports: cores per layer, chips, time per step and per inference,
-inferences per second, energy per inference (static and dynamic), inter-chip spikes.
+into a plain dict for reports: cores per layer, chips, time per step (and per layer's busiest
+core) and per inference, inferences per second, energy per inference (static and dynamic),
+inter-chip spikes, the device facts and profile constants used. ``choose_system`` picks the
+system a report uses: the one asked for (checked), else the smallest that holds the network.
 
 ``pilotnet_anchor`` does the same for Intel's PilotNet LIF, read straight from lava-dl's netx
 file with h5py, its work counted from the stored spike ground truths, beside ``PILOTNET_MEASURED``:
@@ -12,6 +14,7 @@ tutorials/lava/lib/dl/netx/pilotnet_snn/benchmark.ipynb).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,7 @@ def _summary(specs: list[l2.LayerSpec], allocs: list[l2.LayerAllocation], perf: 
         "system": perf.system, "chips": perf.chips, "total_cores": perf.cores, "timesteps": perf.timesteps,
         "layers": [asdict(a) for a in allocs],
         "step_us": perf.step_ns * 1e-3, "slowest_layer": perf.slowest_layer,
+        "layer_step_us": {name: ns * 1e-3 for name, ns in perf.per_layer_core_ns.items()},
         "inference_ms": perf.inference_s * 1e3, "inferences_per_s": perf.inferences_per_s,
         "energy_mj": {"dynamic": perf.dynamic_pj * 1e-9, "static": perf.static_pj * 1e-9,
                       "total": perf.total_pj * 1e-9},
@@ -74,7 +78,26 @@ def system_figures(net: DeployableNetwork, counts: OperationCounts, profile: Pro
                                   lc.per_inference("inactive_updates") / lc.timesteps,
                                   lc.per_inference("spikes") / lc.timesteps) for lc in counts.layers}
     perf = l2.performance(specs, allocs, work, counts.timesteps, _constants(profile), title, chip_count)
-    return _summary(specs, allocs, perf) | {"profile": profile.name}
+    used = sorted({*l2.TIME_KEYS.values(), *l2.ENERGY_KEYS.values()})
+    return _summary(specs, allocs, perf) | {"profile": profile.name, "system_chips": chip_count,
+                                            "constants": {k: profile.constants[k].as_dict() for k in used}}
+
+
+def choose_system(net: DeployableNetwork, system: str | None = None,
+                  chips: int | None = None) -> tuple[str | None, int | None, str]:
+    """(system, chips, how they were chosen) for ``system_figures``: the system asked for, checked
+    before any run (UserError naming the first layer that does not fit); else the smallest named
+    system that holds ``net``; else just enough chips."""
+    allocs = l2.allocate_network(net)
+    if system is not None or chips is not None:
+        title, count = l2.resolve_system(system, chips)
+        l2.place(allocs, count, title)
+        return system, chips, "requested (" + (f"--chips {chips}" if chips is not None else f"--system {system}") + ")"
+    needed = math.ceil(sum(a.cores for a in allocs) / l2.CORES_PER_CHIP.value)
+    for name, count in l2.SYSTEMS.items():
+        if count >= needed:
+            return name, None, "the smallest named system that holds the network (no --system or --chips given)"
+    return None, needed, "just enough chips: the network needs more than the largest named system"
 
 
 # --------------------------------------------------------------------------- PilotNet LIF anchor

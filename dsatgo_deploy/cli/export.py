@@ -36,7 +36,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         from ..pipeline.reports import write_export_report
 
         data = _load_data(checkpoint["meta"], args, checkpoint["arch"]["input_shape"])
-        write_export_report(result, checkpoint, data.x_test, data.y_test, calibration_x=calibration)
+        write_export_report(result, checkpoint, data.x_test, data.y_test, calibration_x=calibration,
+                            system=args.system, chips=args.chips)
     if args.json:
         _print_json({"out": str(result.out_dir), "manifest": result.manifest})
     else:

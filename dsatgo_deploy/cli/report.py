@@ -43,7 +43,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         report, files = reports.write_network_report(
             net, x, y, out.parent, profiles=args.profile, record=record, checkpoint=checkpoint,
             calibration_x=calibration, lava=args.lava, fmt=args.format, source=args.network, device=shard.device,
-            json_name=out.name)
+            json_name=out.name, system=args.system, chips=args.chips)
     if args.json:
         _print_json(report)
     else:
@@ -54,6 +54,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..hardware_sim.report import DEFAULT_PROFILES, FORMATS
+    from ..loihi2_system import SYSTEMS
 
     report = sub.add_parser(
         "report", help="spikes, synaptic operations, energy and latency per inference: JSON, Markdown/HTML, plots",
@@ -82,6 +83,9 @@ def add_report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     report.add_argument("--out", help="report.json path; the rendered report goes beside it "
                                       "(default: beside the network)")
     report.add_argument("--device", type=types_.device, default="cpu", help="torch device of the reference simulator")
+    report.add_argument("--system", choices=list(SYSTEMS),
+                        help="Loihi 2 system of the report's system model (default: the smallest that holds the network)")
+    report.add_argument("--chips", type=types_.POSITIVE, metavar="N", help="Loihi 2 system of N chips (instead of --system)")
     _add_timeout_argument(report)
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(func=cmd_report)

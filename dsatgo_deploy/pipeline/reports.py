@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dsatgo_deploy.hardware_sim.loihi2_report import choose_system
 from dsatgo_deploy.hardware_sim.report import (DEFAULT_PROFILES, REPORT_JSON, build_report, check_report_output,
                                                format_terminal,
                                                load_report, render, write_report)
@@ -30,32 +31,38 @@ def write_network_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | 
                          profiles: Sequence[str | Profile] = DEFAULT_PROFILES, record: RunRecord | None = None,
                          checkpoint: dict | None = None, calibration_x: np.ndarray | None = None, lava: bool = False,
                          fmt: str = "md", source: str | None = None, device: str = "cpu",
-                         json_name: str = REPORT_JSON) -> tuple[dict[str, Any], list[Path]]:
+                         json_name: str = REPORT_JSON, system: str | None = None,
+                         chips: int | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Report of ``net`` on (x, y) written to ``folder`` (report.json, report.md|html, PNGs).
 
     ``record``: an engine's run on x to count (default: the reference simulator).
     ``checkpoint``: the trained model ``net`` was exported from; adds the accuracy
     ladder (needs y), with Lava as its last rung when ``lava`` (or when ``record``
-    is a Lava run, which is then reused). Returns (report, paths written)."""
+    is a Lava run, which is then reused). ``system`` / ``chips``: the Loihi 2 system of the
+    report's system model (default: the smallest that holds ``net``), checked before any run.
+    Returns (report, paths written)."""
+    choose_system(net, system, chips)  # UserError now, not after the run, when the system is too small
     if record is None:
         record = run_reference(net, x, device)
     ladder = None
     if checkpoint is not None and y is not None:
         ladder = compute_ladder(checkpoint, net, x, y, calibration_x=calibration_x, profiles=profiles,
                                 lava=lava, runs={record.name: record}, device=device)
-    report = build_report(net, x, y, profiles=profiles, record=record, ladder=ladder, source=source)
+    report = build_report(net, x, y, profiles=profiles, record=record, ladder=ladder, source=source,
+                          system=system, chips=chips)
     return report, write_report(report, folder, fmt, json_name)
 
 
 def write_export_report(result: Any, checkpoint: dict, x: np.ndarray, y: np.ndarray, *,
                         calibration_x: np.ndarray | None = None, fmt: str = "md", lava: bool = False,
-                        profiles: Sequence[str | Profile] = DEFAULT_PROFILES
-                        ) -> tuple[dict[str, Any], list[Path]]:
+                        profiles: Sequence[str | Profile] = DEFAULT_PROFILES, system: str | None = None,
+                        chips: int | None = None) -> tuple[dict[str, Any], list[Path]]:
     """``dsatgo export --report``: the report of a just-exported network, with its accuracy ladder,
     written to ``<export folder>/report/`` (outside the files the manifest hashes).
 
     result: export.exporter.ExportResult; checkpoint: the loaded checkpoint it came from;
-    (x, y): test samples; calibration_x: the samples export calibrated with."""
+    (x, y): test samples; calibration_x: the samples export calibrated with; system / chips: the
+    Loihi 2 system export placed the network on."""
     return write_network_report(result.network, x, y, Path(result.out_dir) / "report", profiles=profiles,
                                 checkpoint=checkpoint, calibration_x=calibration_x, lava=lava, fmt=fmt,
-                                source=str(result.out_dir))
+                                source=str(result.out_dir), system=system, chips=chips)

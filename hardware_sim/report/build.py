@@ -3,8 +3,10 @@
 Every command that writes a report (``dsatgo report``, ``dsatgo sim --report``,
 ``dsatgo export --report``, ``dsatgo demo``) writes this shape; the JSON Schema
 beside this module (report.schema.json) is its contract, and :data:`SCHEMA_VERSION`
-changes whenever a field changes meaning or goes away. The demo adds its own
-optional sections (``parity``, ``export``, ``demo``) to the same report.
+changes whenever a field changes meaning or goes away. ``loihi2_system`` (the Loihi 2
+system model) is written by every command but optional in the schema: reports of version 1
+written before it still validate. The demo adds its own optional sections (``parity``,
+``export``, ``demo``) to the same report.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dsatgo_deploy.runs import RunRecord
 
 from ..counts import LayerCounts, OperationCounts, count_operations
 from ..energy import EnergyEstimate, estimate_energy
+from ..loihi2_report import choose_system, system_figures
 
 REPORT_FORMAT = "dsatgo-report"
 SCHEMA_VERSION = 1
@@ -119,12 +122,23 @@ def network_section(net: DeployableNetwork, source: str | None, dataset: str | N
     }
 
 
+def system_section(net: DeployableNetwork, counts: OperationCounts, system: str | None = None,
+                   chips: int | None = None) -> dict[str, Any]:
+    """The Loihi 2 system model's figures (hardware_sim.loihi2_report.system_figures, always with the
+    loihi2 profile: the model needs its time constants) on the system asked for, or on the smallest
+    that holds the network; ``selection`` says which."""
+    name, count, how = choose_system(net, system, chips)
+    return system_figures(net, counts, "loihi2", name, count) | {"selection": how}
+
+
 def build_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | None = None, *,
                  profiles: Sequence[str | Profile] = DEFAULT_PROFILES, record: RunRecord | None = None,
                  ladder: dict[str, Any] | None = None, source: str | None = None,
-                 dataset: str | None = None, device: str = "cpu") -> dict[str, Any]:
+                 dataset: str | None = None, device: str = "cpu", system: str | None = None,
+                 chips: int | None = None) -> dict[str, Any]:
     """report.json of ``net`` on samples x: counts from ``record`` (any engine's run on x)
-    or, when None, from the reference simulator; energy per profile; accuracy when y is given."""
+    or, when None, from the reference simulator; energy per profile; the Loihi 2 system model on
+    ``system`` / ``chips`` chips (default: the smallest that holds ``net``); accuracy when y is given."""
     if record is None:
         from ..reference import simulate
 
@@ -135,6 +149,7 @@ def build_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | None = N
         "accuracy": None if y is None else float((record.predictions == np.asarray(y)).mean()),
         "network": network_section(net, source, dataset),
         **counts_report(counts, [estimate_energy(counts, p) for p in load_profiles(profiles)]),
+        "loihi2_system": system_section(net, counts, system, chips),
     }
     if ladder is not None:
         report["ladder"] = ladder

@@ -21,6 +21,14 @@ ENERGY_EQUATIONS = (
     "digital:      E_L(SNN) = synops_L x ac (graded input: x mac);  E_L(ANN) = ANN MACs_L x mac\n"
     "static:       static_per_timestep x T, where the profile gives it")
 
+SYSTEM_MODEL_LIMITS = (
+    "inter-chip spikes are counted, not priced (no per-hop or chip-crossing cost is published for Loihi 2)",
+    "placement within a chip, barrier synchronisation and I/O are not modelled apart: on PilotNet they sit "
+    "inside the two fitted factors of the loihi2 profile",
+    "three per-core limits are fitted to one network's allocation (PilotNet LIF); a layer over an assumed "
+    "limit is marked OVER LIMIT, not refused",
+    "work is shared evenly by a layer's cores; the threshold schedule is priced as a plain LIF update")
+
 
 @dataclass
 class Block:
@@ -96,6 +104,8 @@ def _summary(report: dict[str, Any]) -> list[Block]:
     if latency:
         rows.append(["latency", f"{latency['timesteps']} timesteps; {latency['wall_steps']} wall steps on Loihi "
                                 f"(+{latency['depth']}: one per synapse)"])
+    if report.get("loihi2_system"):
+        rows.append(["Loihi 2 system model", system_headline(report["loihi2_system"])])
     for profile in report["energy"]:
         rows.append([f"energy per inference, {profile['profile']}", _energy_summary(profile)])
         timed = profile.get("latency") or {}
@@ -234,6 +244,74 @@ def _latency(report: dict[str, Any]) -> list[Block]:
             Block("p", steps + " " + seconds)]
 
 
+def rate_text(per_s: float) -> str:
+    return f"{per_s:,.0f}" if per_s >= 100 else f"{per_s:.3g}"
+
+
+def system_headline(system: dict[str, Any]) -> str:
+    """One line of the Loihi 2 system model's figures (summary row, terminal)."""
+    energy = {k: v * 1e9 for k, v in system["energy_mj"].items()}  # mJ -> pJ
+    return (f"{system['total_cores']} cores on {system['chips']} chip(s) of {system['system']}; "
+            f"{time_text(system['step_us'] * 1e3)} per step (busiest core: {system['slowest_layer']}), "
+            f"{time_text(system['inference_ms'] * 1e6)} per inference, {rate_text(system['inferences_per_s'])} "
+            f"inferences/s; {energy_text(energy['total'])} per inference = dynamic {energy_text(energy['dynamic'])} "
+            f"+ static {energy_text(energy['static'])}")
+
+
+def _system_layer_rows(system: dict[str, Any]) -> list[list[str]]:
+    per_chip = int(system["facts"]["cores_per_chip"]["value"])
+    rows = []
+    for layer in system["layers"]:
+        first, last = layer["first_core"] // per_chip + 1, (layer["first_core"] + layer["cores"] - 1) // per_chip + 1
+        step_us = system["layer_step_us"].get(layer["name"])
+        rows.append([layer["name"], count_text(layer["neurons"]), count_text(layer["cores"]),
+                     count_text(layer["neurons_per_core"]), str(first) if first == last else f"{first}-{last}",
+                     layer["limited_by"], "-" if step_us is None else time_text(step_us * 1e3),
+                     "-" if step_us is None else percent_text(step_us / system["step_us"])])
+    rows.append(["**total**", count_text(sum(l["neurons"] for l in system["layers"])),
+                 f"**{count_text(system['total_cores'])}**", "", str(system["chips"]), "",
+                 time_text(system["step_us"] * 1e3), ""])
+    return rows
+
+
+def _loihi2_system(report: dict[str, Any], plot: str | None) -> list[Block]:
+    system = report.get("loihi2_system")
+    if not system:
+        return []
+    energy = {k: v * 1e9 for k, v in system["energy_mj"].items()}  # mJ -> pJ
+    per_chip = int(system["facts"]["cores_per_chip"]["value"])
+    rows = [["system", f"{system['system']}: {system['system_chips']} chip(s), {count_text(system['system_chips'] * per_chip)} "
+                       f"cores ({system['selection']})"],
+            ["cores used (chips used)", f"{count_text(system['total_cores'])} ({system['chips']})"],
+            ["time per timestep", f"{time_text(system['step_us'] * 1e3)} (busiest core: {system['slowest_layer']})"],
+            ["time per inference", f"{time_text(system['inference_ms'] * 1e6)} (T = {system['timesteps']} steps)"],
+            ["inferences per second", rate_text(system["inferences_per_s"])],
+            ["energy per inference", f"{energy_text(energy['total'])} = dynamic {energy_text(energy['dynamic'])} "
+                                     f"+ static {energy_text(energy['static'])}"],
+            ["inter-chip spikes per inference", count_text(system["interchip_spikes_per_inference"])]]
+    facts = [[f"`{name}`", count_text(f["value"]), f["unit"], f["status"], f["source"]]
+             for name, f in system["facts"].items()]
+    facts += [[f"`{name}` ({system['profile']} profile)", count_text(c["value"]), c["unit"], c["status"], c["source"]]
+              for name, c in system["constants"].items()]
+    blocks = [Block("h2", "Loihi 2 system model"),
+              Block("p", "The network placed on Loihi 2 cores by the system model (`dsatgo_deploy/loihi2_system.py`, "
+                         "docs/pilotnet.md): layers never share a core, a layer's work is shared evenly by its "
+                         "cores, a timestep lasts as long as the busiest core, one inference every T steps. Times "
+                         f"and energies use the `{system['profile']}` profile; static energy is the static power of "
+                         "the chips used over the time of one inference."),
+              table(["quantity", "value"], rows),
+              Block("table", header=["layer", "neurons", "cores", "neurons / core", "chip", "limited by",
+                                     "busiest core / step", "share of step"], rows=_system_layer_rows(system),
+                    right=[False, True, True, True, True, False, True, True]),
+              Block("p", "Device facts and constants of the model, with their status (published, derived, "
+                         "fitted to Intel's PilotNet LIF measurement, or assumed) and source:"),
+              Block("table", header=["fact", "value", "unit", "status", "source"], rows=facts,
+                    right=[False, True, False, False, False])]
+    if plot:
+        blocks.append(Block("img", plot, items=["Loihi 2 cores and time per timestep, per layer"]))
+    return blocks
+
+
 def _constants(report: dict[str, Any]) -> list[Block]:
     blocks = [Block("h2", "Constants and their sources")]
     for profile in report["energy"]:
@@ -254,6 +332,8 @@ def _method_and_limits(report: dict[str, Any], plot_note: str | None) -> list[Bl
         items.append(f"{profile['profile']}: {profile['uncertainty']}")
     if not report.get("input_payloads_known", True):
         items.append("Input payloads were not known: input synops are an upper bound.")
+    if report.get("loihi2_system"):
+        items += [f"Loihi 2 system model: {item}" for item in SYSTEM_MODEL_LIMITS]
     if plot_note:
         items.append(plot_note)
     return [Block("h2", "How the numbers are computed"),
@@ -268,5 +348,6 @@ def document(report: dict[str, Any], plots: dict[str, str | None], plot_note: st
     if report.get("ladder"):
         blocks += _ladder(report["ladder"], plots.get("ladder"))
     return (blocks + _operations(report) + _firing_rate(report, plots.get("firing_rate"))
-            + _energy(report, plots.get("energy")) + _latency(report) + _constants(report)
+            + _energy(report, plots.get("energy")) + _latency(report)
+            + _loihi2_system(report, plots.get("loihi2_system")) + _constants(report)
             + _method_and_limits(report, plot_note))

@@ -1,4 +1,5 @@
-"""The report's PNG plots: firing rate per layer and timestep, energy per layer and term, the ladder.
+"""The report's PNG plots: firing rate per layer and timestep, energy per layer and term, the ladder,
+Loihi 2 cores and time per layer.
 
 They need matplotlib (the "plot" or "lava" extra); without it the report says so
 and keeps its tables."""
@@ -16,7 +17,7 @@ from .document import TERM_NAMES, ladder_profiles, spiking_layers
 from .numbers import energy_text, energy_unit
 
 PLOT_FILES = {"firing_rate": "report_firing_rate.png", "energy": "report_energy_per_layer.png",
-              "ladder": "report_ladder.png"}
+              "ladder": "report_ladder.png", "loihi2_system": "report_loihi2_system.png"}
 
 
 def _figure(width: float, height: float):
@@ -176,6 +177,41 @@ def plot_ladder(ladder: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
+def plot_loihi2_system(system: dict[str, Any], path: Path) -> Path | None:
+    """Two panels sharing the layers (rows): Loihi 2 cores per layer, and the time of each layer's
+    busiest core per timestep (the slowest, which sets the step, in red)."""
+    layers = system["layers"]
+    names = [layer["name"] for layer in layers]
+    y = np.arange(len(names))
+    fig = _figure(11.0, max(2.6, 1.5 + 0.42 * len(names)))
+    axes = fig.subplots(1, 2, sharey=True)
+    cores = [layer["cores"] for layer in layers]
+    axes[0].barh(y, cores, 0.65, color="#4477aa")
+    for i, value in enumerate(cores):
+        axes[0].text(value, i, f" {value:,}", ha="left", va="center", fontsize=8)
+    axes[0].set_xlim(0, max(cores) * 1.25)
+    axes[0].xaxis.get_major_locator().set_params(integer=True)
+    axes[0].set_xlabel("cores")
+    axes[0].set_title(f"Cores per layer: {system['total_cores']:,} on {system['chips']} chip(s)", fontsize=10)
+    times = [system["layer_step_us"].get(name) for name in names]
+    for i, (name, value) in enumerate(zip(names, times)):
+        if value is None:  # relay populations: their work is not counted
+            axes[1].text(0, i, "  not counted", ha="left", va="center", fontsize=8, color="#777777")
+            continue
+        axes[1].barh(i, value, 0.65, color="#ee6677" if name == system["slowest_layer"] else "#66ccee")
+        axes[1].text(value, i, f" {value:.3g}", ha="left", va="center", fontsize=8)
+    axes[1].set_xlim(0, system["step_us"] * 1.25 or 1.0)
+    axes[1].set_xlabel("time of the layer's busiest core per timestep (us)")
+    axes[1].set_title(f"Time per timestep: {system['step_us']:.3g} us, set by {system['slowest_layer']}", fontsize=10)
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    for ax in axes:
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"Loihi 2 system model: {system['system']}, {system['inferences_per_s']:,.0f} inferences/s")
+    _save(fig, path)
+    return path
+
+
 def draw_plots(report: dict[str, Any], folder: Path) -> tuple[dict[str, str | None], str | None]:
     """Draw every plot the report has data for into ``folder``.
 
@@ -186,5 +222,7 @@ def draw_plots(report: dict[str, Any], folder: Path) -> tuple[dict[str, str | No
         return {}, "Plots were not drawn: matplotlib is not installed (pip install 'dsatgo-deploy[plot]')."
     made = {"firing_rate": plot_firing_rate(report, folder / PLOT_FILES["firing_rate"]),
             "energy": plot_energy(report, folder / PLOT_FILES["energy"]),
-            "ladder": plot_ladder(report["ladder"], folder / PLOT_FILES["ladder"]) if report.get("ladder") else None}
+            "ladder": plot_ladder(report["ladder"], folder / PLOT_FILES["ladder"]) if report.get("ladder") else None,
+            "loihi2_system": (plot_loihi2_system(report["loihi2_system"], folder / PLOT_FILES["loihi2_system"])
+                              if report.get("loihi2_system") else None)}
     return {kind: None if path is None else path.name for kind, path in made.items()}, None

@@ -1,11 +1,12 @@
-"""The report for a terminal: compact tables of operations and energy per layer, latency, the ladder."""
+"""The report for a terminal: compact tables of operations and energy per layer, latency, the Loihi 2
+system model, the ladder."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .document import ladder_profiles
-from .numbers import energy_text, short_text, text_table, time_text
+from .document import ladder_profiles, system_headline
+from .numbers import count_text, energy_text, short_text, text_table, time_text
 
 
 def _layer_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -55,6 +56,11 @@ def format_terminal(report: dict[str, Any]) -> str:
     unmodelled = [profile["profile"] for profile in profiles if profile["totals"]["static_pj"] is None]
     if unmodelled:
         lines.append(f"static energy not modelled by: {', '.join(unmodelled)} (dynamic only)")
+    system = report.get("loihi2_system")
+    if system:
+        lines.append(f"Loihi 2 system model: {system_headline(system)}; "
+                     f"{count_text(system['interchip_spikes_per_inference'])} inter-chip spikes per inference")
+        lines.append("cores per layer: " + ", ".join(f"{l['name']} {l['cores']}" for l in system["layers"]))
     if report.get("ladder"):
         lines += ["", format_ladder(report["ladder"])]
     return "\n".join(lines)

@@ -274,13 +274,15 @@ def test_markdown_names_every_constant_and_its_source(tmp_path):
     built = tiny_report(tmp_path)
     files = report.render(built, tmp_path / "out")
     names = sorted(f.name for f in files)
-    assert names == ["report.md", "report_energy_per_layer.png", "report_firing_rate.png", "report_ladder.png"]
+    assert names == ["report.md", "report_energy_per_layer.png", "report_firing_rate.png", "report_ladder.png",
+                     "report_loihi2_system.png"]
     for f in files[1:]:
         assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000
     text = (tmp_path / "out" / "report.md").read_text()
     for heading in ("## Summary", "## Accuracy ladder", "## Operations per inference, per layer",
                     "## Firing rate per layer and timestep", "## Energy per inference, per layer",
-                    "## Latency per inference", "## Constants and their sources", "## Assumptions and uncertainty"):
+                    "## Latency per inference", "## Loihi 2 system model", "## Constants and their sources",
+                    "## Assumptions and uncertainty"):
         assert heading in text
     # every energy row shows count x named constant; the hand-computed c layer: 13 synops x 23.6 pJ = 306.8 pJ
     assert "| c | SNN | synaptic ops | 13 | `synaptic_op` = 23.6 pJ | 306.80 |" in text
@@ -294,7 +296,7 @@ def test_html_is_self_contained(tmp_path):
     built = tiny_report(tmp_path, with_ladder=False)
     files = report.render(built, tmp_path, fmt="html")
     page = files[0].read_text()
-    assert files[0].name == "report.html" and page.count("data:image/png;base64,") == 2
+    assert files[0].name == "report.html" and page.count("data:image/png;base64,") == 3
     assert "src='report_" not in page and "<table>" in page and "<code>synaptic_op</code>" in page
     with pytest.raises(UserError, match="unknown report format"):
         report.render(built, tmp_path, fmt="pdf")
@@ -367,5 +369,5 @@ def test_export_and_sim_report_helpers(exported, trained_checkpoint, digits, tmp
     record = run_reference(exported.network, x)  # as `dsatgo sim --report` has it
     built, files = reports.write_network_report(exported.network, x, y, tmp_path / "sim", record=record,
                                                profiles=["cmos45nm"])
-    assert built["engine"] == "reference" and "ladder" not in built and len(files) == 4
+    assert built["engine"] == "reference" and "ladder" not in built and len(files) == 5
     assert_valid_report(json.loads(files[0].read_text()))

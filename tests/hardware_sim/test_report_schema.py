@@ -40,6 +40,7 @@ def test_committed_example_report_is_valid():
     data = json.loads(EXAMPLE_REPORT.read_text(encoding="utf-8"))
     assert_valid_report(data)
     assert data["parity"]["reference_vs_lava"]["bit_exact"] and data["passed"]
+    assert [layer["cores"] for layer in data["loihi2_system"]["layers"]] == [1, 1]  # written by the current code
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +61,9 @@ def demo_shaped_report(exported, trained_checkpoint, digits):
 
 def test_demo_sections_are_valid(demo_shaped_report):
     assert_valid_report(demo_shaped_report)
+    # loihi2_system is optional: reports of schema_version 1 written before it still validate
+    assert demo_shaped_report["loihi2_system"]["total_cores"] == 2
+    assert_valid_report({k: v for k, v in demo_shaped_report.items() if k != "loihi2_system"})
 
 
 @pytest.mark.parametrize("mutate, where", [
@@ -71,6 +75,10 @@ def test_demo_sections_are_valid(demo_shaped_report):
      "$.energy[0].constants_used.synaptic_op.status"),
     (lambda r: r["parity"]["torch_vs_reference"]["layers"][0].update(spikes=[1]),
      "$.parity.torch_vs_reference.layers[0].spikes"),
+    (lambda r: r["loihi2_system"]["facts"]["neurons_per_core"].update(status="measured?"),
+     "$.loihi2_system.facts.neurons_per_core.status"),
+    (lambda r: r["loihi2_system"]["layers"][0].pop("cores"), "$.loihi2_system.layers[0]"),
+    (lambda r: r["loihi2_system"]["energy_mj"].pop("static"), "$.loihi2_system.energy_mj"),
 ])
 def test_schema_refuses_what_is_not_a_report(demo_shaped_report, mutate, where):
     broken = copy.deepcopy(demo_shaped_report)
