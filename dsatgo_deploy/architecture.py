@@ -77,6 +77,12 @@ SURROGATE_MODES = ("tgo", "tgo_sigma", "fixed")
 DECAY_MODES = ("plif", "fixed")
 
 
+def check_one_of(field_name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """ValueError naming the field when ``value`` is not one of the closed set ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{field_name} must be one of {', '.join(choices)}, got {value!r}")
+
+
 class NeuronConfig(NamedTuple):
     """Hyper-parameters shared by the DS-ATGO layers of a model (a checkpoint's ``arch.neuron``;
     train/neuron.py documents each mode)."""
@@ -93,12 +99,9 @@ class NeuronConfig(NamedTuple):
     @classmethod
     def from_dict(cls, data: dict) -> "NeuronConfig":
         config = cls(**data)
-        if config.threshold_mode not in THRESHOLD_MODES:
-            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {config.threshold_mode!r}")
-        if config.surrogate_mode not in SURROGATE_MODES:
-            raise ValueError(f"surrogate_mode must be one of {SURROGATE_MODES}, got {config.surrogate_mode!r}")
-        if config.decay_mode not in DECAY_MODES:
-            raise ValueError(f"decay_mode must be one of {DECAY_MODES}, got {config.decay_mode!r}")
+        check_one_of("threshold_mode", config.threshold_mode, THRESHOLD_MODES)
+        check_one_of("surrogate_mode", config.surrogate_mode, SURROGATE_MODES)
+        check_one_of("decay_mode", config.decay_mode, DECAY_MODES)
         if not 0.0 < config.tau_init < 1.0:
             raise ValueError(f"tau_init must be in (0, 1), got {config.tau_init}")
         return config

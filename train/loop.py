@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dsatgo_deploy import __version__
+from dsatgo_deploy.architecture import check_one_of
 from dsatgo_deploy.checkpoint import save_checkpoint
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import write_json
@@ -116,12 +117,9 @@ class TrainConfig:
     def validate(self) -> None:
         """ValueError naming the field of a bad setting (before any data is loaded)."""
         self.neuron_config()
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        check_one_of("model", self.model, MODELS)
+        check_one_of("optimizer", self.optimizer, OPTIMIZERS)
+        check_one_of("loss", self.loss, LOSSES)
         if self.timesteps is not None and self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
