@@ -11,7 +11,7 @@ it) and as ratios. Nothing is asserted.
    64-pool-128-pool-256-pool, fc 256, T=4) at batch 8. Goal: ratio < 1.05.
 2. SEW ResNet-19 at full width (resnet19_architecture((3, 32, 32), 10, 2)),
    batch 8, T=2, SGD: ms/step, DS-ATGO and vanilla. The authors' code takes
-   about 1.4 s per step on a 2-core CPU (docs: shared/DSATGO.md).
+   about 1.4 s per step on a 2-core CPU (docs/dsatgo.md).
 3. The same two nets with snnTorch's ``snn.Leaky`` and SpikingJelly's
    ``neuron.LIFNode`` (multi-step mode, CPU) in place of our neuron: the
    same convs/linears/tdBN/readout (our SpikingNetwork with its neuron

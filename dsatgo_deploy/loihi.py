@@ -58,7 +58,7 @@ BIAS_EXP_RANGE = (0, 7)
 THRESHOLD_BITS = 17
 THRESHOLD_RANGE = (0, (1 << THRESHOLD_BITS) - 1)
 #: du = -1 is netx's iDecay = 0 (factor 4096/4096: no current decay); Lava keeps the
-#: Python value of the scalar du, so it works in fixed_pt (LOIHI_FIXED_POINT.md §4).
+#: Python value of the scalar du, so it works in fixed_pt (docs/loihi_arithmetic.md, LIF).
 CURRENT_DECAY_RANGE = (-1, 4095)
 VOLTAGE_DECAY_RANGE = (0, 4096)
 #: A LIF whose vth mantissa is 2**17 never fires: vth << 6 = 2**23 exceeds the
@@ -156,7 +156,7 @@ def conv_accumulate(
 
     Torch's cross-correlation in (C, H, W) layout equals Lava's flipped-kernel
     convolution in (X, Y, C) layout once netx's transform is applied
-    (LOIHI_FIXED_POINT.md §3, §6). Lava's Conv ignores weight_exp and does not
+    (docs/loihi_arithmetic.md: Conv, netx files). Lava's Conv ignores weight_exp and does not
     clip or truncate weights; its output buffer is a 24-bit WRAP.
     weight: (C_out, C_in, KH, KW) float holding integers; inputs: (N, C_in, H, W) messages as
     for :func:`dense_accumulate`. Returns int64 (N, C_out, Ho, Wo).
@@ -254,7 +254,7 @@ def _decay_split(x: torch.Tensor, factor: int) -> torch.Tensor:
     """:func:`decay` without the 2**35 product: ``(|x| f) >> 12 = (|x| >> 12) f + ((|x| & 4095) f) >> 12``.
 
     For |x| <= 2**23 and factor <= 4096 every term stays below 2**24, so it is exact in int32
-    (LOIHI_FIXED_POINT.md §7).
+    (docs/loihi_arithmetic.md, batched arithmetic).
     """
     if factor == 0:
         return torch.zeros_like(x)

@@ -7,7 +7,7 @@ fixed at 6 and one threshold per layer. So the writer needs, per layer:
 
 * weight_exp == 0 (netx has no field for a shift of the synaptic sum);
 * integer weights in [-256, 254] (mixed) or [0, 255] (excitatory), with at least
-  one positive weight: netx's own rescaling is then exact (LOIHI_FIXED_POINT.md §6);
+  one positive weight: netx's own rescaling is then exact (docs/loihi_arithmetic.md, netx files);
   an all-non-positive matrix would hit netx's lossy power-of-two corner;
 * bias_exp == 6;
 * one threshold per layer: a schedule is collapsed to its per-layer value

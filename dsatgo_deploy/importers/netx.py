@@ -3,7 +3,7 @@
 Reader (:func:`read_netx`): any netx file of CUBA dense/conv layers (lava-dl's
 own ``export_hdf5`` of slayer blocks, or ours) becomes a DeployableNetwork that
 computes what Lava computes when netx loads the file
-(LOIHI_FIXED_POINT.md §6), as a chain ``input -> layer -> layer ...``:
+(docs/loihi_arithmetic.md, netx files), as a chain ``input -> layer -> layer ...``:
 
 * weights are read with ``astype(int)`` (truncation toward 0), as netx's NetDict;
 * dense: netx's ``optimize_weight_bits`` gives (w', num_weight_bits, weight_exp)

@@ -232,7 +232,7 @@ def _dense_synapse(entry: _Entry, source_shape: tuple[int, ...] | None, shape: t
         entry.fail("weight", str(exc))
     if lossy:
         warnings.warn(f"{entry.where('weight')}: netx's optimize_weight_bits does not keep these weights: Lava "
-                      "computes with different ones (LOIHI_FIXED_POINT.md §6), and so does the imported layer",
+                      "computes with different ones (docs/loihi_arithmetic.md, netx files), and so does the imported layer",
                       stacklevel=4)
     return _Synapse(weight, weight_exp, num_weight_bits, None, (out_features,)), shape
 

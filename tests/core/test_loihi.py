@@ -1,7 +1,7 @@
 """dsatgo_deploy.loihi against an independent plain-Python statement of Loihi's rules.
 
-The oracle below is written from /work/shared/LOIHI_FIXED_POINT.md §1 (Dense) and
-§4 (LIF) and from lava-nc 0.10.0's source (``proc/lif/models.py``,
+The oracle below is written from docs/loihi_arithmetic.md (Dense weights and
+LIF) and from lava-nc 0.10.0's source (``proc/lif/models.py``,
 ``proc/dense/models.py``, ``utils/weightutils.py``): Python integers, one neuron
 (or one output row) at a time, two's-complement wraps by masking, decays by
 integer division of magnitudes; no numpy and no torch. Hypothesis drives both

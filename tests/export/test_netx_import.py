@@ -142,7 +142,7 @@ def test_netx_dense_weights_on_the_documented_corners():
     # the exponent -4, which Lava keeps exactly.
     w, bits, exp, lossy = netx_dense_weights(np.array([[11, -3]]))
     assert (w.tolist(), bits, exp, lossy) == ([[176, -48]], 5, -4, False)
-    # LOIHI_FIXED_POINT.md §6 (i): all <= 0, |min| a power of two: -128 acts as -96.
+    # docs/loihi_arithmetic.md (netx files): all <= 0, |min| a power of two: -128 acts as -96.
     w, bits, exp, lossy = netx_dense_weights(np.array([[-128], [-64], [-96], [-32]]).T)
     assert lossy and (w.tolist(), bits, exp) == ([[-96, -64, -96, -32]], 8, 0)
     # (ii) excitatory max > 255: netx zeroes the layer.

@@ -1,5 +1,5 @@
 """ScheduledLIF on Lava's CPU simulator against a numpy reference of the
-fixed point rules (shared/LOIHI_FIXED_POINT.md §1, §4, §5) and against stock
+fixed point rules (docs/loihi_arithmetic.md: Dense weights, LIF) and against stock
 LIFReset."""
 
 from dsatgo_deploy import lava_compat
