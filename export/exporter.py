@@ -54,6 +54,15 @@ class ExportResult:
     manifest: dict[str, Any]
 
 
+def check_export_fits(checkpoint: dict, checkpoint_path: str | os.PathLike, target: str,
+                      system: str | None = None, chips: int | None = None) -> None:
+    """UserError when ``target``'s chip or system cannot hold the checkpoint's network, from its shapes
+    alone: the CLI calls it before it loads any calibration data."""
+    writer = get_target(target)
+    if writer.chip:
+        check_system_fits(freeze(checkpoint, str(checkpoint_path)), writer.chip, system, chips)
+
+
 def export_checkpoint(
     checkpoint_path: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -67,13 +76,15 @@ def export_checkpoint(
     system: str | None = None,
     chips: int | None = None,
     nir_for: str = "spec",
+    checkpoint: dict | None = None,
 ) -> ExportResult:
     """Export ``checkpoint_path`` for ``target`` into ``out_dir``; nothing is left behind on failure.
     ``source_label``: the checkpoint's path as recorded (default ``checkpoint_path``; the demo gives
-    the final one, not its temporary folder's)."""
+    the final one, not its temporary folder's). ``checkpoint``: its payload, when the caller has
+    already loaded it with load_checkpoint (so it is not read twice)."""
     writer = get_target(target)
     check_output_folder(out_dir, overwrite=overwrite, protect=[checkpoint_path])  # before any work
-    checkpoint = load_checkpoint(checkpoint_path)
+    checkpoint = checkpoint if checkpoint is not None else load_checkpoint(checkpoint_path)
     frozen = freeze(checkpoint, str(checkpoint_path))
     provenance = {
         "source_checkpoint": source_label or str(checkpoint_path),

@@ -12,7 +12,7 @@ from .common import EXIT_OK, _Formatter, _load_data, _print_json
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..checkpoint import load_checkpoint
-    from ..export.exporter import export_checkpoint
+    from ..export.exporter import check_export_fits, export_checkpoint
 
     from ..export.targets import target_names
 
@@ -24,6 +24,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..fileio import check_output_folder
 
     check_output_folder(out, overwrite=args.overwrite, protect=[model])  # before any data is loaded
+    check_export_fits(checkpoint, model, args.target, args.system, args.chips)  # from shapes, in seconds
     calibration = labels = None
     if args.calibrate > 0:
         data = _load_data(checkpoint["meta"], args, checkpoint["arch"]["input_shape"])
@@ -31,7 +32,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = export_checkpoint(model, out, target=args.target, calibration_x=calibration, calibration_y=labels,
                                threshold_policy=args.threshold_policy, input_bits=args.input_bits,
                                overwrite=args.overwrite, system=args.system, chips=args.chips,
-                               nir_for=args.nir_for)
+                               nir_for=args.nir_for, checkpoint=checkpoint)
     if args.report:
         from ..pipeline.reports import write_export_report
 
