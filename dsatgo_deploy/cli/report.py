@@ -15,6 +15,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..pipeline import reports
 
     if Path(args.network).suffix == ".json":  # an existing report.json: render it only
+        _refuse_work_flags(args)
         out = Path(args.network)
         report = reports.load_report(out)
         files = reports.render(report, out.parent, args.format)
@@ -50,6 +51,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(reports.format_terminal(report))
         print("report written: " + ", ".join(str(f) for f in files))
     return EXIT_OK
+
+
+#: flags that ask for work on the network; a report.json is only rendered again, so they would be ignored
+_NETWORK_FLAGS = ("model", "lava", "system", "chips", "samples", "dataset", "data_root", "timesteps", "input_bits",
+                  "input_shape", "out")
+
+
+def _refuse_work_flags(args: argparse.Namespace) -> None:
+    given = [name for name in _NETWORK_FLAGS if getattr(args, name, None) not in (None, False)]
+    if args.backend != "reference":
+        given.append("backend")
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UserError(f"{args.network}: a report.json is rendered again as it is; {flags} need the network "
+                        "(pass the export folder, network.npz or netx file instead)")
 
 
 def add_report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -349,6 +349,9 @@ def test_report_command_with_ladder_and_rerender(exported, trained_checkpoint, t
     (out.parent / "report.md").unlink()
     assert main(["report", str(out), "--format", "html"]) == 0
     assert (out.parent / "report.html").is_file() and not (out.parent / "report.md").exists()
+    before = out.read_bytes()
+    assert main(["report", str(out), "--system", "hala-point", "--chips", "2"]) == 2  # not silently ignored
+    assert "--system, --chips need the network" in capsys.readouterr().err and out.read_bytes() == before
     assert main(["report", str(exported.out_dir), "--lava"]) == 2
     assert "needs --model" in capsys.readouterr().err
 
