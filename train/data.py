@@ -297,6 +297,36 @@ def _load_array(path: Path, key: str | None = None) -> np.ndarray:
     return arrays[key]
 
 
+def load_samples(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Samples a user gives as a file, for networks that come with no data set of ours (a lava-dl
+    netx file, a NIR graph): a bare ``.npy`` of samples, or an ``.npz`` holding ``x`` (samples) and,
+    optionally, ``y`` (integer labels, one per sample). Samples are static (N, *input_shape) or
+    time-varying (N, T, *input_shape), in torch's (C, H, W) layout. Read with ``allow_pickle=False``
+    and sized against the memory budget before loading."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (--input takes a .npy of samples or an .npz with x and y)")
+    if path.suffix == ".npz":
+        keys = limits.check_npz(path)
+        if "x" not in keys:
+            raise UserError(f"{path}: has no array 'x' (found: {', '.join(keys) or 'none'}); "
+                            "an .npz of samples holds x and, optionally, y")
+        arrays = limits.read_npz(path, keys=tuple(k for k in ("x", "y") if k in keys))
+        x, y = arrays["x"], arrays.get("y")
+    else:
+        x, y = limits.read_npy(path), None
+    if x.dtype.kind not in "biuf" or x.ndim < 2:
+        raise UserError(f"{path}: samples must be a real-valued array (N, ...), got {x.dtype} of shape {x.shape}")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise UserError(f"{path}: samples hold NaN or infinite values")
+    if y is not None:
+        if y.dtype.kind not in "iu" or y.shape != (len(x),):
+            raise UserError(f"{path}: labels 'y' must be {len(x)} integers (one per sample), got {y.dtype} "
+                            f"of shape {y.shape}")
+        y = y.astype(np.int64)
+    return x, y
+
+
 def load_event_frames(root: str | Path, num_classes: int | None = None) -> DataSplit:
     """Event frames (N, T, C, H, W) and labels from ``root`` (train.npz/test.npz or the four .npy files).
 

@@ -54,8 +54,21 @@ def _load_data(training: dict, args: argparse.Namespace, input_shape: tuple[int,
     do not fit that shape."""
     import math
 
-    from ..train.data import load_dataset
+    import numpy as np
 
+    from ..train.data import DataSplit, load_dataset, load_samples
+
+    if getattr(args, "input", None):  # the user's own samples: no data set of ours involved
+        if getattr(args, "dataset", None) or getattr(args, "data_root", None):
+            raise UserError("--input gives the samples itself: drop --dataset/--data-root")
+        x, y = load_samples(args.input)
+        rest, size = x.shape[1:], math.prod(input_shape)
+        static = math.prod(rest) == size
+        if not static and not (len(rest) >= 2 and math.prod(rest[1:]) == size):
+            raise UserError(f"{args.input}: samples of shape {tuple(rest)}, but the network takes "
+                            f"{tuple(input_shape)} (static) or (T, {', '.join(map(str, input_shape))}) (time-varying)")
+        return DataSplit(x[:0], np.zeros(0, np.int64), x, y, 0, tuple(input_shape), None,
+                         encoding="direct" if static else "sequence")
     name = getattr(args, "dataset", None) or training.get("dataset") or "digits"
     root = getattr(args, "data_root", None) or training.get("data_root")
     try:
@@ -66,6 +79,11 @@ def _load_data(training: dict, args: argparse.Namespace, input_shape: tuple[int,
         raise UserError(f"data set {name!r}: samples of shape {tuple(data.input_shape)}, but the network takes "
                         f"{tuple(input_shape)} (pass the data set it was trained on with --dataset)")
     return data
+
+
+def _test_samples(data, count: int | None):
+    """The first ``count`` (all: None) test samples and their labels (None when the samples came unlabelled)."""
+    return data.x_test[:count], None if data.y_test is None else data.y_test[:count]
 
 
 def _load_network(path: str, timesteps: int | None = None, input_bits: int | None = None,
@@ -113,6 +131,13 @@ def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{NETX_INPUT_BITS[1]}; default: what the file says, else 0)")
     parser.add_argument("--input-shape", type=types_.shape, metavar="C,H,W",
                         help="netx file without an input layer whose first layer is a conv: its input shape")
+
+
+def _add_input_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", metavar="FILE",
+                        help="samples to run instead of a data set: a .npy (N, *input_shape) or (N, T, *input_shape), "
+                             "or an .npz with x and optional integer labels y (for netx and NIR files; "
+                             "accuracy only with labels)")
 
 
 def _add_timeout_argument(parser: argparse.ArgumentParser) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from . import types as types_
 from ..errors import UserError
-from .common import (EXIT_OK, _add_netx_arguments, _add_timeout_argument, _check_network_source, _Formatter,
-                     _load_data, _load_network, _print_json)
+from .common import (EXIT_OK, _add_input_argument, _add_netx_arguments, _add_timeout_argument, _check_network_source, _Formatter,
+                     _load_data, _load_network, _print_json, _test_samples)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             checkpoint = load_checkpoint(args.model)
             _check_network_source(net, checkpoint, args.model)
         data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
-        x, y = data.x_test[: args.samples], data.y_test[: args.samples]
+        x, y = _test_samples(data, args.samples)
         from ..pipeline.sharding import join
 
         shard = join(args.device)  # the backend's run is sharded under torchrun; rank 0 writes the report
@@ -54,7 +54,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 #: flags that ask for work on the network; a report.json is only rendered again, so they would be ignored
-_NETWORK_FLAGS = ("model", "lava", "system", "chips", "samples", "dataset", "data_root", "timesteps", "input_bits",
+_NETWORK_FLAGS = ("model", "lava", "system", "chips", "samples", "dataset", "data_root", "input", "timesteps", "input_bits",
                   "input_shape", "out")
 
 
@@ -82,6 +82,7 @@ def add_report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     report.add_argument("network", help="export folder, network.npz or a lava-dl netx HDF5 file; "
                                         "or a report.json to render")
     _add_netx_arguments(report)
+    _add_input_argument(report)
     report.add_argument("--profile", nargs="+", default=list(DEFAULT_PROFILES),
                         help="device profiles: built-in names or JSON files")
     report.add_argument("--model", help="the trained checkpoint the network came from: adds the accuracy ladder "

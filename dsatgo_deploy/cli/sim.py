@@ -7,8 +7,8 @@ import time
 
 from . import types as types_
 from ..errors import UserError
-from .common import (EXIT_OK, EXIT_PARITY_FAILED, _add_netx_arguments, _add_timeout_argument,
-                     _check_network_source, _Formatter, _load_data, _load_network, _print_json)
+from .common import (EXIT_OK, EXIT_PARITY_FAILED, _add_input_argument, _add_netx_arguments, _add_timeout_argument,
+                     _check_network_source, _Formatter, _load_data, _load_network, _print_json, _test_samples)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -26,7 +26,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
         check_output_file(args.save_spikes, overwrite=True)
     data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
-    x, y = data.x_test[: args.samples], data.y_test[: args.samples]
+    x, y = _test_samples(data, args.samples)
     started = time.time()
     record = shard.run(args.backend, net=net, checkpoint=None, x=x, progress=not args.json)
     if not shard.main:
@@ -36,7 +36,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         from ..hardware_sim.recording import save_recording
 
         save_recording(args.save_spikes, record)
-    accuracy = float((record.predictions == y).mean())
+    accuracy = None if y is None else float((record.predictions == y).mean())
     spikes = spikes_per_inference(net, record.spikes)  # hardware_sim/counts.py counts them for every report
     result = {"backend": args.backend, "samples": len(x), "accuracy": accuracy, "seconds": round(seconds, 3),
               "spikes_per_inference": spikes}
@@ -48,7 +48,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(result)
     else:
-        print(f"{args.backend}: accuracy {accuracy:.2%} on {len(x)} test samples in {seconds:.2f} s")
+        scored = "no labels" if accuracy is None else f"accuracy {accuracy:.2%}"
+        print(f"{args.backend}: {scored} on {len(x)} samples in {seconds:.2f} s")
         for name, count in spikes.items():
             print(f"  {name:<10} {count:10.1f} spikes per inference")
     return EXIT_OK
@@ -76,7 +77,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         raise UserError("--recorded FILE goes with the recorded side: --sides reference,recorded --recorded FILE")
     data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args,
                       net.input_shape if net else checkpoint["arch"]["input_shape"])
-    x, y = data.x_test[: args.samples], data.y_test[: args.samples]
+    x, y = _test_samples(data, args.samples)
     records = [shard.run(side, net=net, checkpoint=checkpoint, x=x, progress=not args.json,
                          recording=args.recorded) for side in sides]
     if not shard.main:
@@ -104,6 +105,7 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                      help="lava-float: Lava's floating_pt models (an approximation of lava); onnx: the "
                           "one-timestep integer ONNX graph looped over T by onnxruntime")
     _add_netx_arguments(sim)
+    _add_input_argument(sim)
     sim.add_argument("--dataset", help="data set (default: the one the model was trained on)")
     sim.add_argument("--data-root", help="folder of a file-based data set (default: the one used in training)")
     sim.add_argument("--samples", type=types_.POSITIVE, default=None, help="test samples (default: all)")
@@ -136,6 +138,7 @@ def add_parity_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     parity.add_argument("--network", help="export folder, network.npz or a lava-dl netx HDF5 file "
                                            "(for reference, lava, onnx and recorded)")
     _add_netx_arguments(parity)
+    _add_input_argument(parity)
     parity.add_argument("--sides", default="reference,lava", help=f"two of {', '.join(SIDES)}")
     parity.add_argument("--recorded", metavar="FILE",
                         help="spikes another engine recorded (a Loihi 2 system, another machine; the format is "

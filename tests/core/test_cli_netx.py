@@ -88,3 +88,37 @@ def test_parity_of_a_netx_file_needs_timesteps(exported, tmp_path, capsys):
                  "--dataset", "digits"])
     assert code == 2
     assert "pass --timesteps T" in capsys.readouterr().err
+
+
+def test_sim_parity_and_report_take_the_users_own_samples(exported, digits, tmp_path, capsys):
+    """--input: a network with no data set of ours runs on samples from a file; labels are optional."""
+    path = _without_run_attributes(exported, tmp_path)
+    x, y = digits.x_test[:12], digits.y_test[:12]
+    import numpy as np
+
+    np.savez(tmp_path / "samples.npz", x=x, y=y)
+    np.save(tmp_path / "unlabelled.npy", x)
+    net = read_netx(path, 8, timesteps=4)
+    expected = simulate(net, x).predictions
+    flags = ["--timesteps", "4", "--input-bits", "8"]
+    assert main(["sim", str(path), *flags, "--input", str(tmp_path / "samples.npz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 12 and result["accuracy"] == float((expected == y).mean())
+    assert main(["sim", str(path), *flags, "--input", str(tmp_path / "unlabelled.npy")]) == 0
+    assert "reference: no labels on 12 samples" in capsys.readouterr().out
+    assert main(["parity", "--network", str(path), *flags, "--input", str(tmp_path / "unlabelled.npy"),
+                 "--sides", "reference,onnx", "--json"]) == 0
+    parity = json.loads(capsys.readouterr().out)
+    assert parity["samples"] == 12 and parity["class_agreement"] == 1.0
+    out = tmp_path / "report" / "report.json"
+    assert main(["report", str(path), *flags, "--input", str(tmp_path / "samples.npz"), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["accuracy"] == float((expected == y).mean())
+    capsys.readouterr()
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 5)))
+    for bad, message in ((tmp_path / "wrong.npy", "samples of shape (5,), but the network takes (64,)"),
+                         (tmp_path / "missing.npy", "no such file")):
+        assert main(["sim", str(path), *flags, "--input", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert main(["sim", str(path), *flags, "--input", str(tmp_path / "samples.npz"), "--dataset", "digits"]) == 2
+    assert "drop --dataset" in capsys.readouterr().err

@@ -227,6 +227,14 @@ def _netx_inf(folder: Path) -> list[str]:
     return _netx(weight=weight)(folder)
 
 
+def _samples(write) -> callable:
+    """A row's builder: ``write(folder) -> path`` of a samples file, run with `dsatgo sim --input`."""
+    def build(folder: Path) -> list[str]:
+        network = H.edited_network(folder / "network.npz", lambda header, arrays: None)
+        return ["sim", str(network), "--input", str(write(folder)), "--save-spikes", str(folder / "spikes.npz")]
+    return build
+
+
 #: id -> (builder(folder) -> argv, fragment of the one-line message, is a size bomb)
 ROWS = {
     # checkpoints: what the model code refuses, export refuses too
@@ -325,6 +333,16 @@ ROWS = {
                             "its header declares shape (100000, 2, 2, 1000, 1000)", True),
     "events-object-frames": (_data("events", 128, _events(np.array([H.Trap("/nonexistent/x")], dtype=object))),
                              "holds Python objects", False),
+    # the user's own samples (--input)
+    "input-nan-samples": (_samples(lambda f: _saved(f / "x.npz", {"x": np.full((2, 64), np.nan)})),
+                          "samples hold NaN or infinite values", False),
+    "input-object-samples": (_samples(lambda f: _saved(f / "x.npz", {"x": np.array(
+        [H.Trap(str(f / "UNPICKLED"))], dtype=object)})), "holds Python objects", False),
+    "input-labels-float": (_samples(lambda f: _saved(f / "x.npz", {"x": np.zeros((2, 64)), "y": np.zeros(2)})),
+                           "labels 'y' must be 2 integers", False),
+    "input-no-x": (_samples(lambda f: _saved(f / "x.npz", {"samples": np.zeros((2, 64))})), "has no array 'x'", False),
+    "input-lying-header": (_samples(lambda f: _write(f / "x.npy", H.lying_npy((10 ** 7, 10 ** 6), "<f8"))),
+                           "its header declares shape (10000000, 1000000)", True),
 }
 
 
