@@ -97,7 +97,7 @@ def average_readout(entry: Any, previous: Layer | None, name: str) -> Layer:
         entry.fail("shape", f"gives {groups} groups, which do not split the {size} neurons before it equally")
     weight = np.kron(np.eye(groups, dtype=np.int64), np.ones((1, size // groups), dtype=np.int64))
     return Layer(name=name, sources=[previous.name], weight=weight, weight_exp=0, bias_mant=np.zeros(groups, np.int64),
-                 bias_exp=0, threshold_schedule=np.zeros(0, np.int64), current_decay=AVERAGE_CURRENT_DECAY,
+                 bias_exp=6, threshold_schedule=np.zeros(0, np.int64), current_decay=AVERAGE_CURRENT_DECAY,
                  voltage_decay=AVERAGE_VOLTAGE_DECAY, spiking=False, neuron="readout")
 
 

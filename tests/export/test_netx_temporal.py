@@ -194,3 +194,32 @@ def test_a_delay_in_the_header_is_refused(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(NetworkFormatError, match=r"bad.npz: layer 'hidden': field 'delay': belongs in its own array"):
         N.load(tmp_path / "bad.npz")
+
+
+def test_ntidigits_written_by_our_netx_writer_reads_back_the_same(lava_dl_files, tmp_path):
+    from dsatgo_deploy.export.netx_writer import write_netx
+
+    net, x = _ntidigits(lava_dl_files, steps=40)
+    write_netx(net, tmp_path / "again.net")
+    back = read_netx(tmp_path / "again.net")
+    assert back.timesteps == 40 and [layer.name for layer in back.layers] == [layer.name for layer in net.layers]
+    for a, b in zip(net.layers, back.layers):
+        assert (a.delay is None) == (b.delay is None) and (a.delay is None or np.array_equal(a.delay, b.delay))
+        assert np.array_equal(a.weight, b.weight) and a.neuron_name == b.neuron_name
+    first, again = simulate(net, x, payloads=True), simulate(back, x, payloads=True)
+    np.testing.assert_array_equal(again.readout_trace, first.readout_trace)
+
+
+def test_the_onnx_and_netx_targets_refuse_what_they_cannot_write(tmp_path):
+    from dsatgo_deploy.export.netx_writer import write_netx
+    from dsatgo_deploy.export.onnx_writer import build_onnx
+
+    net = _small_net()
+    net.layers[0].weight_rec = np.array([[2, -4], [0, 6]])
+    with pytest.raises(UserError, match="layer 'hidden': field 'weight_rec': the netx target"):
+        write_netx(net, tmp_path / "x.net")
+    with pytest.raises(UserError, match="layer 'hidden': field 'weight_rec': the onnx target"):
+        build_onnx(net)
+    net.layers[0].weight_rec, net.layers[1].delay = None, np.array([[63, 0]])
+    with pytest.raises(UserError, match="layer 'out': field 'delay': 63 exceeds 62"):
+        write_netx(net, tmp_path / "x.net")
