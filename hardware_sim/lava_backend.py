@@ -38,6 +38,13 @@ reference's ``wrap32(sum over sources of syn(W, m_src))``::
   which repeat their 0/1 input one step later), one chain per source, shared by
   every consumer (the consumer needing k steps taps the k-th link). Relays are
   stock Loihi populations, not layers, and never appear in the results.
+* Delays and recurrence (format version 3). A layer with synaptic delays gets a
+  DelayDense (its delays, weights, exponent, bits) instead of a Dense: d more
+  steps on the wire, which the format's sample time already states, so depths
+  and realignment are unchanged. A recurrent layer gets a Dense (``weight_rec``,
+  the layer's exponent and bits) from its neurons back to their own InPort.
+  Their buffers outlive a neuron reset, so such a network runs one graph per
+  sample, each from rest (the timeout applies to each).
 * Input. A RingBuffer sends each sample's payloads (graded) or 0/1 spikes: the same
   every step of the sample for static samples, one row per step for
   time-varying ones (B, T, *input_shape).

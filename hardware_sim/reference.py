@@ -15,7 +15,10 @@ neuron recurrence over T. The input is the same payload every step (static
 samples, the synapse is then computed once) or a different one every step
 (time-varying samples, (B, T, *input_shape): event data). Float matmul is exact
 because every partial sum is an integer below 2**24 (float32) or 2**53 (float64,
-chosen per layer from the worst-case bound).
+chosen per layer from the worst-case bound). A layer with synaptic delays
+sums one masked synapse per distinct delay, each shifted d steps later; a
+recurrent layer steps its neuron one timestep at a time, its own spikes of the
+step before joining a(t) through ``weight_rec`` (network.py's equations).
 """
 
 from __future__ import annotations
