@@ -223,3 +223,31 @@ def test_the_onnx_and_netx_targets_refuse_what_they_cannot_write(tmp_path):
     net.layers[0].weight_rec, net.layers[1].delay = None, np.array([[63, 0]])
     with pytest.raises(UserError, match="layer 'out': field 'delay': 63 exceeds 62"):
         write_netx(net, tmp_path / "x.net")
+
+
+def test_dsatgo_sim_and_report_run_ntidigits_and_predict_a_class(lava_dl_files, tmp_path, capsys):
+    import json
+
+    from dsatgo_deploy.cli import main
+    from dsatgo_deploy.hardware_sim.recording import load_recording
+
+    steps = 150
+    spikes = np.load(lava_dl_files / "gts/ntidigits/input.npy")[:, :steps].T  # (T, 64)
+    frames = np.stack([spikes, spikes[::-1]]).reshape(2, steps, 64, 1, 1).astype(np.uint8)
+    for split in ("train", "test"):
+        np.savez(tmp_path / f"{split}.npz", frames=frames, labels=np.array([6, 0]))
+    path = str(lava_dl_files / "gts/ntidigits/ntidigits.net")
+    data = ["--timesteps", str(steps), "--dataset", "events", "--data-root", str(tmp_path)]
+    assert main(["sim", path, *data, "--save-spikes", str(tmp_path / "run.npz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    net = read_netx(path, timesteps=steps)
+    expected = simulate(net, frames.reshape(2, steps, -1), payloads=True)
+    assert result["samples"] == 2 and result["spikes_per_inference"]["dense4"] == expected.spikes["dense4"].sum() / 2
+    recorded = load_recording(tmp_path / "run.npz", net)
+    np.testing.assert_array_equal(recorded.predictions, expected.predictions)
+    counts = expected.spikes["dense4"].sum(axis=1).reshape(2, NTIDIGITS_GROUPS, -1).sum(axis=2)
+    np.testing.assert_array_equal(expected.predictions, counts.argmax(axis=1))
+    assert result["accuracy"] == float((expected.predictions == [6, 0]).mean())
+    assert main(["report", path, *data, "--out", str(tmp_path / "report"), "--json"]) == 0
+    report = json.loads((tmp_path / "report").read_text())  # --out names the JSON report itself
+    assert "average5" in json.dumps(report)
