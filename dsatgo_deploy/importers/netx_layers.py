@@ -297,7 +297,9 @@ def _layer(entry: _Entry, kind: str, synapse: _Synapse, previous: str, names: se
         entry.fail("neuron/vThMant", f"is {neuron['vth']}: the layer can never fire; only the last layer may be "
                                      "such a (non-spiking) readout")
     if readout and synapse.weight_rec is not None:
-        entry.fail("neuron/vThMant", f"is {neuron['vth']}: the recurrent block can never fire")
+        entry.fail(*(("neuron", "missing: netx's default neuron never fires, so the recurrent block has nothing to "
+                                "feed back") if neuron.get("default") else
+                     ("neuron/vThMant", f"is {neuron['vth']}: the recurrent block can never fire")))
     name = _unique_name(entry, kind, names)
     return Layer(
         name=name, sources=[previous], weight=synapse.weight, weight_exp=synapse.weight_exp,

@@ -42,8 +42,8 @@ def read_delay(entry: Any, weight_shape: tuple[int, int]) -> np.ndarray | None:
                       "clips them", stacklevel=4)
         delay = np.clip(delay, 0, NETX_MAX_DELAY)
     out, inputs = weight_shape
-    if delay.ndim == 0 or delay.size == 1 and delay.ndim <= 1:
-        delay = np.full(weight_shape, delay.reshape(-1)[0])
+    if delay.ndim == 0:
+        delay = np.full(weight_shape, delay[()])
     elif delay.ndim == 1 and delay.size == out:  # netx: "axonal delays", one per output neuron
         delay = np.repeat(delay.reshape(-1, 1), inputs, axis=1)
     elif delay.ndim == 1 and delay.size == inputs:
