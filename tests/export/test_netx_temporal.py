@@ -251,3 +251,22 @@ def test_dsatgo_sim_and_report_run_ntidigits_and_predict_a_class(lava_dl_files, 
     assert main(["report", path, *data, "--out", str(tmp_path / "report"), "--json"]) == 0
     report = json.loads((tmp_path / "report").read_text())  # --out names the JSON report itself
     assert "average5" in json.dumps(report)
+
+
+def test_a_version_2_file_still_loads(tmp_path):
+    import json
+
+    net = _small_net()
+    N.save(net, tmp_path / "net.npz")
+    with np.load(tmp_path / "net.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    header = json.loads(arrays["header"].tobytes())
+    header["format_version"] = 2
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "v2.npz", **arrays)
+    loaded = N.load(tmp_path / "v2.npz")
+    assert loaded.format_version == 2 and all(layer.delay is None and layer.weight_rec is None for layer in loaded.layers)
+    arrays["layer1.delay"] = np.ones((1, 2), np.int32)  # a version 2 file cannot hold delays
+    np.savez(tmp_path / "v2-delay.npz", **arrays)
+    with pytest.raises(NetworkFormatError, match=r"v2-delay.npz: layer 'out': field 'delay': is set, but format_version 2"):
+        N.load(tmp_path / "v2-delay.npz")
