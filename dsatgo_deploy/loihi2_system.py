@@ -15,6 +15,10 @@ Allocation of one layer (neurons laid out as Lava's (X, Y, C): X = our W axis):
     dense   a core holds whole weight rows: rows <= min(NEURONS_PER_CORE,
             SYNAPTIC_MEMORY // fan_in); a fan-in over AXONS_IN_PER_CORE or SYNAPTIC_MEMORY is
             flagged 'OVER LIMIT' (one neuron per core), not refused: those limits are not published
+            A layer with synaptic delays stores DELAY_BITS more per synapse:
+            row bytes = ceil(fan_in x (8 + DELAY_BITS) / 8). A recurrent layer (weight_rec) reads its
+            own spikes too: fan_in + n axons in, and it feeds itself. The delay slots of the dendritic
+            accumulator (max delay + 1 per neuron) are not modelled: no figure for them is published.
     neurons one-to-one (an input layer fed by bias, a relay): blocks of NEURONS_PER_CORE
     axon-out  each neuron needs one output-axon entry per destination core; a layer takes
             more cores when a core's entries exceed AXONS_OUT_PER_CORE
@@ -74,6 +78,8 @@ KERNEL_MEMORY = Fact(128 * 1024, "bytes", "the published 128 KB SRAM per core, a
                      "kernel; PilotNet shows at least 36864 bytes fit (conv5's 64 x 64 x 3 x 3 kernel on one core, "
                      "more than SYNAPTIC_MEMORY: dense rows evidently cost more per weight than shared kernels)",
                      "assumed")
+DELAY_BITS = Fact(6, "bits", _DAVIES + ": a synapse holds a delay of up to 6 bits beside its weight in synaptic "
+                  "memory (Loihi 1); assumed unchanged on Loihi 2, whose Lava DelayDense takes delays up to 63", "assumed")
 STATIC_POWER_PER_CHIP = Fact(0.232, "W", _PILOTNET + ": static 0.232 W of 0.679 W total", "published")
 
 #: Named systems: chips.
@@ -83,7 +89,8 @@ SYSTEM_TITLES = {"loihi2": "one Loihi 2 chip", "kapoho-point": "Kapoho Point (8 
 FACTS = {"cores_per_chip": CORES_PER_CHIP, "sram_per_core": SRAM_PER_CORE, "neurons_per_chip": NEURONS_PER_CHIP,
          "neurons_per_core_max": NEURONS_PER_CORE_MAX, "neurons_per_core": NEURONS_PER_CORE,
          "synaptic_memory_per_core": SYNAPTIC_MEMORY, "axons_in_per_core": AXONS_IN_PER_CORE,
-         "axons_out_per_core": AXONS_OUT_PER_CORE, "kernel_memory_per_core": KERNEL_MEMORY, "static_power_per_chip": STATIC_POWER_PER_CHIP}
+         "axons_out_per_core": AXONS_OUT_PER_CORE, "kernel_memory_per_core": KERNEL_MEMORY, "static_power_per_chip": STATIC_POWER_PER_CHIP,
+         "delay_bits_per_synapse": DELAY_BITS}
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class LayerSpec:
     sources: tuple[str, ...] = ()
     kernel: tuple[int, ...] = ()
     feeds: tuple[str, ...] = ()
+    delay_bits: int = 0  # bits of synaptic delay stored with each weight (dense layers with delays)
 
     @property
     def neurons(self) -> int:
@@ -161,7 +169,8 @@ def allocate_layer(spec: LayerSpec, limits: CoreLimits) -> LayerAllocation:
         return LayerAllocation(spec.name, spec.neurons, groups * tiles, min(block, spec.neurons),
                                math.ceil(kernel_bytes / groups), axons_in, channel_groups=groups, limited_by=limited)
     if spec.kind == "dense":
-        by_memory = limits.synaptic_bytes // max(1, spec.fan_in)
+        row_bytes = math.ceil(spec.fan_in * (8 + spec.delay_bits) / 8)
+        by_memory = limits.synaptic_bytes // max(1, row_bytes)
         rows = max(1, min(limits.neurons, by_memory, spec.neurons))
         limited = ("fits one core" if rows == spec.neurons else
                    "synaptic memory" if by_memory < limits.neurons else "neurons")
@@ -169,7 +178,7 @@ def allocate_layer(spec: LayerSpec, limits: CoreLimits) -> LayerAllocation:
             # Not refused: both limits are fitted or assumed; the report says the layer exceeds them.
             limited = (f"OVER LIMIT: fan-in {spec.fan_in} > {limits.axons_in} axons in or > "
                        f"{limits.synaptic_bytes} bytes of synaptic memory per core (one neuron per core assumed)")
-        return LayerAllocation(spec.name, spec.neurons, math.ceil(spec.neurons / rows), rows, rows * spec.fan_in,
+        return LayerAllocation(spec.name, spec.neurons, math.ceil(spec.neurons / rows), rows, rows * row_bytes,
                                spec.fan_in, limited_by=limited)
     if spec.kind == "neurons":
         cores, block = (_column_blocks(*spec.shape, limits.neurons) if len(spec.shape) == 3
@@ -180,7 +189,8 @@ def allocate_layer(spec: LayerSpec, limits: CoreLimits) -> LayerAllocation:
 
 def network_specs(net: DeployableNetwork) -> list[LayerSpec]:
     """Allocation specs of a deployable network's layers (relay populations are not included)."""
-    feeds = {layer.name: tuple(other.name for other in net.layers if layer.name in other.sources)
+    feeds = {layer.name: tuple(other.name for other in net.layers if layer.name in other.sources
+                               or (other is layer and layer.weight_rec is not None))
              for layer in net.layers}
     specs = []
     for layer in net.layers:
@@ -189,8 +199,10 @@ def network_specs(net: DeployableNetwork) -> list[LayerSpec]:
             specs.append(LayerSpec(layer.name, "conv", tuple(layer.output_shape), layer.fan_in * len(sources),
                                       sources, tuple(layer.weight.shape), feeds[layer.name]))
         else:
-            specs.append(LayerSpec(layer.name, "dense", (layer.num_neurons,), layer.fan_in * len(sources),
-                                      sources, feeds=feeds[layer.name]))
+            recurrent = layer.num_neurons if layer.weight_rec is not None else 0
+            specs.append(LayerSpec(layer.name, "dense", (layer.num_neurons,), layer.fan_in * len(sources) + recurrent,
+                                      sources, feeds=feeds[layer.name],
+                                      delay_bits=int(DELAY_BITS.value) if layer.delay is not None else 0))
     return specs
 
 

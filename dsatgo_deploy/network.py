@@ -18,8 +18,11 @@ versioned, validated description of a Loihi fixed-point network:
 
 Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):
 
-    a(t) = wrap32( sum over sources of syn(W, m_src(t)) )    m: spikes or graded input
-    syn  = Dense: wrap32((W @ m) shifted by weight_exp);  Conv: wrap24(W * m), no exponent
+    a(t) = wrap32( sum over sources of syn(W, m_src)(t) + rec(t) )    m: spikes or graded input
+    syn  = Dense: wrap32((W @ m(t)) shifted by weight_exp);  Conv: wrap24(W * m(t)), no exponent
+    syn  = Dense with delays D: wrap32( sum over d of ((W_d @ m(t - d)) shifted by weight_exp) ),
+           W_d = W where D == d (else 0), m(t < 0) = 0
+    rec  = 0;  recurrent (weight_rec): wrap32((W_rec @ s(t-1)) shifted by weight_exp), s(-1) = 0
     u(t) = wrap24( decay(u(t-1), 4095 - du) + (a(t) << 6) )
     v(t) = sat24( decay(v(t-1), 4096 - dv) + u(t) + (bias_mant << bias_exp) )
     s(t) = v(t) > threshold_schedule[t] << 6 ;  v(t) = 0 where s(t)
@@ -39,12 +42,17 @@ time-varying one (event data, x shaped (B, T, *input_shape)); see
 :meth:`DeployableNetwork.encode_input`.
 
 Times are sample times: on Loihi each Dense synapse adds one step of latency,
-which the Lava backend accounts for; the format itself is latency-free.
+which the Lava backend accounts for; the format itself is latency-free. A synaptic
+delay d (``Layer.delay``, Loihi's per-synapse delay, [0, 63]: 6 bits; netx clips to 62) is
+time the format does state: the message of step t - d arrives at step t.
 
 On disk: one ``.npz`` archive (no pickles) holding a JSON header and one integer
 array per layer field; written atomically.
 
-Format history (every older file still loads): format_version 2 stores each layer's
+Format history (every older file still loads): format_version 3 adds two optional
+per-layer arrays, stored only where present: ``delay`` (dense synaptic delays) and
+``weight_rec`` (a recurrent dense synapse from the layer's spikes to itself); a version 3
+file without them reads as version 2 did. Format_version 2 stores each layer's
 neuron kind (``neuron``; a version 1 file's kinds are inferred: readout when not
 spiking, scheduled_lif with T thresholds, else cuba_lif). Within version 1, added
 ``Layer.num_weight_bits`` (omitted from the header when 8, its default, so files
@@ -68,9 +76,11 @@ from .neurons import NeuronKind, infer_neuron, neuron_kind, neuron_kinds
 from .errors import UserError
 
 FORMAT_NAME = "dsatgo-deployable-network"
-FORMAT_VERSION = 2
-#: versions this reader loads (1: neuron kinds inferred)
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+#: versions this reader loads (1: neuron kinds inferred; 3: delays and recurrent weights possible)
+READABLE_VERSIONS = (1, 2, 3)
+#: the first version whose layers may hold ``delay`` or ``weight_rec``
+DELAY_VERSION = 3
 INPUT = "input"
 LAYER_KINDS = ("dense", "conv")
 #: Layer.num_weight_bits: Lava's Dense keeps 8 - (8 - bits) (- 1 mixed) bits; 9 keeps odd mixed weights.
@@ -225,6 +235,12 @@ class Layer:
     scale: integer units of ``a`` per unit of float current (v = 64 * scale * U).
     neuron: the neuron kind's name (dsatgo_deploy.neurons), which sets ``spiking``; None: inferred
         from ``spiking`` and the threshold schedule (:func:`dsatgo_deploy.neurons.infer_neuron`).
+    delay: dense only, None (no delays) or (out, in) integers in [0, loihi_sdn.LAVA_MAX_DELAY]: synapse (i, j)
+        delivers the message of step t - delay[i, j] at step t (Lava's DelayDense, one more step of
+        latency per unit of delay on Loihi). Every source goes through the same delays.
+    weight_rec: dense spiking layers only, None or (out, out) integer mantissas: a second Dense
+        from the layer's own spikes to itself, one step late (netx's dense_rec); it shares
+        ``num_weight_bits`` and ``weight_exp`` with ``weight`` (netx optimizes the two together).
     """
 
     name: str
@@ -243,10 +259,15 @@ class Layer:
     conv: ConvGeometry | None = None
     num_weight_bits: int = loihi.WEIGHT_BITS
     neuron: str | None = None
+    delay: np.ndarray | None = None
+    weight_rec: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.conv, dict):
             self.conv = ConvGeometry(**self.conv)
+        for name in ("delay", "weight_rec"):  # optional integer arrays (format version 3)
+            if getattr(self, name) is not None:
+                setattr(self, name, np.asarray(getattr(self, name), dtype=np.int64))
         self.weight = np.asarray(self.weight, dtype=np.int64)
         self.bias_mant = np.asarray(self.bias_mant, dtype=np.int64).reshape(-1)
         self.threshold_schedule = np.asarray(self.threshold_schedule, dtype=np.int64).reshape(-1)
@@ -301,6 +322,11 @@ class Layer:
         if self.kind == "conv" and self.bias_mant.size != self.num_neurons:
             return np.repeat(self.bias_mant, int(np.prod(self.output_shape[1:])))
         return self.bias_mant
+
+    @property
+    def max_delay(self) -> int:
+        """The largest synaptic delay (0 without delays)."""
+        return int(self.delay.max()) if self.delay is not None and self.delay.size else 0
 
     def threshold_at(self, t: int) -> int:
         """Threshold mantissa at sample timestep t (0-based)."""

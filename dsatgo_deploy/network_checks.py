@@ -163,6 +163,7 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
             fail(origin, name, "input_message_bits", f"is {layer.input_message_bits}, but its sources {layer.sources} send "
                   f"{'graded ' + str(expected_bits) + '-bit payloads' if expected_bits else 'binary spikes'}")
         _validate_neuron(layer, net.timesteps, _LayerChecks(origin, name))
+        check_delay_and_recurrence(origin, layer, net.format_version)
         if not (np.isfinite(layer.scale) and layer.scale > 0):
             fail(origin, name, "scale", f"must be a positive number, got {layer.scale}")
         if layer.kind == "conv" and layer.input_message_bits > 0:
@@ -172,6 +173,41 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
         if not layer.spiking:
             fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
     check_resources(net, origin)
+
+
+def check_delay_and_recurrence(origin: str, layer: Layer, format_version: int) -> None:
+    """The optional ``delay`` and ``weight_rec`` arrays of a layer (format version 3): dense only, shapes
+    (out, in) and (out, out), delays in Loihi's [0, 63], recurrent weights that Lava's Dense keeps with the
+    layer's num_weight_bits, a spiking LIF neuron to feed back."""
+    from .loihi_sdn import LAVA_MAX_DELAY
+    from .network import DELAY_VERSION
+    from .neurons.cuba_lif import CubaLIF  # network.py imports this module
+
+    for field_name in ("delay", "weight_rec"):
+        if getattr(layer, field_name) is None:
+            continue
+        if format_version < DELAY_VERSION:
+            fail(origin, layer.name, field_name, f"is set, but format_version {format_version} files hold none "
+                 f"(added in version {DELAY_VERSION})")
+        if layer.kind != "dense":
+            fail(origin, layer.name, field_name, f"only dense layers have it, not {layer.kind} layers")
+    out = int(layer.weight.shape[0])
+    if layer.delay is not None:
+        if layer.delay.shape != layer.weight.shape:
+            fail(origin, layer.name, "delay", f"shape {layer.delay.shape} != the weight's {layer.weight.shape} (out, in)")
+        _check_range(origin, layer.name, "delay", layer.delay, 0, LAVA_MAX_DELAY)
+    if layer.weight_rec is not None:
+        if layer.weight_rec.shape != (out, out):
+            fail(origin, layer.name, "weight_rec", f"shape {layer.weight_rec.shape} != ({out}, {out}): the layer's "
+                 "spikes back to itself")
+        if not layer.spiking or not isinstance(layer.neuron_kind, CubaLIF):
+            fail(origin, layer.name, "weight_rec", f"a {layer.neuron_name} neuron has no LIF spikes to feed back")
+        representable = loihi.representable_weights(_as_tensor(layer.weight_rec), layer.num_weight_bits).numpy()
+        if not np.array_equal(representable, layer.weight_rec):
+            bad = tuple(np.argwhere(representable != layer.weight_rec)[0])
+            fail(origin, layer.name, "weight_rec", f"weight_rec[{', '.join(str(int(i)) for i in bad)}] = "
+                 f"{int(layer.weight_rec[bad])} is not a {layer.num_weight_bits}-bit Loihi weight for a "
+                 f"{loihi.weight_sign_mode(_as_tensor(layer.weight_rec))} matrix (Lava would use {int(representable[bad])})")
 
 
 class _LayerChecks:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from .network import DeployableNetwork
 
 _ARRAY_FIELDS = ("weight", "bias_mant", "threshold_schedule")
+#: Arrays a layer holds only when set (format version 3): stored as ``layer<i>.<field>`` when not None.
+_OPTIONAL_ARRAY_FIELDS = ("delay", "weight_rec")
 #: Fields added after the first files were written, left out of the header at their default so that
 #: such networks' files stay what they were.
 _OMITTED_DEFAULTS = {"num_weight_bits": loihi.WEIGHT_BITS}
@@ -45,15 +47,16 @@ def save(net: DeployableNetwork, path: str | os.PathLike) -> None:
         "provenance": net.provenance,
         "quantization": net.quantization,
         "layers": [
-            {k: v for k, v in dataclasses.asdict(layer).items() if k not in _ARRAY_FIELDS
+            {k: v for k, v in dataclasses.asdict(layer).items() if k not in _ARRAY_FIELDS + _OPTIONAL_ARRAY_FIELDS
              and not (k in _OMITTED_DEFAULTS and v == _OMITTED_DEFAULTS[k])} | {"neuron": layer.neuron_name}
             for layer in net.layers
         ],
     }
     arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
     for index, layer in enumerate(net.layers):
-        for name in _ARRAY_FIELDS:
-            arrays[f"layer{index}.{name}"] = getattr(layer, name).astype(np.int32)
+        for name in _ARRAY_FIELDS + _OPTIONAL_ARRAY_FIELDS:
+            if getattr(layer, name) is not None:
+                arrays[f"layer{index}.{name}"] = getattr(layer, name).astype(np.int32)
     with atomic_file(path, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, array in arrays.items():
             # np.savez stamps each entry with the current time; a fixed one makes the file
@@ -103,6 +106,13 @@ def load(path: str | os.PathLike) -> DeployableNetwork:
         for index, spec in enumerate(header["layers"]):
             _check_layer_spec(origin, index, spec, arrays, _ARRAY_FIELDS)
             for name in _ARRAY_FIELDS:
+                spec[name] = arrays[f"layer{index}.{name}"]
+            present = tuple(name for name in _OPTIONAL_ARRAY_FIELDS if f"layer{index}.{name}" in arrays)
+            for name in _OPTIONAL_ARRAY_FIELDS:
+                if spec.pop(name, None) is not None:
+                    _fail(origin, str(spec.get("name", f"#{index}")), name, "belongs in its own array, not the header")
+            _check_layer_spec(origin, index, spec, arrays, present)
+            for name in present:
                 spec[name] = arrays[f"layer{index}.{name}"]
             layers.append(Layer(**spec))
         net = DeployableNetwork(

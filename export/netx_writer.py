@@ -14,6 +14,8 @@ fixed at 6 and one threshold per layer. So the writer needs, per layer:
   (``per_layer_thresholds``), which the export report states;
 * a chain: every layer reads exactly the previous one (no residual ADD);
   a dense layer after a conv gets a netx 'flatten' entry ((C, H, W) order).
+* synaptic delays up to 62 (netx clips larger ones) are written per synapse, a dense entry's
+  ``delay`` (out, in); a recurrent layer (``weight_rec``) is refused.
 
 The readout becomes a CUBA layer with vThMant = 2**17 (never fires; netx's own
 value for a missing neuron), iDecay = du + 1 = 4096, vDecay = dv = 0.
@@ -69,7 +71,20 @@ def check_netx_expressible(net: DeployableNetwork) -> None:
         if layer.sources != [previous]:
             raise UserError(f"layer '{layer.name}': field 'sources': netx files are chains, but it reads "
                             f"{layer.sources} instead of {previous!r}")
+        _check_netx_delay_and_recurrence(layer)
         previous = layer.name
+
+
+def _check_netx_delay_and_recurrence(layer: Layer) -> None:
+    """Delays up to netx's clip (62) are written as netx's per-synapse ``delay``; a recurrent layer is refused
+    (netx re-optimizes [weight | weight_rec] as one matrix, which our writer does not check)."""
+    from dsatgo_deploy.loihi_sdn import NETX_MAX_DELAY
+
+    if layer.max_delay > NETX_MAX_DELAY:
+        raise UserError(f"layer '{layer.name}': field 'delay': {layer.max_delay} exceeds {NETX_MAX_DELAY}, which netx "
+                        "clips delays to")
+    if layer.weight_rec is not None:
+        raise UserError(f"layer '{layer.name}': field 'weight_rec': the netx target does not write recurrent blocks")
 
 
 #: Root attributes of our netx files: what a run needs that netx's layer groups do not hold
@@ -150,6 +165,8 @@ def _write_netx_layer(group, layer: Layer, vth: int) -> None:
         _netx_type(group, "dense")
         group.create_dataset("inFeatures", data=layer.input_size)
         group.create_dataset("outFeatures", data=layer.num_neurons)
+        if layer.delay is not None:  # per synapse (out, in), as netx's create_dense takes it
+            group.create_dataset("delay", data=layer.delay.astype(np.float64))
     # lava-dl's CUBA neuron.device_params, key for key ('type' a plain string)
     neuron = {"type": "CUBA", "iDecay": layer.current_decay + 1, "vDecay": layer.voltage_decay, "vThMant": vth,
               "refDelay": 1, "gradedSpike": False}

@@ -246,6 +246,10 @@ def build_onnx(net: DeployableNetwork):
     produced: dict[str, str] = {INPUT: flat_x}  # layer -> its messages of this step (int64 payloads or bool spikes)
     binary: dict[str, str] = {}
     for layer in net.layers:
+        for field_name in ("delay", "weight_rec"):  # one timestep per call: no buffers of past steps
+            if getattr(layer, field_name) is not None:
+                raise UserError(f"layer '{layer.name}': field '{field_name}': the onnx target has no synaptic delays "
+                                "or recurrent synapses")
         n = layer.num_neurons
         graded = layer.input_message_bits > 0
         if INPUT in layer.sources and not graded and INPUT not in binary:

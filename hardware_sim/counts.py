@@ -27,6 +27,12 @@ those of the deployed layers: pooling folded into a following synapse makes them
 larger than a pool-then-multiply ANN would do. "Active" means the neuron received
 at least one synaptic event (even if the events cancel) or fired at t.
 Per-inference figures are sums over t, averaged over samples.
+
+Delays and recurrence (format version 3): a delayed synapse is counted at the step its message is sent
+(the core reads the synapse then and adds into the accumulator slot d steps ahead), so delays change
+no count; a recurrent layer's own spikes of step t - 1 reach its neurons through ``weight_rec`` at step t
+and count as events of step t (the spikes of the sample's last step would land after it: not counted).
+Time-varying input (B, T, *input_shape) is counted step by step.
 """
 
 from __future__ import annotations
@@ -116,6 +122,13 @@ def _events(layer: Layer, mask: torch.Tensor, messages: np.ndarray) -> np.ndarra
     return (flat @ mask.T).numpy()
 
 
+def _recurrent_events(layer: Layer, spikes: np.ndarray) -> np.ndarray:
+    """Events (b, steps, n) through a layer's recurrent synapse of its own spikes (b, steps, n)."""
+    mask = torch.from_numpy((layer.weight_rec != 0).astype(np.float64))
+    flat = torch.from_numpy(np.ascontiguousarray(spikes.reshape(-1, spikes.shape[-1]), dtype=np.float64))
+    return (flat @ mask.T).numpy().reshape(spikes.shape)
+
+
 def _mask(layer: Layer, nonzero: bool = True) -> torch.Tensor:
     weight = np.asarray(layer.weight)
     return torch.from_numpy((weight != 0 if nonzero else np.ones_like(weight, dtype=bool)).astype(np.float64))
@@ -167,8 +180,9 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
             raise ValueError(f"spikes['{layer.name}']: shape {shape}, expected (B, {steps}, {layer.num_neurons})")
         samples = shape[0]
     if input_payloads is not None:
-        payloads = np.asarray(input_payloads).reshape(len(input_payloads), -1)
-        if payloads.shape[1] != net.input_size or (samples is not None and len(payloads) != samples):
+        varying = np.ndim(input_payloads) == 3 and np.shape(input_payloads)[1:] == (steps, net.input_size)
+        payloads = np.asarray(input_payloads).reshape(len(input_payloads), *((steps,) if varying else ()), -1)
+        if payloads.shape[-1] != net.input_size or (samples is not None and len(payloads) != samples):
             raise ValueError(f"input_payloads: shape {np.shape(input_payloads)} does not match (B, {net.input_size})")
         samples = len(payloads)
     else:
@@ -191,12 +205,17 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
                    else np.zeros((stop - start, steps, n_out), bool))
             events = np.zeros((stop - start, steps, n_out))
             for source in layer.sources:
-                if source == INPUT:  # the same payloads every timestep: one synapse pass
+                if source == INPUT and payloads.ndim == 2:  # the same payloads every timestep: one synapse pass
                     events += _events(layer, mask, payloads[start:stop] != 0)[:, None, :]
+                elif source == INPUT:  # time-varying input: its payloads of each step
+                    flat = payloads[start:stop].reshape((stop - start) * steps, -1) != 0
+                    events += _events(layer, mask, flat).reshape(stop - start, steps, n_out)
                 else:
                     messages = np.asarray(spikes[source][start:stop], dtype=bool)
                     flat = messages.reshape((stop - start) * steps, -1)
                     events += _events(layer, mask, flat).reshape(stop - start, steps, n_out)
+            if layer.weight_rec is not None:
+                events[:, 1:] += _recurrent_events(layer, own[:, :-1])
             synops += np.rint(events.sum(axis=(0, 2))).astype(np.int64)
             active += ((events > 0) | own).sum(axis=(0, 2))
         own_spikes = counted.get(layer.name, np.zeros(steps, np.int64))

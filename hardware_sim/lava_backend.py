@@ -38,6 +38,13 @@ reference's ``wrap32(sum over sources of syn(W, m_src))``::
   which repeat their 0/1 input one step later), one chain per source, shared by
   every consumer (the consumer needing k steps taps the k-th link). Relays are
   stock Loihi populations, not layers, and never appear in the results.
+* Delays and recurrence (format version 3). A layer with synaptic delays gets a
+  DelayDense (its delays, weights, exponent, bits) instead of a Dense: d more
+  steps on the wire, which the format's sample time already states, so depths
+  and realignment are unchanged. A recurrent layer gets a Dense (``weight_rec``,
+  the layer's exponent and bits) from its neurons back to their own InPort.
+  Their buffers outlive a neuron reset, so such a network runs one graph per
+  sample, each from rest (the timeout applies to each).
 * Input. A RingBuffer sends each sample's payloads (graded) or 0/1 spikes: the same
   every step of the sample for static samples, one row per step for
   time-varying ones (B, T, *input_shape).
@@ -148,7 +155,7 @@ def _import_lava() -> types.SimpleNamespace:
         from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc.conv.process import Conv
-        from lava.proc.dense.process import Dense
+        from lava.proc.dense.process import DelayDense, Dense
         from lava.proc.io.source import RingBuffer as Source
         from lava.proc.lif.process import LIF, LIFReset
         from lava.proc.monitor.process import Monitor
@@ -160,6 +167,7 @@ def _import_lava() -> types.SimpleNamespace:
         raise UserError(f"Lava is not installed or does not import ({exc}); install lava-nc 0.10.0 and "
                         "lava-dl 0.6.0 as the Makefile does (pip --no-deps --ignore-requires-python)") from None
     return types.SimpleNamespace(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
+                                 DelayDense=DelayDense,
                                  Source=Source, LIF=LIF, LIFReset=LIFReset, Monitor=Monitor, Sparse=Sparse,
                                  ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder,
                                  PySpikeRecorderModel=PySpikeRecorderModel)
@@ -300,6 +308,24 @@ def run_lava(
     floating = select_tag == "floating_pt"
     if timeout_s is None and _default_timeout_s:
         timeout_s = _default_timeout_s[-1]
+    # Delay buffers and recurrent spikes would carry one sample's spikes into the next: such networks run
+    # one graph per sample, each from rest.
+    isolated = any(layer.delay is not None or layer.weight_rec is not None for layer in net.layers)
+    parts = [encoded[i:i + 1] for i in range(samples)] if isolated else [encoded]
+    runs = [_run_graph(net, part, lava, select_tag, progress, timeout_s) for part in parts]
+    spikes = {name: np.concatenate([run[0][name] for run in runs]) for name in runs[0][0]}
+    engine = "lava-float" if floating else "lava"
+    if runs[0][1] is None:
+        return RunRecord.from_readout(engine, spikes, None)
+    return RunRecord.from_readout(engine, spikes, np.concatenate([run[1] for run in runs]))
+
+
+def _run_graph(net: DeployableNetwork, encoded: np.ndarray, lava, select_tag: str, progress: bool,
+               timeout_s: float | None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """One Lava graph for these samples, streamed back to back (module doc): spikes per spiking layer
+    (B, T, n) and the readout trace (B, T, n_out) or None, in sample time."""
+    samples, steps = len(encoded), net.timesteps
+    floating = select_tag == "floating_pt"
     with tempfile.TemporaryDirectory(prefix="dsatgo-lava-") as workdir, guarded_children(workdir):
         graph = _build(net, encoded, lava, Path(workdir), floating)
         monitored = _execute(graph, lava, select_tag, progress, timeout_s, f"{samples} samples x {steps} steps")
@@ -310,9 +336,8 @@ def run_lava(
             wall = _lava_to_torch(np.load(path), graph.shapes[name])  # (total, n), torch order
             spikes[name] = wall[index + graph.depths[name]]  # (B, T, n)
     if monitored is None:
-        return RunRecord.from_readout("lava-float" if floating else "lava", spikes, None)
+        return spikes, None
     readout = net.layers[-1]
     wall_v = _lava_to_torch(monitored, readout.output_shape)
     wall_v = wall_v * float(1 << loihi.ACTIVATION_SHIFT) if floating else wall_v.astype(np.int64)
-    readout_trace = wall_v[index + graph.depths[readout.name]]  # (B, T, n_out)
-    return RunRecord.from_readout("lava-float" if floating else "lava", spikes, readout_trace)
+    return spikes, wall_v[index + graph.depths[readout.name]]  # (B, T, n_out)

@@ -68,11 +68,37 @@ def float_parameters(layer: Layer, steps: int) -> dict:
 def _dense_synapse(lava, layer: Layer, name: str, floating: bool = False):
     """The layer's Dense: integer weights (out, in) as they are, weight exponent, weight bits, message
     bits; floating point: weights * 2**weight_exp."""
+    if layer.delay is not None:
+        return _delay_dense_synapse(lava, layer, name, floating)
     if floating:
         return lava.Dense(weights=float_parameters(layer, 1)["weight"], num_message_bits=layer.input_message_bits,
                           name=name)
     return lava.Dense(weights=layer.weight.astype(np.int32), weight_exp=layer.weight_exp,
                       num_weight_bits=layer.num_weight_bits, num_message_bits=layer.input_message_bits, name=name)
+
+
+def _delay_dense_synapse(lava, layer: Layer, name: str, floating: bool = False):
+    """A layer with synaptic delays: Lava's DelayDense (its weights, delays (out, in), weight exponent and bits),
+    which delivers the message of wall step w - 1 - d at w: d steps more than a Dense."""
+    delays = np.ascontiguousarray(layer.delay, dtype=int)  # DelayDense checks for the platform int
+    if floating:
+        return lava.DelayDense(weights=float_parameters(layer, 1)["weight"], delays=delays,
+                               num_message_bits=layer.input_message_bits, name=name)
+    return lava.DelayDense(weights=layer.weight.astype(np.int32), delays=delays, weight_exp=layer.weight_exp,
+                           num_weight_bits=layer.num_weight_bits, num_message_bits=layer.input_message_bits, name=name)
+
+
+def _recurrent_synapse(lava, layer: Layer, neuron, floating: bool = False) -> None:
+    """A layer's recurrent Dense (``weight_rec``): from its own spikes back into its own InPort, one step late,
+    with the layer's weight exponent and bits (netx's RecurrentDense)."""
+    if floating:
+        synapse = lava.Dense(weights=layer.weight_rec.astype(np.float64) * 2.0 ** layer.weight_exp,
+                             name=f"{layer.name}_recurrent")
+    else:
+        synapse = lava.Dense(weights=layer.weight_rec.astype(np.int32), weight_exp=layer.weight_exp,
+                             num_weight_bits=layer.num_weight_bits, name=f"{layer.name}_recurrent")
+    neuron.s_out.connect(synapse.s_in)
+    synapse.a_out.connect(neuron.a_in)
 
 
 def _conv_synapse(lava, layer: Layer, name: str, floating: bool = False):
@@ -162,6 +188,8 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
                 port = port.transpose([2, 1, 0]).flatten()  # (X, Y, C) -> (C, Y, X) -> torch's flatten order
             port.connect(synapse.s_in)
             synapse.a_out.connect(neuron.a_in)
+        if layer.weight_rec is not None:
+            _recurrent_synapse(lava, layer, neuron, floating)
         if layer.spiking:
             dims = lava_shape(layer.output_shape)
             path = workdir / f"spikes_{len(recordings)}.npy"

@@ -15,7 +15,10 @@ neuron recurrence over T. The input is the same payload every step (static
 samples, the synapse is then computed once) or a different one every step
 (time-varying samples, (B, T, *input_shape): event data). Float matmul is exact
 because every partial sum is an integer below 2**24 (float32) or 2**53 (float64,
-chosen per layer from the worst-case bound).
+chosen per layer from the worst-case bound). A layer with synaptic delays
+sums one masked synapse per distinct delay, each shifted d steps later; a
+recurrent layer steps its neuron one timestep at a time, its own spikes of the
+step before joining a(t) through ``weight_rec`` (network.py's equations).
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ class _PreparedLayer:
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
         self.bias = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, device=device), layer.bias_exp)
         self.graded = layer.input_message_bits > 0
+        # Optional synapse fields (format version 3): delays per synapse and a recurrent Dense.
+        self.delay = None if layer.delay is None else torch.as_tensor(layer.delay, device=device)
+        self.weight_rec = (None if layer.weight_rec is None else
+                           torch.as_tensor(layer.weight_rec, dtype=loihi.exact_float_dtype(layer.weight_rec, 1),
+                                           device=device))
 
 
 def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
@@ -49,16 +57,33 @@ def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.T
         geometry = layer.conv
         acc = loihi.conv_accumulate(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
                                     prepared.graded)
+    elif prepared.delay is not None:
+        return _delayed_dense_input(prepared, flat.reshape(batch, steps, -1))
     else:
         acc = loihi.dense_accumulate(prepared.weight, flat, layer.weight_exp, prepared.graded)
     return acc.reshape(batch, steps, -1)
+
+
+def _delayed_dense_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
+    """A Dense with synaptic delays on (B, T, n_in) messages: ``wrap32(sum over d of shift(W_d m(t - d)))``,
+    each delay's slot shifted on its own before the int32 sum (Lava's DelayDense; network.py's equations)."""
+    batch, steps = messages.shape[:2]
+    flat = messages.reshape(batch * steps, -1)
+    total = torch.zeros((batch, steps, prepared.weight.shape[0]), dtype=torch.int64, device=messages.device)
+    for d in torch.unique(prepared.delay).tolist():
+        if d >= steps:
+            continue
+        slot = torch.where(prepared.delay == d, prepared.weight, torch.zeros_like(prepared.weight))
+        acc = loihi.dense_accumulate(slot, flat, prepared.layer.weight_exp, prepared.graded).reshape(batch, steps, -1)
+        total[:, d:] += acc[:, : steps - d]
+    return loihi.wrap_signed(total, 32)
 
 
 def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], steps: int,
                  static_input: bool = True) -> torch.Tensor:
     """a(t) of a layer: its synapse applied to each source, summed in the neuron's int32 in-port."""
     layer = prepared.layer
-    if layer.sources == [INPUT] and static_input:
+    if layer.sources == [INPUT] and static_input and prepared.delay is None:
         # Direct encoding: the same payload every step, so the synapse is computed once.
         return _synaptic_input(prepared, outputs[INPUT][:, :1]).expand(-1, steps, -1)
     total = sum(_synaptic_input(prepared, outputs[source]) for source in layer.sources)
@@ -69,6 +94,22 @@ def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: i
     """The neuron kind's recurrence over T (dsatgo_deploy.neurons); returns (spikes (B, T, n) bool, v after
     each step (B, T, n) for the non-spiking readout, None for spiking layers, whose v nobody reads)."""
     return layer.neuron_kind.reference(layer, bias, a, steps)
+
+
+def _recurrent_sequence(prepared: _PreparedLayer, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, None]:
+    """A LIF layer with a recurrent Dense (``weight_rec``): step by step, its spikes of step t - 1 through
+    W_rec (shifted by weight_exp, wrap32) join a(t) in the neuron's int32 in-port; spikes (B, T, n) bool."""
+    layer = prepared.layer
+    thresholds = layer.neuron_kind.thresholds(layer, steps)
+    state = loihi.lif_initial_state(a[:, 0].shape, a.device)
+    fired = torch.zeros(a[:, 0].shape, dtype=torch.bool, device=a.device)
+    spikes = []
+    for t in range(steps):
+        recurrent = loihi.dense_accumulate(prepared.weight_rec, fired, layer.weight_exp, False)
+        params = loihi.LIFParameters(layer.current_decay, layer.voltage_decay, prepared.bias, thresholds[t])
+        state, fired = loihi.lif_step(params, state, loihi.wrap_signed(a[:, t] + recurrent, 32))
+        spikes.append(fired)
+    return torch.stack(spikes, dim=1), None
 
 
 def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor, payloads: bool = False) -> torch.Tensor:
@@ -104,7 +145,10 @@ def simulate(
         for item in prepared:
             layer = item.layer
             a = _layer_input(item, outputs, steps, static_input)
-            fired, voltage = _neuron_sequence(layer, item.bias, a, steps)
+            if item.weight_rec is not None:
+                fired, voltage = _recurrent_sequence(item, a, steps)
+            else:
+                fired, voltage = _neuron_sequence(layer, item.bias, a, steps)
             if layer.spiking:
                 outputs[layer.name] = fired  # bool: a binary synapse only asks which messages are non-zero
                 chunks_spikes[layer.name].append(fired.cpu().numpy())

@@ -32,11 +32,15 @@ computes what Lava computes when netx loads the file
   first dense layer's fan-in, or ``input_shape`` for a first conv layer. The
   input is binary spikes (``input_message_bits = 0``, InputEncoding.spikes()) or
   graded payloads of ``input_message_bits`` bits;
+* delays, recurrence, average (dsatgo_deploy/importers/netx_temporal.py, docs/netx_kinds.md): a
+  dense entry's ``delay`` becomes ``Layer.delay`` (expanded and clipped to 62 as netx does);
+  ``dense_rec`` a dense layer with ``weight_rec`` (netx's joint weight optimization); the
+  ``average`` block netx does not build, a readout counting each group's spikes;
 * refused with a UserError naming the layer index and type or field: layer types
-  netx does not implement (pool, average, concat, convT, unpool) or that the
-  format lacks (dense_rec, dense_comp, unknown types), an input layer with a
+  netx does not implement (pool, concat, convT, unpool) or that the
+  format lacks (dense_comp, unknown types), an input layer with a
   neuron (netx builds an Input block that is never connected), non-CUBA
-  neurons, per-neuron decays or thresholds, non-zero delays, conv groups.
+  neurons, per-neuron decays or thresholds, a recurrent block with delays, conv groups.
 
 lava-dl's netx files have no timestep count: pass ``timesteps`` (T, the steps per sample,
 netx's ``reset_interval``); files our writer made carry it, and the input encoding
@@ -58,6 +62,7 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import DeployableNetwork, InputEncoding, validate
 
 from .netx_layers import _Entry, _read_layers
+from .netx_temporal import check_average_range
 from .netx_weights import netx_dense_weights, optimize_weight_bits  # noqa: F401  (this module's API)
 from .registry import Importer, register_importer
 
@@ -152,6 +157,7 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
         timesteps = run.get("timesteps")
         if timesteps is None:
             raise UserError(f"{origin}: a lava-dl netx file holds no timestep count: pass --timesteps T")
+    check_average_range(entries, layers, timesteps, origin)
     provenance = {"imported_from": "lava-dl netx", "file": origin, "input_message_bits": int(input_message_bits)}
     if run.get("source_sha256"):
         provenance["source_sha256"] = run["source_sha256"]

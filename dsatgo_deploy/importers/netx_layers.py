@@ -13,10 +13,11 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, ConvGeometry, Layer
 
+from .netx_temporal import average_readout, read_delay, recurrent_weights
 from .netx_weights import _representable, netx_dense_weights
 
-#: Layer types netx's hdf5.Network raises NotImplementedError for.
-NETX_UNIMPLEMENTED = ("pool", "average", "concat", "convT", "unpool")
+#: Layer types netx's hdf5.Network raises NotImplementedError for ('average' is imported: netx_temporal.py).
+NETX_UNIMPLEMENTED = ("pool", "concat", "convT", "unpool")
 #: netx's neuron for a dense layer without one: a non-leaky integrator that never fires.
 NETX_DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
 
@@ -97,7 +98,7 @@ def _neuron(entry: _Entry, kind: str) -> dict:
         if kind == "conv":
             entry.fail("neuron", "missing (netx needs a neuron for a conv layer)")
         config = NETX_DEFAULT_NEURON
-        return {"du": config["iDecay"] - 1, "dv": config["vDecay"], "vth": config["vThMant"]}
+        return {"du": config["iDecay"] - 1, "dv": config["vDecay"], "vth": config["vThMant"], "default": True}
     neuron = entry.group["neuron"]
     neuron_type = _Entry(neuron, entry.index, entry.origin).text("type") if "type" in neuron else None
     if neuron_type not in ("CUBA", "LOIHI"):
@@ -139,6 +140,8 @@ class _Synapse(NamedTuple):
     num_weight_bits: int
     conv: ConvGeometry | None
     output_shape: tuple[int, ...]
+    delay: np.ndarray | None = None  # (out, in), netx_temporal.read_delay
+    weight_rec: np.ndarray | None = None  # dense_rec: (out, out)
 
 
 def _read_layers(entries: list[_Entry], input_message_bits: int, input_shape: tuple[int, ...] | None):
@@ -148,9 +151,14 @@ def _read_layers(entries: list[_Entry], input_message_bits: int, input_shape: tu
     shape: tuple[int, ...] | None = tuple(int(d) for d in input_shape) if input_shape is not None else None
     file_input_shape: tuple[int, ...] | None = None
     flatten = False
-    last_neuron_index = max((e.index for e in entries if e.type in ("dense", "conv")), default=-1)
+    last_neuron_index = max((e.index for e in entries if e.type in ("dense", "dense_rec", "conv")), default=-1)
     for entry in entries:
         kind = _layer_type(entry)
+        if kind == "average":
+            if entry is not entries[-1]:
+                entry.fail(None, "an 'average' block must be the file's last entry")
+            layers.append(average_readout(entry, layers[-1] if layers else None, _unique_name(entry, kind, names)))
+            continue
         if kind == "input":
             file_input_shape = _read_input_entry(entry, layers, file_input_shape)
             continue
@@ -179,11 +187,11 @@ def _layer_type(entry: _Entry) -> str:
     if kind in NETX_UNIMPLEMENTED:
         entry.fail(None, f"layer type '{kind}' is not implemented by netx (lava.lib.dl.netx.hdf5.Network raises "
                          "NotImplementedError), so it cannot be imported")
-    if kind in ("dense_rec", "dense_comp"):
-        entry.fail(None, f"layer type '{kind}' (recurrent or complex dense) has no deployable-network equivalent")
-    if kind not in ("input", "flatten", "dense", "conv"):
+    if kind == "dense_comp":
+        entry.fail(None, f"layer type '{kind}' (complex dense) has no deployable-network equivalent")
+    if kind not in ("input", "flatten", "dense", "dense_rec", "conv", "average"):
         entry.fail("type", f"unknown layer type '{kind}' (netx would skip it silently)")
-    return kind
+    return "dense" if kind == "dense_rec" else kind
 
 
 def _read_input_entry(entry: _Entry, layers: list[Layer],
@@ -222,10 +230,15 @@ def _dense_synapse(entry: _Entry, source_shape: tuple[int, ...] | None, shape: t
                          "without a 'flatten' entry between them (netx cannot connect them)")
     if int(np.prod(source_shape)) != weight.shape[1]:
         entry.fail("weight", f"has {weight.shape[1]} inputs, but its source gives {int(np.prod(source_shape))}")
-    if entry.has("delay") and np.any(entry.array("delay") != 0):
-        entry.fail("delay", "synaptic delays have no deployable-network equivalent")
+    delay = read_delay(entry, weight.shape)
     if not weight.any():
         entry.fail("weight", "all weights are 0: netx's optimize_weight_bits fails on it (OverflowError)")
+    if entry.type == "dense_rec":
+        if delay is not None:
+            entry.fail("delay", "a recurrent block with delays cannot be imported (netx builds its delayed "
+                                "synapses without the weight exponent)")
+        weight, weight_rec, num_weight_bits, weight_exp = recurrent_weights(entry, weight, bits)
+        return _Synapse(weight, weight_exp, num_weight_bits, None, (out_features,), None, weight_rec), shape
     try:
         weight, num_weight_bits, weight_exp, lossy = netx_dense_weights(weight, bits)
     except UserError as exc:
@@ -234,7 +247,7 @@ def _dense_synapse(entry: _Entry, source_shape: tuple[int, ...] | None, shape: t
         warnings.warn(f"{entry.where('weight')}: netx's optimize_weight_bits does not keep these weights: Lava "
                       "computes with different ones (docs/loihi_arithmetic.md, netx files), and so does the imported layer",
                       stacklevel=4)
-    return _Synapse(weight, weight_exp, num_weight_bits, None, (out_features,)), shape
+    return _Synapse(weight, weight_exp, num_weight_bits, None, (out_features,), delay), shape
 
 
 def _conv_synapse(entry: _Entry, source_shape: tuple[int, ...] | None, shape: tuple[int, ...] | None,
@@ -278,16 +291,30 @@ def _layer(entry: _Entry, kind: str, synapse: _Synapse, previous: str, names: se
     neuron = _neuron(entry, kind)
     readout = entry.index == last_neuron_index and neuron["vth"] >= loihi.NEVER_FIRES_VTH
     if neuron["vth"] > loihi.THRESHOLD_RANGE[1] and not readout:
+        if neuron.get("default"):
+            entry.fail("neuron", "missing: netx then builds its default neuron (CUBA, vThMant 2**17), which never "
+                                 "fires; only the last layer may be such a (non-spiking) readout")
         entry.fail("neuron/vThMant", f"is {neuron['vth']}: the layer can never fire; only the last layer may be "
                                      "such a (non-spiking) readout")
-    name = entry.text("name") if entry.has("name") else f"{kind}{entry.index}"
-    if name in names or name == INPUT:
-        name = f"{kind}{entry.index}"
-    names.add(name)
+    if readout and synapse.weight_rec is not None:
+        entry.fail(*(("neuron", "missing: netx's default neuron never fires, so the recurrent block has nothing to "
+                                "feed back") if neuron.get("default") else
+                     ("neuron/vThMant", f"is {neuron['vth']}: the recurrent block can never fire")))
+    name = _unique_name(entry, kind, names)
     return Layer(
         name=name, sources=[previous], weight=synapse.weight, weight_exp=synapse.weight_exp,
         bias_mant=_bias(entry, kind, synapse.output_shape), bias_exp=6,
         threshold_schedule=np.zeros(0, np.int64) if readout else np.array([neuron["vth"]]),
         current_decay=neuron["du"], voltage_decay=neuron["dv"], spiking=not readout,
         input_message_bits=input_message_bits if previous == INPUT else 0, scale=1.0, kind=kind, conv=synapse.conv,
-        num_weight_bits=synapse.num_weight_bits, neuron="readout" if readout else "cuba_lif")
+        num_weight_bits=synapse.num_weight_bits, neuron="readout" if readout else "cuba_lif",
+        delay=synapse.delay, weight_rec=synapse.weight_rec)
+
+
+def _unique_name(entry: _Entry, kind: str, names: set[str]) -> str:
+    """The entry's ``name`` (our writer stores one), else ``<type><index>``; unique and not 'input'."""
+    name = entry.text("name") if entry.has("name") else f"{kind}{entry.index}"
+    if name in names or name == INPUT:
+        name = f"{kind}{entry.index}"
+    names.add(name)
+    return name

@@ -374,8 +374,18 @@ def _replace(key, value):
 
 REFUSED = {
     **{f"type {kind}": (_set_type(2, kind), rf"layer 2 \({kind}\): layer type '{kind}' is not implemented by netx")
-       for kind in ("pool", "average", "concat", "convT", "unpool")},
-    "recurrent dense": (_set_type(1, "dense_rec"), r"layer 1 \(dense_rec\): layer type 'dense_rec'"),
+       for kind in ("pool", "concat", "convT", "unpool")},
+    "recurrent dense without weight_rec": (_set_type(1, "dense_rec"), r"layer 1 \(dense_rec\): field 'weight_rec': "
+                                                                      r"missing"),
+    "recurrent dense with delays": (lambda h5: (_set_type(1, "dense_rec")(h5), _add("layer/1/weight_rec", np.eye(2))(h5),
+                                                _add("layer/1/delay", np.array([0, 3]))(h5)),
+                                    r"layer 1 \(dense_rec\): field 'delay': a recurrent block with delays"),
+    "recurrent readout without a neuron": (lambda h5: (_set_type(2, "dense_rec")(h5), _add("layer/2/weight_rec", np.eye(1))(h5),
+                                                       h5.__delitem__("layer/2/neuron")),
+                                           r"layer 2 \(dense_rec\): field 'neuron': missing: netx's default neuron never"),
+    "average not last": (_set_type(1, "average"), r"layer 1 \(average\): an 'average' block must be the file's last"),
+    "average of unequal groups": (lambda h5: (_set_type(2, "average")(h5), _replace("layer/2/shape", np.array([3]))(h5)),
+                                  r"layer 2 \(average\): field 'shape': gives 3 groups, which do not split the 2"),
     "unknown type": (_set_type(2, "sigma"), r"layer 2 \(sigma\): field 'type': unknown layer type 'sigma'"),
     "input with a neuron": (_add("layer/0/neuron/type", b"CUBA"), r"layer 0 \(input\): field 'neuron': an input layer "
                                                                    r"with a neuron"),
@@ -383,7 +393,11 @@ REFUSED = {
     "per-neuron decay": (_replace("layer/1/neuron/iDecay", np.array([1, 2])), r"layer 1 \(dense\): field "
                                                                              r"'neuron/iDecay': has 2 different"),
     "float threshold": (_replace("layer/2/neuron/vThMant", 10.5), r"field 'neuron/vThMant': is 10.5, not an integer"),
-    "delays": (_add("layer/1/delay", np.array([0, 3])), r"layer 1 \(dense\): field 'delay': synaptic delays"),
+    "negative delay": (_add("layer/1/delay", np.array([0, -3])), r"layer 1 \(dense\): field 'delay': holds the "
+                                                                 r"negative delay -3"),
+    "delay shape": (_add("layer/1/delay", np.zeros(3)), r"layer 1 \(dense\): field 'delay': has shape \(3,\)"),
+    "hidden layer without a neuron": (lambda h5: h5.__delitem__("layer/1/neuron"), r"layer 1 \(dense\): field "
+                                      r"'neuron': missing: netx then builds its default neuron"),
     "hidden layer that never fires": (_replace("layer/1/neuron/vThMant", 2**17), r"layer 1 \(dense\): field "
                                                                                  r"'neuron/vThMant': is 131072"),
     "all-zero weights": (_replace("layer/2/weight", np.zeros((1, 2))), r"layer 2 \(dense\): field 'weight': all "
