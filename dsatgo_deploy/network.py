@@ -25,7 +25,12 @@ Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):
     s(t) = v(t) > threshold_schedule[t] << 6 ;  v(t) = 0 where s(t)
 
 The neuron is a kind named by ``Layer.neuron`` (dsatgo_deploy.neurons: ``cuba_lif``,
-``scheduled_lif``, ``readout``); the equations above are the CUBA LIF kinds'.
+``scheduled_lif``, ``readout``, and the sigma-delta kinds ``sigma_delta``, ``delta``, ``sigma``);
+the equations above are the CUBA LIF kinds'. A sigma-delta kind's messages are graded: signed
+integers of ``Layer.message_bits`` bits (0: binary spikes), and a layer reading them has
+``input_message_bits`` equal to its source's ``message_bits`` (its synapse multiplies them as it
+does graded input payloads). An ``identity`` layer has no synapse: its neuron receives its single
+source's messages one to one, ``a(t) = m_src(t)`` (netx's input neuron: the SDNN delta encoder).
 A readout layer (``spiking = False``) never fires; its v after step T is the
 network's output. The readout is optional: when the last layer spikes (as
 lava-dl networks usually do) the output is its spike count per neuron over the
@@ -44,7 +49,9 @@ which the Lava backend accounts for; the format itself is latency-free.
 On disk: one ``.npz`` archive (no pickles) holding a JSON header and one integer
 array per layer field; written atomically.
 
-Format history (every older file still loads): format_version 2 stores each layer's
+Format history (every older file still loads): format_version 3 adds the ``identity`` layer kind
+(``Layer.shape``), graded layer messages (``Layer.message_bits``, omitted from the header when 0) and
+the sigma-delta neuron kinds. Format_version 2 stores each layer's
 neuron kind (``neuron``; a version 1 file's kinds are inferred: readout when not
 spiking, scheduled_lif with T thresholds, else cuba_lif). Within version 1, added
 ``Layer.num_weight_bits`` (omitted from the header when 8, its default, so files
@@ -68,11 +75,11 @@ from .neurons import NeuronKind, infer_neuron, neuron_kind, neuron_kinds
 from .errors import UserError
 
 FORMAT_NAME = "dsatgo-deployable-network"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: versions this reader loads (1: neuron kinds inferred)
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 INPUT = "input"
-LAYER_KINDS = ("dense", "conv")
+LAYER_KINDS = ("dense", "conv", "identity")
 #: Layer.num_weight_bits: Lava's Dense keeps 8 - (8 - bits) (- 1 mixed) bits; 9 keeps odd mixed weights.
 WEIGHT_BITS_RANGE = (1, 9)
 INPUT_ENCODINGS = ("graded", "spikes")
@@ -225,6 +232,10 @@ class Layer:
     scale: integer units of ``a`` per unit of float current (v = 64 * scale * U).
     neuron: the neuron kind's name (dsatgo_deploy.neurons), which sets ``spiking``; None: inferred
         from ``spiking`` and the threshold schedule (:func:`dsatgo_deploy.neurons.infer_neuron`).
+    message_bits: bits of the graded messages the layer sends (a graded neuron kind: sigma-delta), 0 for
+        binary spikes; a consumer's input_message_bits equals it.
+    shape: an ``identity`` layer's shape ((C, H, W) or (n,)), its source's: it has no synapse (weight
+        empty, weight_exp 0), its neuron receives the source's messages one to one; None for the others.
     """
 
     name: str
@@ -243,6 +254,8 @@ class Layer:
     conv: ConvGeometry | None = None
     num_weight_bits: int = loihi.WEIGHT_BITS
     neuron: str | None = None
+    message_bits: int = 0
+    shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.conv, dict):
@@ -252,10 +265,12 @@ class Layer:
         self.threshold_schedule = np.asarray(self.threshold_schedule, dtype=np.int64).reshape(-1)
         self.sources = list(self.sources)
         for name in ("weight_exp", "bias_exp", "current_decay", "voltage_decay", "input_message_bits",
-                     "num_weight_bits"):
+                     "num_weight_bits", "message_bits"):
             setattr(self, name, int(getattr(self, name)))
         self.spiking = bool(self.spiking)
         self.scale = float(self.scale)
+        if self.shape is not None:
+            self.shape = tuple(int(d) for d in self.shape)
         if self.neuron in neuron_kinds():
             self.spiking = neuron_kind(self.neuron).spiking
 
@@ -274,12 +289,16 @@ class Layer:
         """(neurons,) for dense, (C_out, Ho, Wo) for conv."""
         if self.kind == "conv" and self.conv is not None:
             return self.conv.output_shape(self.weight.shape)
+        if self.kind == "identity" and self.shape is not None:
+            return self.shape
         return (int(self.weight.shape[0]),)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         if self.kind == "conv" and self.conv is not None:
             return self.conv.input_shape
+        if self.kind == "identity" and self.shape is not None:
+            return self.shape
         return (int(self.weight.shape[1]),)
 
     @property
@@ -292,8 +311,8 @@ class Layer:
 
     @property
     def fan_in(self) -> int:
-        """Synapses per neuron (dense: inputs; conv: C_in * KH * KW)."""
-        return int(np.prod(self.weight.shape[1:]))
+        """Synapses per neuron (dense: inputs; conv: C_in * KH * KW; identity: none)."""
+        return 0 if self.kind == "identity" else int(np.prod(self.weight.shape[1:]))
 
     @property
     def bias_per_neuron(self) -> np.ndarray:

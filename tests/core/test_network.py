@@ -225,7 +225,7 @@ def test_input_encoding_bits_must_match_first_layer():
     "mutate, field, fragment",
     [
         (lambda net: setattr(net, "timesteps", 0), "timesteps", "must be in [1, "),
-        (lambda net: setattr(net, "format_version", 3), "format_version", "version 3 is not supported"),
+        (lambda net: setattr(net, "format_version", 4), "format_version", "version 4 is not supported"),
         (lambda net: setattr(net, "layers", []), "layers", "no layers"),
     ],
     ids=["timesteps", "format_version", "layers"],
