@@ -57,7 +57,7 @@ from dsatgo_deploy import limits
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import DeployableNetwork, InputEncoding, validate
 
-from .netx_layers import _Entry, _read_layers
+from .netx_layers import NETX_SDNN_MESSAGE_BITS, _Entry, _read_layers
 from .netx_weights import netx_dense_weights, optimize_weight_bits  # noqa: F401  (this module's API)
 from .registry import Importer, register_importer
 
@@ -125,8 +125,10 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
     try:
         with h5py.File(path, "r") as h5:
             run = read_run_attributes(h5)
+            delta_input = _has_delta_input(h5)
             if input_message_bits is None:
-                input_message_bits = run["input_encoding"].bits if run else 0
+                input_message_bits = (run["input_encoding"].bits if run else
+                                      NETX_SDNN_MESSAGE_BITS if delta_input else 0)
             if not 0 <= int(input_message_bits) <= 24:
                 raise UserError(f"{origin}: input_message_bits must be in [0, 24] (0: binary spikes), "
                                 f"got {input_message_bits}")
@@ -145,6 +147,9 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
         raise UserError(f"{origin}: malformed netx file ({limits.reason(exc)})") from None
     if input_encoding is None and run and run["input_encoding"].bits == input_message_bits:
         input_encoding = run["input_encoding"]
+    if input_encoding is None and delta_input and input_message_bits > 0:
+        # what lava-dl's SDNN tests send into the Delta's a_in: the sample's integers themselves
+        input_encoding = InputEncoding(kind="graded", bits=input_message_bits, step=1.0, signed=True)
     if input_encoding is None:
         input_encoding = (InputEncoding.spikes() if input_message_bits == 0 else
                           InputEncoding(kind="graded", bits=input_message_bits, step=1.0 / ((1 << input_message_bits) - 1)))
@@ -159,6 +164,16 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
                             provenance=provenance)
     validate(net, origin)
     return net
+
+
+def _has_delta_input(h5) -> bool:
+    """Whether the file's first entry is an input layer with an SDNN neuron (netx builds a Delta encoder)."""
+    try:
+        first = h5["layer"]["0"]
+        kind = first["neuron"]["type"][()]
+        return first["type"][0] in (b"input", "input") and kind in (b"SDNN", "SDNN")
+    except (KeyError, TypeError, ValueError, IndexError):
+        return False
 
 
 def _check_declared_sizes(h5, origin: str) -> None:
