@@ -302,6 +302,11 @@ class Layer:
         return (int(self.weight.shape[1]),)
 
     @property
+    def latency(self) -> int:
+        """Steps its synapse takes on Loihi: 1 for Dense and Conv, 0 for an identity layer (no synapse)."""
+        return 0 if self.kind == "identity" else 1
+
+    @property
     def num_neurons(self) -> int:
         return int(np.prod(self.output_shape))
 
@@ -386,22 +391,22 @@ class DeployableNetwork:
 
     def depths(self) -> dict[str, int]:
         """Wall-step latency of every node on Loihi: ``depth(input) = 0``,
-        ``depth(L) = 1 + max(depth(S) for S in L.sources)`` (one step per synapse)."""
+        ``depth(L) = latency(L) + max(depth(S) for S in L.sources)`` (one step per synapse, none for identity)."""
         depths = {INPUT: 0}
         for layer in self.layers:
-            depths[layer.name] = 1 + max(depths[source] for source in layer.sources)
+            depths[layer.name] = layer.latency + max(depths[source] for source in layer.sources)
         return depths
 
     def relay_delays(self) -> dict[str, int]:
         """Steps each node's spikes must wait for its latest-reached consumer: a layer summing sources
-        of different depths (a residual skip) takes the shallower ones ``depth(L) - 1 - depth(S)``
+        of different depths (a residual skip) takes the shallower ones ``depth(L) - latency(L) - depth(S)``
         steps late, through a chain of relay populations shared by all consumers; nodes that never
         wait are left out."""
         depths = self.depths()
         delays: dict[str, int] = {}
         for layer in self.layers:
             for source in layer.sources:
-                wait = depths[layer.name] - 1 - depths[source]
+                wait = depths[layer.name] - layer.latency - depths[source]
                 if wait > 0:
                     delays[source] = max(delays.get(source, 0), wait)
         return delays

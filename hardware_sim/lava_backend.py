@@ -154,6 +154,7 @@ def _import_lava() -> types.SimpleNamespace:
         from lava.proc.monitor.process import Monitor
         from lava.proc.sparse.process import Sparse
 
+        from .lava_procs.reset_sdn import ResetDelta, ResetSigma, ResetSigmaDelta
         from .lava_procs.scheduled_lif import ScheduledLIF
         from .lava_procs.spike_recorder import PySpikeRecorderModel, SpikeRecorder
     except ImportError as exc:
@@ -161,7 +162,8 @@ def _import_lava() -> types.SimpleNamespace:
                         "lava-dl 0.6.0 as the Makefile does (pip --no-deps --ignore-requires-python)") from None
     return types.SimpleNamespace(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
                                  Source=Source, LIF=LIF, LIFReset=LIFReset, Monitor=Monitor, Sparse=Sparse,
-                                 ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder,
+                                 ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder, ResetDelta=ResetDelta,
+                                 ResetSigma=ResetSigma, ResetSigmaDelta=ResetSigmaDelta,
                                  PySpikeRecorderModel=PySpikeRecorderModel)
 
 
@@ -265,7 +267,7 @@ def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: fl
         try:
             if graph.monitor is None:
                 return None
-            return np.asarray(graph.monitor.get_data()[graph.readout_name]["v"])
+            return np.asarray(graph.monitor.get_data()[graph.readout_name][graph.readout_var])
         finally:
             _stop(entry)
 
@@ -308,11 +310,16 @@ def run_lava(
         spikes = {}
         for name, path in graph.recordings.items():
             wall = _lava_to_torch(np.load(path), graph.shapes[name])  # (total, n), torch order
-            spikes[name] = wall[index + graph.depths[name]]  # (B, T, n)
+            spikes[name] = wall[index + graph.depths[name]]  # (B, T, n); graded layers: int32 messages
+    messages = {name: values.astype(np.int64) for name, values in spikes.items() if values.dtype != bool}
     if monitored is None:
-        return RunRecord.from_readout("lava-float" if floating else "lava", spikes, None)
+        run = RunRecord.from_readout("lava-float" if floating else "lava", spikes, None)
+        run.messages = messages
+        return run
     readout = net.layers[-1]
     wall_v = _lava_to_torch(monitored, readout.output_shape)
     wall_v = wall_v * float(1 << loihi.ACTIVATION_SHIFT) if floating else wall_v.astype(np.int64)
     readout_trace = wall_v[index + graph.depths[readout.name]]  # (B, T, n_out)
-    return RunRecord.from_readout("lava-float" if floating else "lava", spikes, readout_trace)
+    run = RunRecord.from_readout("lava-float" if floating else "lava", spikes, readout_trace)
+    run.messages = messages
+    return run

@@ -18,8 +18,9 @@ class _Graph:
     entry: object  # one process of the graph: run()/stop() on it drive them all
     recordings: dict  # spiking layer name -> .npy file of its spikes, (total, *Lava shape) bool
     relays: dict  # (node, k) -> OutPort of node's spikes delayed by k steps (k-th relay of its chain)
-    monitor: object  # Monitor of the readout's v; None without a readout
+    monitor: object  # Monitor of the readout's v (a sigma output: its sigma); None without a readout
     readout_name: str | None  # Lava name of the readout's neuron process (the monitor's key)
+    readout_var: str | None  # the readout kind's Var the monitor probes
     shapes: dict  # node name -> (C, H, W) or (n,) shape in the format
     depths: dict  # node name -> depth (wall-step latency)
     total_steps: int
@@ -155,7 +156,9 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
         depth = depths[layer.name]
         neuron = _neurons(lava, layer, steps, depth, floating)
         make_synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
-        for source in layer.sources:
+        if layer.kind == "identity":  # no synapse: the source's messages reach the neuron one to one
+            outputs[layer.sources[0]].connect(neuron.a_in)
+        for source in layer.sources if layer.kind != "identity" else ():
             synapse = make_synapse(lava, layer, f"{layer.name}_{layer.kind}_from_{source}", floating)
             port = delayed(source, depth - 1 - depths[source])
             if layer.kind == "dense" and len(lava_shape(shapes[source])) == 3:
@@ -165,12 +168,18 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
         if layer.spiking:
             dims = lava_shape(layer.output_shape)
             path = workdir / f"spikes_{len(recordings)}.npy"
-            np.lib.format.open_memmap(path, mode="w+", dtype=bool, shape=(total, *dims)).flush()
+            dtype = np.int32 if layer.message_bits else bool  # graded messages keep their values
+            np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(total, *dims)).flush()
             recorder = lava.SpikeRecorder(shape=dims, path=str(path), num_steps=total, name=f"{layer.name}_recorder")
             neuron.s_out.connect(recorder.a_in)
             recordings[layer.name] = path
         else:
             monitor, readout = lava.Monitor(), neuron.name
-            monitor.probe(neuron.v, total)
+            monitor.probe(getattr(neuron, layer.neuron_kind.readout_var), total)
         outputs[layer.name] = neuron.s_out
-    return _Graph(ring, recordings, relays, monitor, readout, shapes, depths, total)
+    return _Graph(ring, recordings, relays, monitor, readout, layers_readout_var(net), shapes, depths, total)
+
+
+def layers_readout_var(net: DeployableNetwork) -> str | None:
+    """The Var the readout's Monitor probes (its kind's readout_var); None without a readout."""
+    return net.output.neuron_kind.readout_var if net.has_readout else None

@@ -38,7 +38,6 @@ class _PreparedLayer:
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
         self.bias = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, device=device), layer.bias_exp)
         self.graded = layer.input_message_bits > 0
-        self.latency = 0 if layer.kind == "identity" else 1  # on Loihi a synapse delivers one step late
 
 
 def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
@@ -123,8 +122,8 @@ def simulate(
         for item in prepared:
             layer = item.layer
             a = _layer_input(item, outputs, steps, static_input)
-            if latency and item.latency:
-                a = loihi_sdn.delayed(a, item.latency)
+            if latency and layer.latency:
+                a = loihi_sdn.delayed(a, layer.latency)
             states = _neuron_sequence(layer, item.bias, a, steps, record)
             outputs[layer.name] = states["s"]  # bool spikes (a binary synapse only asks which are non-zero) or graded
             chunks[layer.name].append({name: value.cpu().numpy() for name, value in states.items()})

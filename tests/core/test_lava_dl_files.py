@@ -6,12 +6,17 @@ test_hdf5_nx.py, test_blocks.py): the drive, the reset and the recorded variable
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from dsatgo_deploy import lava_compat
 from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.importers.netx import read_netx
+from dsatgo_deploy.network import INPUT, DeployableNetwork
 from hardware_sim import netx_direct as nd
+from hardware_sim.reference import simulate
 
 PILOTNET_LIF_LAYERS = ["input"] + [f"conv-{i}" for i in range(5)] + [f"fc-{i}" for i in range(3)]
 #: lava-dl's PilotNet LIF voltages hold 128 wherever the neuron fired (Lava's fixed_pt resets v to 0)
@@ -63,24 +68,39 @@ def test_pilotnet_lif_every_layer(lava_dl_files):
     assert fc2[5, 7] and recorded_u[8] == 0 and nd.lava_layout(readout["u"])[0, 8] == -24 << 6
 
 
+def _torch_to_lava(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """(T, n) in the format's (C, H, W) order to lava-dl's recorded (X, Y, C, T) or (n, T)."""
+    array = values.reshape(len(values), *shape)
+    return array.transpose(3, 2, 1, 0) if array.ndim == 4 else array.T
+
+
 def test_pilotnet_sdnn_output(lava_dl_files):
+    """test_pilotnet_sdnn: a one-frame RingBuffer into the input Delta's a_in, 9 steps, the Sigma output;
+    through the importer and the reference simulator in Loihi wall time (netx's SDNN blocks never reset)."""
     folder = lava_dl_files / "gts/pilotnet_sdnn"
-    frame = np.load(folder / "input.npy")[..., 0].transpose(2, 1, 0)
-    blocks = nd.read_blocks(str(folder / "network.net"))
-    # test_pilotnet_sdnn: a one-frame RingBuffer into the input Delta's a_in, 9 steps, Sigma output
-    records = nd.run_blocks(blocks, 9, input_values=np.repeat(frame[None], 9, axis=0))
+    net = read_netx(folder / "network.net", timesteps=9)
+    assert [layer.neuron for layer in net.layers] == ["delta"] + ["sigma_delta"] * 7 + ["sigma"]
+    frame = np.load(folder / "input.npy")[..., 0].transpose(2, 1, 0)  # (X, Y, C) -> (C, H, W)
+    run = simulate(net, frame[None], payloads=True, latency=True)
     truth = np.load(folder / "output.npy")
-    assert np.array_equal(nd.lava_layout(records[-1]["s"]), truth) and np.abs(truth).max() == 461416
+    assert np.array_equal(_torch_to_lava(run.readout_trace[0], (1,)), truth) and np.abs(truth).max() == 461416
+    # in sample time (every layer from rest when the frame reaches it) the output differs: the biases act earlier
+    assert not np.array_equal(simulate(net, frame[None], payloads=True).readout_trace[0, :, 0], truth[0])
 
 
 def test_pilotnet_sdnn_square_sigmas(lava_dl_files):
+    """netx's skip_layers=1: act0 (the Delta's graded messages) into conv 1's synapse; each layer's sigma."""
     folder = lava_dl_files / "gts/pilotnet_sdnn"
     act = np.load(folder / "act0.npy")[:33, :33]  # (X, Y, C, T) graded input messages
-    blocks = nd.read_blocks(str(folder / "square_network.net"))[1:]  # skip_layers=1: into conv 1's synapse
-    records = nd.run_blocks(blocks, act.shape[-1], input_spikes=act.transpose(3, 2, 1, 0), graded_input=True)
-    for k in range(4):
+    imported = read_netx(folder / "square_network.net", timesteps=act.shape[-1])
+    layers = [dataclasses.replace(imported.layers[1], sources=[INPUT])] + imported.layers[2:]
+    net = DeployableNetwork(act.shape[-1], layers[0].input_shape, imported.input_encoding, layers)
+    net.validate()
+    run = simulate(net, act.transpose(3, 2, 1, 0)[None], payloads=True, latency=True, record=("sigma",))
+    for k, layer in enumerate(layers):
         truth = np.load(folder / f"sigma{k + 1}_square.npy")
-        assert np.array_equal(nd.lava_layout(records[k]["sigma"]), truth), k
+        assert np.array_equal(_torch_to_lava(run.states[layer.name]["sigma"][0], layer.output_shape), truth), k
+        assert np.count_nonzero(truth) > 0
 
 
 def test_ntidigits_delays(lava_dl_files):
@@ -140,9 +160,9 @@ def test_pilotnet_sdnn_matches_lavas_netx_run(lava_dl_files):
         net.source.s_out.connect(net.in_layer.neuron.a_in)
 
     lava = _lava_run(folder / "network.net", steps, wire)
-    ours = nd.run_blocks(nd.read_blocks(str(folder / "network.net")), steps,
-                         input_values=np.repeat(frame[..., 0].transpose(2, 1, 0)[None], steps, axis=0))
-    assert np.array_equal(nd.lava_layout(ours[-1]["s"]), lava) and np.abs(lava).sum() > 0
+    run = simulate(read_netx(folder / "network.net", timesteps=steps), frame[..., 0].transpose(2, 1, 0)[None],
+                   payloads=True, latency=True)
+    assert np.array_equal(_torch_to_lava(run.readout_trace[0], (1,)), lava) and np.abs(lava).sum() > 0
 
 
 def test_mnist_net_matches_lavas_netx_run(lava_dl_files):
