@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dsatgo_deploy import loihi
+from dsatgo_deploy.importers.netx import read_netx
 from dsatgo_deploy.network import ConvGeometry, DeployableNetwork, InputEncoding, Layer
 from dsatgo_deploy.hardware_sim import lava_backend
 from dsatgo_deploy.hardware_sim.lava_backend import LavaRunError, run_lava
@@ -250,3 +251,21 @@ def test_a_failing_lava_process_surfaces_its_real_exception(monkeypatch):
     monkeypatch.setattr(scheduled_lif.PyScheduledLifModelBitAcc, "scale_threshold", broken)
     with pytest.raises(LavaRunError, match="ZeroDivisionError.*injected failure"):
         run_lava(net, np.ones((2, 6), dtype=np.int64), payloads=True, timeout_s=120)
+
+
+def test_lava_equals_reference_on_a_cropped_pilotnet_sdnn(lava_dl_files):
+    """lava-dl's square PilotNet SDNN (delta input, four sigma-delta conv layers, graded 16-bit messages), two
+    samples streamed back to back through one compiled graph: every message value equal, so the per-sample reset
+    of our sigma-delta process models (lava_procs/reset_sdn.py) starts each sample from rest as the reference does."""
+    folder = lava_dl_files / "gts/pilotnet_sdnn"
+    net = read_netx(folder / "square_network.net", timesteps=3)
+    frame = np.load(folder / "input.npy")[:33, :, :, 0].transpose(2, 1, 0)  # (X, Y, C) crop -> (C, H, W)
+    x = np.stack([frame, frame[:, ::-1] * 2])
+    reference, lava = simulate(net, x, payloads=True), run_lava(net, x, payloads=True)
+    assert list(lava.messages) == [layer.name for layer in net.layers]
+    for layer in net.layers:
+        assert np.array_equal(lava.messages[layer.name], reference.messages[layer.name]), layer.name
+        assert np.count_nonzero(reference.messages[layer.name][1]) > 0
+    # the second sample is not the first one's continuation: run alone, it gives the same messages
+    alone = simulate(net, x[1:], payloads=True)
+    assert np.array_equal(alone.messages["conv4"][0], lava.messages["conv4"][1])
