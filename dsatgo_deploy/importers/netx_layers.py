@@ -12,6 +12,7 @@ import numpy as np
 from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, ConvGeometry, Layer
+from dsatgo_deploy.neurons.sigma_delta import SDNN_MANT_RANGE
 
 from .netx_weights import _representable, netx_dense_weights
 
@@ -112,6 +113,12 @@ def _neuron(entry: _Entry, kind: str) -> dict:
         if key not in neuron:
             entry.fail(f"neuron/{key}", "missing")
         params[key] = entry.scalar(key, neuron)
+    # netx passes du = iDecay - 1 and dv = vDecay to Lava's LIF: Loihi's 12-bit decays
+    for key, (lo, hi) in (("iDecay", (loihi.CURRENT_DECAY_RANGE[0] + 1, loihi.CURRENT_DECAY_RANGE[1] + 1)),
+                          ("vDecay", loihi.VOLTAGE_DECAY_RANGE), ("vThMant", (0, 1 << 31))):
+        if not lo <= params[key] <= hi:
+            entry.fail(f"neuron/{key}", f"is {params[key]}, outside [{lo}, {hi}] (Loihi's "
+                                        f"{'12-bit decays' if key != 'vThMant' else 'thresholds'})")
     return {"kind": "lif", "du": params["iDecay"] - 1, "dv": params["vDecay"], "vth": params["vThMant"]}
 
 
@@ -131,11 +138,30 @@ def _sdnn_neuron(entry: _Entry, neuron, kind: str) -> dict:
         name = "sigma_delta"
     if "vThMant" not in neuron:
         entry.fail("neuron/vThMant", "missing")
-    return {"kind": name, "vth": entry.scalar("vThMant", neuron), "message_bits": bits}
+    vth = entry.scalar("vThMant", neuron)
+    if not 0 <= vth <= SDNN_MANT_RANGE[1]:
+        entry.fail("neuron/vThMant", f"is {vth}, outside [0, {SDNN_MANT_RANGE[1]}]: scaled by 2**12, as netx's "
+                                     "SigmaDelta does, it would leave int32")
+    if not 1 <= bits <= 24:
+        entry.fail("neuron/messageBits", f"is {bits}, outside [1, 24] (Loihi 2's graded spikes)")
+    return {"kind": name, "vth": vth, "message_bits": bits}
 
 
-def _bias(entry: _Entry, kind: str, output_shape: tuple[int, ...]) -> np.ndarray:
-    """bias_mant in the format: (n,) dense; conv (C,) per channel or (C*H*W,) per neuron, (C, H, W) order."""
+def _bias(entry: _Entry, kind: str, output_shape: tuple[int, ...], bounds: tuple[int, int] = loihi.BIAS_MANT_RANGE
+          ) -> np.ndarray:
+    """bias_mant in the format: (n,) dense; conv (C,) per channel or (C*H*W,) per neuron, (C, H, W) order; within
+    ``bounds`` (a LIF's: Loihi's 13-bit signed bias mantissa, docs/netx_kinds.md)."""
+    values = _bias_values(entry, kind, output_shape)
+    if values.size and (values.min() < bounds[0] or values.max() > bounds[1]):
+        bad = int(values.min() if values.min() < bounds[0] else values.max())
+        lif = bounds == loihi.BIAS_MANT_RANGE
+        entry.fail("bias", f"value {bad} outside [{bounds[0]}, {bounds[1]}]" + (
+            ": Loihi's bias mantissa is 13-bit signed (Lava's fixed_pt LIF would run any int32, the chip cannot)"
+            if lif else ": scaled by 2**12, as netx's SigmaDelta does, it would leave int32"))
+    return values
+
+
+def _bias_values(entry: _Entry, kind: str, output_shape: tuple[int, ...]) -> np.ndarray:
     neurons = int(np.prod(output_shape))
     if not entry.has("bias"):
         return np.zeros(output_shape[0] if kind == "conv" else neurons, dtype=np.int64)
@@ -321,6 +347,9 @@ def _layer(entry: _Entry, kind: str, synapse: _Synapse, previous: str, names: se
            input_message_bits: int) -> Layer:
     """The deployable layer of a dense or conv entry: its synapse, its CUBA neuron (a readout when it is the last
     and can never fire), a unique name."""
+    if not entry.has("neuron") and entry.index != last_neuron_index:
+        entry.fail("neuron", "missing: netx then builds a CUBA neuron that never fires (vThMant 2**17), which only the "
+                             "last layer may be (a non-spiking readout)")
     neuron = _neuron(entry, kind)
     name = entry.text("name") if entry.has("name") else f"{kind}{entry.index}"
     if name in names or name == INPUT:
@@ -350,7 +379,7 @@ def _sdnn_layer(entry: _Entry, kind: str, synapse: _Synapse, previous: str, name
         entry.fail("neuron/sigma_output", "a sigma output neuron feeds no other layer: only the last layer may have one")
     return Layer(
         name=name, sources=[previous], weight=synapse.weight, weight_exp=synapse.weight_exp,
-        bias_mant=_bias(entry, kind, synapse.output_shape), bias_exp=6,
+        bias_mant=_bias(entry, kind, synapse.output_shape, SDNN_MANT_RANGE), bias_exp=6,
         threshold_schedule=np.zeros(0, np.int64) if sigma else np.array([neuron["vth"]]),
         current_decay=0, voltage_decay=0, input_message_bits=input_message_bits, kind=kind, conv=synapse.conv,
         num_weight_bits=synapse.num_weight_bits, neuron=neuron["kind"], message_bits=neuron["message_bits"])
