@@ -82,7 +82,7 @@ INPUT = "input"
 LAYER_KINDS = ("dense", "conv", "identity")
 #: Layer.num_weight_bits: Lava's Dense keeps 8 - (8 - bits) (- 1 mixed) bits; 9 keeps odd mixed weights.
 WEIGHT_BITS_RANGE = (1, 9)
-INPUT_ENCODINGS = ("graded", "spikes")
+INPUT_ENCODINGS = ("graded", "spikes", "bias")
 
 
 @dataclass
@@ -101,6 +101,12 @@ class InputEncoding:
     ``m = (x != 0)``; step, signed, mean and std are unused (mean/std must be
     None). Build it with :meth:`InputEncoding.spikes`. This is what lava-dl netx
     networks read with ``input_message_bits = 0``.
+
+    ``bias``: no messages: each sample's payloads (as graded, 13-bit signed: ``bits = 13``,
+    ``signed``) become the bias mantissa of the identity LIF layer reading the input, held for
+    the sample's T steps, with that layer's bias_exp; its a(t) is 0 (lava-dl drives netx's input
+    neuron so: ``in_layer.neuron.bias_mant`` set to the image). Static samples only. Build it
+    with :meth:`InputEncoding.bias`.
     """
 
     kind: str = "graded"
@@ -115,6 +121,11 @@ class InputEncoding:
         """Binary spike input (bits 0)."""
         return cls(kind="spikes", bits=0, step=1.0)
 
+    @classmethod
+    def bias(cls, step: float = 1.0) -> "InputEncoding":
+        """Samples as the input neuron's bias mantissa (13-bit signed)."""
+        return cls(kind="bias", bits=loihi.BIAS_MANT_BITS, step=step, signed=True)
+
     def __post_init__(self) -> None:
         if self.kind not in INPUT_ENCODINGS:
             raise ValueError(f"input encoding kind must be one of {INPUT_ENCODINGS}, got {self.kind!r}")
@@ -125,6 +136,9 @@ class InputEncoding:
                 raise ValueError("spike input is not normalised: mean and std must be None")
             if self.signed:
                 raise ValueError("spike input is not signed")
+        elif self.kind == "bias" and (self.bits != loihi.BIAS_MANT_BITS or not self.signed):
+            raise ValueError(f"bias input holds {loihi.BIAS_MANT_BITS}-bit signed bias mantissas (bits "
+                             f"{loihi.BIAS_MANT_BITS}, signed); use InputEncoding.bias()")
         elif not 1 <= self.bits <= 24:
             raise ValueError(f"input encoding bits must be in [1, 24], got {self.bits}")
         if not (np.isfinite(self.step) and self.step > 0):
@@ -135,6 +149,11 @@ class InputEncoding:
             self.mean, self.std = [float(v) for v in self.mean], [float(v) for v in self.std]
             if len(self.mean) != len(self.std) or not all(np.isfinite(self.mean)) or min(self.std) <= 0:
                 raise ValueError("input encoding mean and std must be equally long, finite, std > 0")
+
+    @property
+    def messages(self) -> int:
+        """Bits of the messages the input sends: 0 for spikes (and for bias input, which sends none)."""
+        return self.bits if self.kind == "graded" else 0
 
     @property
     def payload_range(self) -> tuple[int, int]:

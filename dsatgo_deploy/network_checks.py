@@ -170,7 +170,7 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
                   f"{'an' if layer.num_weight_bits == 8 else 'a'} {layer.num_weight_bits}-bit Loihi weight for a {loihi.weight_sign_mode(_as_tensor(layer.weight))} matrix "
                   f"(Lava would use {int(representable[tuple(bad)])})")
         _check_range(origin, name, "weight_exp", layer.weight_exp, *loihi.WEIGHT_EXP_RANGE)
-        expected_bits = (net.input_encoding.bits if layer.sources == [INPUT] else
+        expected_bits = (net.input_encoding.messages if layer.sources == [INPUT] else
                          net.layer(layer.sources[0]).message_bits if len(layer.sources) == 1 else 0)
         if layer.input_message_bits != expected_bits:
             fail(origin, name, "input_message_bits", f"is {layer.input_message_bits}, but its sources {layer.sources} send "
@@ -181,6 +181,8 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
         if layer.kind == "conv" and layer.input_message_bits > 0:
             check_conv_graded_sum(origin, layer, net.input_encoding)
         shapes[name] = layer.output_shape
+    if net.input_encoding.kind == "bias":
+        _check_bias_input(origin, net)
     for layer in net.layers[:-1]:
         if not layer.spiking:
             fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
@@ -209,6 +211,20 @@ def _validate_neuron(layer: Layer, timesteps: int, check: _LayerChecks) -> None:
     if not kind.graded and layer.message_bits != 0:
         check.fail("message_bits", f"is {layer.message_bits}, but a {kind.name} neuron sends binary spikes (0)")
     kind.validate(layer, timesteps, check)
+
+
+def _check_bias_input(origin: str, net: DeployableNetwork) -> None:
+    """Bias input: every layer reading the input is an identity LIF whose bias the samples set (its own is 0)."""
+    from .network import INPUT
+
+    for layer in net.layers:
+        if INPUT not in layer.sources:
+            continue
+        if layer.kind != "identity" or layer.neuron_kind.graded or not layer.spiking:
+            fail(origin, layer.name, "kind", "bias input sets the bias of an identity layer of LIF neurons, got a "
+                                             f"{layer.kind} layer of {layer.neuron_name} neurons")
+        if layer.bias_mant.any():
+            fail(origin, layer.name, "bias_mant", "bias input sets this layer's bias per sample: its own must be 0")
 
 
 def _check_identity(origin: str, layer: Layer, source_shape: tuple[int, ...]) -> None:

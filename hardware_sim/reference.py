@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from dsatgo_deploy import loihi, loihi_sdn
+from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
 from dsatgo_deploy.runs import RunRecord
 
@@ -100,6 +101,7 @@ def simulate(
     payloads: bool = False,
     record: tuple[str, ...] = (),
     latency: bool = False,
+    reset_interval: int | None = None,
 ) -> RunRecord:
     """Run the network on samples x: static (B, *input_shape), the same input every timestep, or
     time-varying (B, T, *input_shape); analog (encoded with the network's input encoding), or the integer
@@ -108,9 +110,16 @@ def simulate(
     record: neuron states to keep for every layer ("u", "v", "sigma", as its kind has them), after each step,
         in RunRecord.states. latency: run in Loihi's wall time instead of sample time: every Dense or Conv
         synapse delivers one step late (an identity none) and no layer restarts when the sample reaches it,
-        as Lava runs netx's SDNN blocks (which ignore reset_interval) and as lava-dl recorded them."""
+        as Lava runs netx's SDNN blocks (which ignore reset_interval) and as lava-dl recorded them.
+    reset_interval: with latency, netx's reset_interval R (reset_offset 0): the layer at position k restarts
+        from rest at wall steps k + n R, if netx resets its kind (LIF: LIFReset); T is then the wall steps run.
+    Bias input (InputEncoding kind "bias"): each static sample's payloads are the bias mantissa of the identity
+    layer reading the input, whose a(t) is 0."""
     device = torch.device(device)
     encoded = encode_input(net, x, payloads=payloads)
+    if net.input_encoding.kind == "bias" and encoded.ndim != 2:
+        raise UserError("bias input sets the input neurons' bias once per sample: samples must be static "
+                        f"(B, {', '.join(map(str, net.input_shape))}), not time-varying")
     static_input = encoded.ndim == 2 and not latency
     prepared = [_PreparedLayer(layer, _max_message(net, layer), device) for layer in net.layers]
     chunks: dict[str, list[dict[str, np.ndarray]]] = {layer.name: [] for layer in net.layers}
@@ -119,15 +128,32 @@ def simulate(
         chunk = encoded[start:start + batch_size].to(device)
         # Direct encoding: the same payload every step; time-varying input: one payload per step.
         outputs = {INPUT: chunk.unsqueeze(1).expand(-1, steps, -1) if chunk.ndim == 2 else chunk}
-        for item in prepared:
-            layer = item.layer
-            a = _layer_input(item, outputs, steps, static_input)
+        for position, item in enumerate(prepared):
+            layer, bias = item.layer, item.bias
+            if net.input_encoding.kind == "bias" and layer.sources == [INPUT]:
+                bias = loihi.effective_bias(chunk, layer.bias_exp)  # (B, n): the samples' bias mantissas
+                a = torch.zeros((len(chunk), steps, layer.num_neurons), dtype=torch.int64, device=device)
+            else:
+                a = _layer_input(item, outputs, steps, static_input)
             if latency and layer.latency:
                 a = loihi_sdn.delayed(a, layer.latency)
-            states = _neuron_sequence(layer, item.bias, a, steps, record)
+            if latency and reset_interval and layer.neuron_kind.netx_reset:
+                states = _restarted_sequence(layer, bias, a, steps, record, position, reset_interval)
+            else:
+                states = _neuron_sequence(layer, bias, a, steps, record)
             outputs[layer.name] = states["s"]  # bool spikes (a binary synapse only asks which are non-zero) or graded
             chunks[layer.name].append({name: value.cpu().numpy() for name, value in states.items()})
     return _record(net, chunks, record)
+
+
+def _restarted_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int, record: tuple[str, ...],
+                        position: int, interval: int) -> dict[str, torch.Tensor]:
+    """The kind's recurrence restarted from rest at 0-based steps ``position + n * interval`` (netx's block
+    ``position`` gets LIFReset's reset_offset 1 + position: it resets on receiving a(t) at 1-based t)."""
+    starts = sorted({0} | set(range(position % interval, steps, interval)))
+    parts = [_neuron_sequence(layer, bias, a[:, start:end], end - start, record)
+             for start, end in zip(starts, starts[1:] + [steps])]
+    return {key: torch.cat([part[key] for part in parts], dim=1) for key in parts[0]}
 
 
 def _record(net: DeployableNetwork, chunks: dict[str, list[dict[str, np.ndarray]]], record: tuple[str, ...]

@@ -125,7 +125,10 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
     try:
         with h5py.File(path, "r") as h5:
             run = read_run_attributes(h5)
-            delta_input = _has_delta_input(h5)
+            input_neuron = _input_neuron_type(h5)
+            delta_input = input_neuron == "SDNN"
+            # lava-dl drives a LIF input neuron by its bias (in_layer.neuron.bias_mant = the image)
+            bias_input = input_neuron in ("CUBA", "LOIHI") and input_message_bits is None and not run
             if input_message_bits is None:
                 input_message_bits = (run["input_encoding"].bits if run else
                                       NETX_SDNN_MESSAGE_BITS if delta_input else 0)
@@ -147,6 +150,8 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
         raise UserError(f"{origin}: malformed netx file ({limits.reason(exc)})") from None
     if input_encoding is None and run and run["input_encoding"].bits == input_message_bits:
         input_encoding = run["input_encoding"]
+    if input_encoding is None and bias_input:
+        input_encoding = InputEncoding.bias()
     if input_encoding is None and delta_input and input_message_bits > 0:
         # what lava-dl's SDNN tests send into the Delta's a_in: the sample's integers themselves
         input_encoding = InputEncoding(kind="graded", bits=input_message_bits, step=1.0, signed=True)
@@ -166,14 +171,17 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
     return net
 
 
-def _has_delta_input(h5) -> bool:
-    """Whether the file's first entry is an input layer with an SDNN neuron (netx builds a Delta encoder)."""
+def _input_neuron_type(h5) -> str | None:
+    """The neuron type of the file's input layer ("SDNN": netx builds a Delta encoder; "CUBA", "LOIHI": a LIF),
+    None without an input layer with a neuron."""
     try:
         first = h5["layer"]["0"]
+        if first["type"][0] not in (b"input", "input"):
+            return None
         kind = first["neuron"]["type"][()]
-        return first["type"][0] in (b"input", "input") and kind in (b"SDNN", "SDNN")
-    except (KeyError, TypeError, ValueError, IndexError):
-        return False
+        return kind.decode() if isinstance(kind, bytes) else str(kind)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def _check_declared_sizes(h5, origin: str) -> None:

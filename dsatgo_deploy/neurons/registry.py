@@ -43,6 +43,8 @@ class NeuronKind:
     graded: bool = False
     #: the Lava Var a non-spiking kind's output is read from (its readout trace)
     readout_var: str = "v"
+    #: whether netx's block of this kind honours netx's reset_interval (a LIFReset); netx ignores it for SDNN
+    netx_reset: bool = True
 
     def __eq__(self, other: object) -> bool:  # one kind per class: a re-imported module registers again
         return type(self) is type(other)

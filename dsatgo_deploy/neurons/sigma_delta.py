@@ -34,6 +34,7 @@ class SigmaDeltaBase(NeuronKind):
     """What the three sigma-delta kinds share: graded messages, netx's exponents, no decays."""
 
     graded = True
+    netx_reset = False
     state_exp = loihi_sdn.NETX_STATE_EXP
 
     def validate(self, layer: Any, timesteps: int, check: FieldChecks) -> None:
