@@ -154,6 +154,7 @@ def _import_lava() -> types.SimpleNamespace:
         from lava.proc.monitor.process import Monitor
         from lava.proc.sparse.process import Sparse
 
+        from .lava_procs.bias_input_lif import BiasInputLIF, PyBiasInputLifModelBitAcc
         from .lava_procs.reset_sdn import ResetDelta, ResetSigma, ResetSigmaDelta
         from .lava_procs.scheduled_lif import ScheduledLIF
         from .lava_procs.spike_recorder import PySpikeRecorderModel, SpikeRecorder
@@ -163,7 +164,8 @@ def _import_lava() -> types.SimpleNamespace:
     return types.SimpleNamespace(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
                                  Source=Source, LIF=LIF, LIFReset=LIFReset, Monitor=Monitor, Sparse=Sparse,
                                  ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder, ResetDelta=ResetDelta,
-                                 ResetSigma=ResetSigma, ResetSigmaDelta=ResetSigmaDelta,
+                                 ResetSigma=ResetSigma, ResetSigmaDelta=ResetSigmaDelta, BiasInputLIF=BiasInputLIF,
+                                 PyBiasInputLifModelBitAcc=PyBiasInputLifModelBitAcc,
                                  PySpikeRecorderModel=PySpikeRecorderModel)
 
 
@@ -222,7 +224,8 @@ def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: fl
     entry = graph.entry
     # The SpikeRecorder has one model (tagged fixed_pt); it records float spikes as well.
     config = lava.Loihi2SimCfg(select_tag=select_tag,
-                               exception_proc_model_map={lava.SpikeRecorder: lava.PySpikeRecorderModel})
+                               exception_proc_model_map={lava.SpikeRecorder: lava.PySpikeRecorderModel,
+                                                         lava.BiasInputLIF: lava.PyBiasInputLifModelBitAcc})
     failure: list[BaseException] = []
 
     def execute() -> None:
@@ -300,6 +303,10 @@ def run_lava(
     if samples == 0:
         raise UserError("no samples to run")
     floating = select_tag == "floating_pt"
+    if floating and net.input_encoding.kind == "bias":
+        raise UserError("bias input runs on Lava's fixed_pt models only (select_tag fixed_pt)")
+    if net.input_encoding.kind == "bias" and encoded.ndim != 2:
+        raise UserError("bias input sets the input neurons' bias once per sample: samples must be static")
     if timeout_s is None and _default_timeout_s:
         timeout_s = _default_timeout_s[-1]
     with tempfile.TemporaryDirectory(prefix="dsatgo-lava-") as workdir, guarded_children(workdir):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import types
+
 import numpy as np
 import scipy.sparse
 
@@ -139,6 +141,7 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
         rows[: samples * steps] = np.repeat(payloads.astype(np.int32), steps, axis=0)
     ring = lava.Source(data=np.ascontiguousarray(np.moveaxis(_torch_to_lava(rows, net.input_shape), 0, -1)))
     outputs = {INPUT: ring.s_out}
+    entry = ring
     relays: dict[tuple[str, int], object] = {}
 
     def delayed(node: str, extra: int):
@@ -154,13 +157,16 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
     recordings, monitor, readout = {}, None, None
     for layer in net.layers:
         depth = depths[layer.name]
-        neuron = _neurons(lava, layer, steps, depth, floating)
+        bias_input = net.input_encoding.kind == "bias" and layer.sources == [INPUT]
+        neuron = _neurons(_bias_input(lava, payloads, net) if bias_input else lava, layer, steps, depth, floating)
         make_synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
-        if layer.kind == "identity":  # no synapse: the source's messages reach the neuron one to one
+        if bias_input:  # nothing reaches its a_in: the samples set its bias, and it drives the graph
+            entry = neuron
+        elif layer.kind == "identity":  # no synapse: the source's messages reach the neuron one to one
             outputs[layer.sources[0]].connect(neuron.a_in)
         for source in layer.sources if layer.kind != "identity" else ():
             synapse = make_synapse(lava, layer, f"{layer.name}_{layer.kind}_from_{source}", floating)
-            port = delayed(source, depth - 1 - depths[source])
+            port = delayed(source, depth - layer.latency - depths[source])
             if layer.kind == "dense" and len(lava_shape(shapes[source])) == 3:
                 port = port.transpose([2, 1, 0]).flatten()  # (X, Y, C) -> (C, Y, X) -> torch's flatten order
             port.connect(synapse.s_in)
@@ -177,7 +183,18 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
             monitor, readout = lava.Monitor(), neuron.name
             monitor.probe(getattr(neuron, layer.neuron_kind.readout_var), total)
         outputs[layer.name] = neuron.s_out
-    return _Graph(ring, recordings, relays, monitor, readout, layers_readout_var(net), shapes, depths, total)
+    return _Graph(entry, recordings, relays, monitor, readout, layers_readout_var(net), shapes, depths, total)
+
+
+def _bias_input(lava, payloads: np.ndarray, net: DeployableNetwork):
+    """``lava`` whose ScheduledLIF is a BiasInputLIF holding every sample's bias mantissas (Lava layout): the
+    process the kind builds for a layer the input's bias drives."""
+    table = np.ascontiguousarray(_torch_to_lava(payloads, net.input_shape), dtype=np.int32)
+
+    def build(**kwargs):
+        return lava.BiasInputLIF(bias_table=table, **kwargs)
+
+    return types.SimpleNamespace(**{**vars(lava), "ScheduledLIF": build})
 
 
 def layers_readout_var(net: DeployableNetwork) -> str | None:

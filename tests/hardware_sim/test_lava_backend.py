@@ -269,3 +269,18 @@ def test_lava_equals_reference_on_a_cropped_pilotnet_sdnn(lava_dl_files):
     # the second sample is not the first one's continuation: run alone, it gives the same messages
     alone = simulate(net, x[1:], payloads=True)
     assert np.array_equal(alone.messages["conv4"][0], lava.messages["conv4"][1])
+
+
+def test_lava_equals_reference_on_tiny_net_with_bias_input(lava_dl_files):
+    """lava-dl's tiny.net: its LIF input neuron driven by each sample's bias (InputEncoding "bias", the PilotNet LIF
+    tutorial's per-sample bias), two samples streamed through one graph (BiasInputLIF switches the bias per sample):
+    every spike equal to the reference, which runs each sample from rest."""
+    net = read_netx(lava_dl_files / "tiny.net", timesteps=6)
+    assert net.input_encoding.kind == "bias"
+    first = np.load(lava_dl_files / "gts/tinynet/input_bias.npy").astype(int).transpose(2, 1, 0)  # (C, H, W)
+    x = np.stack([first, first[:, ::-1, ::-1] // 2 + 5])
+    reference, lava = simulate(net, x, payloads=True), run_lava(net, x, payloads=True)
+    for layer in net.layers:
+        assert np.array_equal(lava.spikes[layer.name], reference.spikes[layer.name]), layer.name
+    assert reference.spikes["conv2"][1].sum() > 0 and not np.array_equal(reference.spikes["conv1"][0],
+                                                                          reference.spikes["conv1"][1])
