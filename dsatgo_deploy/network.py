@@ -288,8 +288,7 @@ class Layer:
             setattr(self, name, int(getattr(self, name)))
         self.spiking = bool(self.spiking)
         self.scale = float(self.scale)
-        if self.shape is not None:
-            self.shape = tuple(int(d) for d in self.shape)
+        self.shape = None if self.shape is None else tuple(int(d) for d in self.shape)
         if self.neuron in neuron_kinds():
             self.spiking = neuron_kind(self.neuron).spiking
 

@@ -116,20 +116,7 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
             fail(origin, name or f"#{index}", "name", "layer names must be unique, non-empty and not 'input'")
         if layer.kind not in LAYER_KINDS:
             fail(origin, name, "kind", f"unknown layer kind {layer.kind!r} (known: {', '.join(LAYER_KINDS)})")
-        if not layer.sources:
-            fail(origin, name, "sources", "a layer reads at least one source")
-        for source in layer.sources:
-            if source not in shapes:
-                fail(origin, name, "sources", f"reads {source!r}, which is not an earlier layer or 'input'")
-        if INPUT in layer.sources and len(layer.sources) > 1:
-            kind = "graded input" if net.input_encoding.kind == "graded" else "the input"
-            fail(origin, name, "sources", f"{kind} cannot be summed with other sources")
-        graded_sources = [s for s in layer.sources if s != INPUT and net.layer(s).message_bits]
-        if graded_sources and len(layer.sources) > 1:
-            fail(origin, name, "sources", f"the graded messages of {graded_sources[0]!r} cannot be summed with other "
-                                          "sources")
-        if len(set(layer.sources)) != len(layer.sources):
-            fail(origin, name, "sources", f"lists a source twice: {layer.sources}")
+        _check_sources(origin, net, layer, shapes)
         if layer.weight.ndim in (2, 4) and layer.weight.shape[0] < 1:
             fail(origin, name, "weight", "a layer needs at least one neuron")
         if layer.kind == "identity":
@@ -211,6 +198,27 @@ def _validate_neuron(layer: Layer, timesteps: int, check: _LayerChecks) -> None:
     if not kind.graded and layer.message_bits != 0:
         check.fail("message_bits", f"is {layer.message_bits}, but a {kind.name} neuron sends binary spikes (0)")
     kind.validate(layer, timesteps, check)
+
+
+def _check_sources(origin: str, net: DeployableNetwork, layer: Layer, shapes: dict[str, tuple[int, ...]]) -> None:
+    """A layer's sources: earlier layers or the input, each once; the input, and graded messages, alone."""
+    from .network import INPUT
+
+    name = layer.name
+    if not layer.sources:
+        fail(origin, name, "sources", "a layer reads at least one source")
+    for source in layer.sources:
+        if source not in shapes:
+            fail(origin, name, "sources", f"reads {source!r}, which is not an earlier layer or 'input'")
+    if INPUT in layer.sources and len(layer.sources) > 1:
+        kind = "graded input" if net.input_encoding.kind == "graded" else "the input"
+        fail(origin, name, "sources", f"{kind} cannot be summed with other sources")
+    graded_sources = [s for s in layer.sources if s != INPUT and net.layer(s).message_bits]
+    if graded_sources and len(layer.sources) > 1:  # the Lava graph relays only 0/1 spikes
+        fail(origin, name, "sources", f"the graded messages of {graded_sources[0]!r} cannot be summed with other "
+                                      "sources")
+    if len(set(layer.sources)) != len(layer.sources):
+        fail(origin, name, "sources", f"lists a source twice: {layer.sources}")
 
 
 def _check_bias_input(origin: str, net: DeployableNetwork) -> None:
