@@ -19,14 +19,20 @@ computes what Lava computes when netx loads the file
 * conv: raw weights (Lava's Conv neither clips nor truncates them); they must be
   8-bit Loihi weights (9 bits: odd mixed-sign ones); stride/padding/dilation
   stored (y, x) as torch has them; groups 1;
-* neuron: CUBA (or LOIHI) only; ``du = iDecay - 1`` (so -1 for iDecay 0), ``dv = vDecay``,
+* neuron: CUBA (or LOIHI): ``du = iDecay - 1`` (so -1 for iDecay 0), ``dv = vDecay``,
   ``vth = vThMant``, ``bias_mant = int(bias)`` with ``bias_exp = 6``; bias per
   neuron or per channel (conv: netx takes (X, Y, C) per neuron or (C,));
   a dense layer without a neuron gets netx's default (iDecay 0, vDecay 4096,
   vThMant 2**17). A last layer with vThMant >= 2**17 can never fire and becomes the
   non-spiking readout; otherwise the last layer spikes and the network's output
   is its spike counts. ``refDelay``, ``gradedSpike`` and ``messageBits`` change
-  nothing for LIF outputs (0/1 spikes);
+  nothing for LIF outputs (0/1 spikes). SDNN: a relu ``sigma_delta`` (vth = vThMant, bias_exp 6 as
+  netx's spike_exp), or the ``sigma`` readout for a ``sigma_output`` neuron (last layer only), sending
+  graded messages of ``messageBits`` bits (netx's default 16);
+* an input layer with a neuron (netx's Input block): an ``identity`` layer whose neuron receives the
+  input one to one; a LIF one is driven by its bias (input encoding ``bias``: each sample's values are
+  its bias mantissa, as lava-dl's tests set ``in_layer.neuron.bias_mant``) unless input bits are given,
+  an SDNN one is a ``delta`` encoder fed graded values (signed, step 1, 16 bits by default);
 * ``flatten`` entries: a dense layer after a conv reads it in (C, H, W) order;
 * input: the 'input' layer's shape (torch's (C, H, W) or (n,)); without one the
   first dense layer's fan-in, or ``input_shape`` for a first conv layer. The
@@ -34,9 +40,9 @@ computes what Lava computes when netx loads the file
   graded payloads of ``input_message_bits`` bits;
 * refused with a UserError naming the layer index and type or field: layer types
   netx does not implement (pool, average, concat, convT, unpool) or that the
-  format lacks (dense_rec, dense_comp, unknown types), an input layer with a
-  neuron (netx builds an Input block that is never connected), non-CUBA
-  neurons, per-neuron decays or thresholds, non-zero delays, conv groups.
+  format lacks (dense_rec, dense_comp, unknown types), neurons other than CUBA,
+  LOIHI and relu SDNN, per-neuron decays or thresholds, fields outside what Loihi
+  holds (a LIF bias beyond 13 bits: docs/netx_kinds.md), non-zero delays, conv groups.
 
 lava-dl's netx files have no timestep count: pass ``timesteps`` (T, the steps per sample,
 netx's ``reset_interval``); files our writer made carry it, and the input encoding
