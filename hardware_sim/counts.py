@@ -163,8 +163,9 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
 
     Any engine's spikes will do (torch model, reference simulator, Lava), as long
     as they follow the network's layers and (C, H, W) neuron order.
-    input_payloads: (B, *input_shape) integer payloads of the input layer; None
-    assumes every payload non-zero (an upper bound on the input layer's synops)."""
+    input_payloads: (B, *input_shape) integer payloads of the input layer, or (B, T, input_size) for
+    time-varying samples (DeployableNetwork.encode_input); None assumes every payload non-zero (an upper
+    bound on the input layer's synops)."""
     steps = net.timesteps
     samples = None
     for layer in net.layers:
@@ -177,8 +178,10 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
             raise ValueError(f"spikes['{layer.name}']: shape {shape}, expected (B, {steps}, {layer.num_neurons})")
         samples = shape[0]
     if input_payloads is not None:
-        payloads = np.asarray(input_payloads).reshape(len(input_payloads), -1)
-        if payloads.shape[1] != net.input_size or (samples is not None and len(payloads) != samples):
+        payloads = np.asarray(input_payloads)
+        if payloads.shape[1:] != (steps, net.input_size):  # static: one payload per sample
+            payloads = payloads.reshape(len(payloads), -1)
+        if payloads.shape[-1] != net.input_size or (samples is not None and len(payloads) != samples):
             raise ValueError(f"input_payloads: shape {np.shape(input_payloads)} does not match (B, {net.input_size})")
         samples = len(payloads)
     else:
@@ -203,7 +206,10 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
             for source in layer.sources:
                 if source == INPUT and net.input_encoding.kind == "bias":
                     continue  # the samples set the layer's bias: no messages
-                if source == INPUT:  # the same payloads every timestep: one synapse pass
+                if source == INPUT and payloads.ndim == 3:  # time-varying: one payload per step
+                    flat = payloads[start:stop].reshape((stop - start) * steps, -1) != 0
+                    events += _events(layer, mask, flat).reshape(stop - start, steps, n_out)
+                elif source == INPUT:  # the same payloads every timestep: one synapse pass
                     events += _events(layer, mask, payloads[start:stop] != 0)[:, None, :]
                 else:
                     messages = np.asarray(spikes[source][start:stop], dtype=bool)

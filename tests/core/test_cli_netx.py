@@ -122,3 +122,28 @@ def test_sim_and_parity_run_lava_dls_pilotnet_sdnn(lava_dl_files, tmp_path, caps
     report = json.loads(capsys.readouterr().out)
     assert report["bit_exact"] is True
     assert [layer["mismatched_entries"] for layer in report["layers"]] == [0] * 8
+
+
+def test_report_runs_lava_dls_pilotnet_sdnn(lava_dl_files, tmp_path, capsys):
+    """`dsatgo report` on lava-dl's SDNN file: per-layer spikes are non-zero graded messages, the identity input
+    layer has no synaptic ops, and the report validates against its schema."""
+    import jsonschema
+    import numpy as np
+
+    from dsatgo_deploy.hardware_sim.report import SCHEMA_FILE
+
+    steps = 3
+    frame = _pilotnet_sdnn_frames(lava_dl_files, tmp_path, steps)
+    path = str(lava_dl_files / "gts/pilotnet_sdnn/network.net")
+    out = tmp_path / "report" / "report.json"
+    assert main(["report", path, "--timesteps", str(steps), "--dataset", "events", "--data-root", str(tmp_path),
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    report = json.loads(out.read_text())
+    jsonschema.validate(report, json.loads(SCHEMA_FILE.read_text()))
+    run = simulate(read_netx(path, timesteps=steps), frame[None], payloads=True)
+    layers = {layer["name"]: layer for layer in report["layers"]}
+    assert layers["input0"]["kind"] == "identity" and layers["input0"]["per_inference"]["synops"] == 0
+    for name, messages in run.messages.items():
+        assert layers[name]["per_inference"]["spikes"] == float(np.count_nonzero(messages)), name
+    assert layers["conv1"]["per_inference"]["synops"] > 0 and layers["conv1"]["graded_input"]
