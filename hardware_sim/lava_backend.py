@@ -16,6 +16,13 @@ reference's ``wrap32(sum over sources of syn(W, m_src))``::
   ``create_conv``). Neurons: our ScheduledLIF (threshold per sample timestep)
   or, for the non-spiking readout, a stock LIFReset whose threshold (2**17) it
   can never reach. A network whose last layer spikes has no readout and no Monitor.
+  Sigma-delta kinds: Lava's own sdn models (Delta, SigmaDelta, Sigma) with a
+  per-sample reset (lava_procs/reset_sdn.py); their graded messages are recorded
+  with their values, a sigma readout's sigma by the Monitor. An identity layer
+  has no synapse: its source's port is connected to its neurons' a_in. Bias
+  input: the layer reading the input is a BiasInputLIF (lava_procs/bias_input_lif.py)
+  holding every sample's bias mantissas; nothing reaches its a_in and it, not the
+  RingBuffer, drives the graph (fixed_pt only).
 * Layouts. Lava's conv processes are (X, Y, C) = (W, H, C); the format is torch's
   (C, H, W). A node (the input or a layer) whose shape is 3-D, (C, H, W), lives
   in Lava as (W, H, C); every other node as a flat (n,) vector. So:

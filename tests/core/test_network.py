@@ -742,3 +742,28 @@ def test_sdnn_validation_names_layer_and_field(lava_dl_files, mutate, layer, fie
     with pytest.raises(NetworkFormatError, match=re.escape(f"net.npz: layer '{layer}': field '{field}': ")) as info:
         net.validate("net.npz")
     assert fragment in str(info.value)
+
+
+def test_bias_input_encodes_13_bit_mantissas_and_needs_an_identity_lif(lava_dl_files):
+    """Bias input (tiny.net's LIF input neuron): payloads are clipped to the 13-bit signed bias mantissa; only an
+    identity layer of LIF neurons with no bias of its own may read it, and only static samples drive it."""
+    from dsatgo_deploy.hardware_sim.reference import simulate
+    from dsatgo_deploy.importers.netx import read_netx
+
+    encoding = N.InputEncoding.bias()
+    assert (encoding.bits, encoding.signed, encoding.messages) == (13, True, 0)
+    assert encoding.encode(np.array([[5000.0, -5000.0, 12.4]])).tolist() == [[4095, -4096, 12]]
+    with pytest.raises(ValueError, match="13-bit signed"):
+        N.InputEncoding(kind="bias", bits=8, step=1.0, signed=True)
+    net = read_netx(lava_dl_files / "tiny.net", timesteps=2)
+    net.layers[0].bias_mant = np.ones_like(net.layers[0].bias_mant)
+    with pytest.raises(NetworkFormatError, match=r"layer 'input0': field 'bias_mant': bias input sets"):
+        net.validate("net.npz")
+    net = read_netx(lava_dl_files / "tiny.net", timesteps=2)
+    net.layers = net.layers[1:]
+    net.layers[0].sources = [N.INPUT]
+    with pytest.raises(NetworkFormatError, match=r"layer 'conv1': field 'kind': bias input sets the bias of an identity"):
+        net.validate("net.npz")
+    net = read_netx(lava_dl_files / "tiny.net", timesteps=2)
+    with pytest.raises(UserError, match="samples must be static"):
+        simulate(net, np.zeros((1, 2, 3, 16, 16)), payloads=True)
