@@ -13,7 +13,7 @@ versioned, validated description of a Loihi fixed-point network:
   bit), and a threshold schedule: T threshold mantissas (DS-ATGO's frozen
   per-timestep thresholds) or one value when collapsed to a single threshold
   per layer;
-* T, the input encoding (graded payloads or binary spikes), the scale factors
+* T, the input encoding (graded payloads, binary spikes or input neurons' bias), the scale factors
   used, and provenance.
 
 Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):

@@ -64,9 +64,14 @@ class CubaLIF(NeuronKind):
 
     def run_reference(self, layer: Any, bias: torch.Tensor, a: torch.Tensor, steps: int,
                       record: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
-        if not set(record) & {"u", "v"}:
-            return super().run_reference(layer, bias, a, steps, record)
-        # u and v asked for: step by step (lif_sequence keeps only v)
+        if "u" not in record:  # lif_sequence's fast path keeps v when asked
+            spikes, voltage = loihi.lif_sequence(layer.current_decay, layer.voltage_decay, bias,
+                                                 self.thresholds(layer, steps), a,
+                                                 record_voltage="v" in record or not self.spiking)
+            states = {"s": spikes} | ({"v": voltage} if voltage is not None else {})
+            self.check_record(record, states)
+            return states
+        # u asked for: step by step (lif_sequence keeps only v)
         states = {name: torch.empty(a.shape, dtype=torch.int64, device=a.device) for name in ("u", "v")}
         spikes = torch.empty(a.shape, dtype=torch.bool, device=a.device)
         state = loihi.lif_initial_state(a[:, 0].shape, a.device)
