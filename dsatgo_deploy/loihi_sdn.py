@@ -211,31 +211,3 @@ def group_sum(inputs: torch.Tensor, groups: int) -> torch.Tensor:
     """The sum of each of ``groups`` equal consecutive slices of the last axis (an 'average' readout's
     numerator; its mean is this over the group size)."""
     return inputs.reshape(*inputs.shape[:-1], groups, -1).to(torch.int64).sum(dim=-1)
-
-
-def per_sample_bias_lif_sequence(params: loihi.LIFParameters, bias_mant: torch.Tensor, bias_exp: int,
-                                 steps_per_sample: int, reset_phase: int = 1
-                                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """An input LIF driven only by its bias, one bias per sample (the PilotNet LIF way: netx's input
-    neuron, ``bias_mant`` set for each sample, ``reset_interval`` = steps_per_sample).
-
-    bias_mant (B, S, *n): sample s's bias holds during 0-based steps [s T, (s + 1) T) (the new value
-    is read at the next step, as LIF reads bias_mant every step). LIFReset zeroes u and v on
-    receiving a(t) at 1-based steps t with ``t % T == reset_phase % T`` (netx: reset_offset + 1 for
-    the input block, so 1 with the default offset: each sample starts from rest). params.bias is
-    ignored. Returns spikes (B, S T, *n) bool, u and v after each step, int64.
-    """
-    batch, samples = bias_mant.shape[:2]
-    steps = samples * steps_per_sample
-    shape = bias_mant.shape[2:]
-    state = loihi.lif_initial_state((batch, *shape), bias_mant.device)
-    zeros = torch.zeros((batch, *shape), dtype=torch.int64, device=bias_mant.device)
-    spikes = torch.empty((batch, steps, *shape), dtype=torch.bool, device=bias_mant.device)
-    currents, voltages = torch.empty_like(spikes, dtype=torch.int64), torch.empty_like(spikes, dtype=torch.int64)
-    for t in range(steps):
-        if (t + 1) % steps_per_sample == reset_phase % steps_per_sample:
-            state = loihi.lif_initial_state((batch, *shape), bias_mant.device)
-        bias = loihi.effective_bias(bias_mant[:, t // steps_per_sample], bias_exp)
-        state, spikes[:, t] = loihi.lif_step(params._replace(bias=bias), state, zeros)
-        currents[:, t], voltages[:, t] = state.u, state.v
-    return spikes, currents, voltages

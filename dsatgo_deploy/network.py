@@ -13,7 +13,7 @@ versioned, validated description of a Loihi fixed-point network:
   bit), and a threshold schedule: T threshold mantissas (DS-ATGO's frozen
   per-timestep thresholds) or one value when collapsed to a single threshold
   per layer;
-* T, the input encoding (graded payloads or binary spikes), the scale factors
+* T, the input encoding (graded payloads, binary spikes or input neurons' bias), the scale factors
   used, and provenance.
 
 Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):
@@ -28,7 +28,12 @@ Each layer computes, for sample timestep t = 1..T (see dsatgo_deploy.loihi):
     s(t) = v(t) > threshold_schedule[t] << 6 ;  v(t) = 0 where s(t)
 
 The neuron is a kind named by ``Layer.neuron`` (dsatgo_deploy.neurons: ``cuba_lif``,
-``scheduled_lif``, ``readout``); the equations above are the CUBA LIF kinds'.
+``scheduled_lif``, ``readout``, and the sigma-delta kinds ``sigma_delta``, ``delta``, ``sigma``);
+the equations above are the CUBA LIF kinds'. A sigma-delta kind's messages are graded: signed
+integers of ``Layer.message_bits`` bits (0: binary spikes), and a layer reading them has
+``input_message_bits`` equal to its source's ``message_bits`` (its synapse multiplies them as it
+does graded input payloads). An ``identity`` layer has no synapse: its neuron receives its single
+source's messages one to one, ``a(t) = m_src(t)`` (netx's input neuron: the SDNN delta encoder).
 A readout layer (``spiking = False``) never fires; its v after step T is the
 network's output. The readout is optional: when the last layer spikes (as
 lava-dl networks usually do) the output is its spike count per neuron over the
@@ -49,10 +54,11 @@ time the format does state: the message of step t - d arrives at step t.
 On disk: one ``.npz`` archive (no pickles) holding a JSON header and one integer
 array per layer field; written atomically.
 
-Format history (every older file still loads): format_version 3 adds two optional
-per-layer arrays, stored only where present: ``delay`` (dense synaptic delays) and
-``weight_rec`` (a recurrent dense synapse from the layer's spikes to itself); a version 3
-file without them reads as version 2 did. Format_version 2 stores each layer's
+Format history (every older file still loads): format_version 3 adds the ``identity`` layer kind
+(``Layer.shape``), graded layer messages (``Layer.message_bits``, omitted from the header when 0),
+the sigma-delta neuron kinds, and two optional per-layer arrays, stored only where present:
+``delay`` (dense synaptic delays) and ``weight_rec`` (a recurrent dense synapse from the layer's
+spikes to itself). Format_version 2 stores each layer's
 neuron kind (``neuron``; a version 1 file's kinds are inferred: readout when not
 spiking, scheduled_lif with T thresholds, else cuba_lif). Within version 1, added
 ``Layer.num_weight_bits`` (omitted from the header when 8, its default, so files
@@ -82,10 +88,10 @@ READABLE_VERSIONS = (1, 2, 3)
 #: the first version whose layers may hold ``delay`` or ``weight_rec``
 DELAY_VERSION = 3
 INPUT = "input"
-LAYER_KINDS = ("dense", "conv")
+LAYER_KINDS = ("dense", "conv", "identity")
 #: Layer.num_weight_bits: Lava's Dense keeps 8 - (8 - bits) (- 1 mixed) bits; 9 keeps odd mixed weights.
 WEIGHT_BITS_RANGE = (1, 9)
-INPUT_ENCODINGS = ("graded", "spikes")
+INPUT_ENCODINGS = ("graded", "spikes", "bias")
 
 
 @dataclass
@@ -104,6 +110,12 @@ class InputEncoding:
     ``m = (x != 0)``; step, signed, mean and std are unused (mean/std must be
     None). Build it with :meth:`InputEncoding.spikes`. This is what lava-dl netx
     networks read with ``input_message_bits = 0``.
+
+    ``bias``: no messages: each sample's payloads (as graded, 13-bit signed: ``bits = 13``,
+    ``signed``) become the bias mantissa of the identity LIF layer reading the input, held for
+    the sample's T steps, with that layer's bias_exp; its a(t) is 0 (lava-dl drives netx's input
+    neuron so: ``in_layer.neuron.bias_mant`` set to the image). Static samples only. Build it
+    with :meth:`InputEncoding.bias`.
     """
 
     kind: str = "graded"
@@ -118,6 +130,11 @@ class InputEncoding:
         """Binary spike input (bits 0)."""
         return cls(kind="spikes", bits=0, step=1.0)
 
+    @classmethod
+    def bias(cls, step: float = 1.0) -> "InputEncoding":
+        """Samples as the input neuron's bias mantissa (13-bit signed)."""
+        return cls(kind="bias", bits=loihi.BIAS_MANT_BITS, step=step, signed=True)
+
     def __post_init__(self) -> None:
         if self.kind not in INPUT_ENCODINGS:
             raise ValueError(f"input encoding kind must be one of {INPUT_ENCODINGS}, got {self.kind!r}")
@@ -128,6 +145,9 @@ class InputEncoding:
                 raise ValueError("spike input is not normalised: mean and std must be None")
             if self.signed:
                 raise ValueError("spike input is not signed")
+        elif self.kind == "bias" and (self.bits != loihi.BIAS_MANT_BITS or not self.signed):
+            raise ValueError(f"bias input holds {loihi.BIAS_MANT_BITS}-bit signed bias mantissas (bits "
+                             f"{loihi.BIAS_MANT_BITS}, signed); use InputEncoding.bias()")
         elif not 1 <= self.bits <= 24:
             raise ValueError(f"input encoding bits must be in [1, 24], got {self.bits}")
         if not (np.isfinite(self.step) and self.step > 0):
@@ -138,6 +158,11 @@ class InputEncoding:
             self.mean, self.std = [float(v) for v in self.mean], [float(v) for v in self.std]
             if len(self.mean) != len(self.std) or not all(np.isfinite(self.mean)) or min(self.std) <= 0:
                 raise ValueError("input encoding mean and std must be equally long, finite, std > 0")
+
+    @property
+    def messages(self) -> int:
+        """Bits of the messages the input sends: 0 for spikes (and for bias input, which sends none)."""
+        return self.bits if self.kind == "graded" else 0
 
     @property
     def payload_range(self) -> tuple[int, int]:
@@ -241,6 +266,10 @@ class Layer:
     weight_rec: dense spiking layers only, None or (out, out) integer mantissas: a second Dense
         from the layer's own spikes to itself, one step late (netx's dense_rec); it shares
         ``num_weight_bits`` and ``weight_exp`` with ``weight`` (netx optimizes the two together).
+    message_bits: bits of the graded messages the layer sends (a graded neuron kind: sigma-delta), 0 for
+        binary spikes; a consumer's input_message_bits equals it.
+    shape: an ``identity`` layer's shape ((C, H, W) or (n,)), its source's: it has no synapse (weight
+        empty, weight_exp 0), its neuron receives the source's messages one to one; None for the others.
     """
 
     name: str
@@ -261,6 +290,8 @@ class Layer:
     neuron: str | None = None
     delay: np.ndarray | None = None
     weight_rec: np.ndarray | None = None
+    message_bits: int = 0
+    shape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.conv, dict):
@@ -273,10 +304,11 @@ class Layer:
         self.threshold_schedule = np.asarray(self.threshold_schedule, dtype=np.int64).reshape(-1)
         self.sources = list(self.sources)
         for name in ("weight_exp", "bias_exp", "current_decay", "voltage_decay", "input_message_bits",
-                     "num_weight_bits"):
+                     "num_weight_bits", "message_bits"):
             setattr(self, name, int(getattr(self, name)))
         self.spiking = bool(self.spiking)
         self.scale = float(self.scale)
+        self.shape = None if self.shape is None else tuple(int(d) for d in self.shape)
         if self.neuron in neuron_kinds():
             self.spiking = neuron_kind(self.neuron).spiking
 
@@ -295,13 +327,22 @@ class Layer:
         """(neurons,) for dense, (C_out, Ho, Wo) for conv."""
         if self.kind == "conv" and self.conv is not None:
             return self.conv.output_shape(self.weight.shape)
+        if self.kind == "identity" and self.shape is not None:
+            return self.shape
         return (int(self.weight.shape[0]),)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         if self.kind == "conv" and self.conv is not None:
             return self.conv.input_shape
+        if self.kind == "identity" and self.shape is not None:
+            return self.shape
         return (int(self.weight.shape[1]),)
+
+    @property
+    def latency(self) -> int:
+        """Steps its synapse takes on Loihi: 1 for Dense and Conv, 0 for an identity layer (no synapse)."""
+        return 0 if self.kind == "identity" else 1
 
     @property
     def num_neurons(self) -> int:
@@ -313,8 +354,8 @@ class Layer:
 
     @property
     def fan_in(self) -> int:
-        """Synapses per neuron (dense: inputs; conv: C_in * KH * KW)."""
-        return int(np.prod(self.weight.shape[1:]))
+        """Synapses per neuron (dense: inputs; conv: C_in * KH * KW; identity: none)."""
+        return 0 if self.kind == "identity" else int(np.prod(self.weight.shape[1:]))
 
     @property
     def bias_per_neuron(self) -> np.ndarray:
@@ -393,22 +434,22 @@ class DeployableNetwork:
 
     def depths(self) -> dict[str, int]:
         """Wall-step latency of every node on Loihi: ``depth(input) = 0``,
-        ``depth(L) = 1 + max(depth(S) for S in L.sources)`` (one step per synapse)."""
+        ``depth(L) = latency(L) + max(depth(S) for S in L.sources)`` (one step per synapse, none for identity)."""
         depths = {INPUT: 0}
         for layer in self.layers:
-            depths[layer.name] = 1 + max(depths[source] for source in layer.sources)
+            depths[layer.name] = layer.latency + max(depths[source] for source in layer.sources)
         return depths
 
     def relay_delays(self) -> dict[str, int]:
         """Steps each node's spikes must wait for its latest-reached consumer: a layer summing sources
-        of different depths (a residual skip) takes the shallower ones ``depth(L) - 1 - depth(S)``
+        of different depths (a residual skip) takes the shallower ones ``depth(L) - latency(L) - depth(S)``
         steps late, through a chain of relay populations shared by all consumers; nodes that never
         wait are left out."""
         depths = self.depths()
         delays: dict[str, int] = {}
         for layer in self.layers:
             for source in layer.sources:
-                wait = depths[layer.name] - 1 - depths[source]
+                wait = depths[layer.name] - layer.latency - depths[source]
                 if wait > 0:
                     delays[source] = max(delays.get(source, 0), wait)
         return delays

@@ -30,7 +30,8 @@ def fail(origin: str, layer: str | None, field_name: str, message: str) -> None:
 
 
 #: Header fields that hold integers (JSON numbers without a fraction; 0.5 is refused, never truncated).
-_INT_FIELDS = ("weight_exp", "bias_exp", "current_decay", "voltage_decay", "input_message_bits", "num_weight_bits")
+_INT_FIELDS = ("weight_exp", "bias_exp", "current_decay", "voltage_decay", "input_message_bits", "num_weight_bits",
+               "message_bits")
 
 
 def check_integers(origin: str, layer: str | None, field_name: str, value: Any) -> None:
@@ -50,6 +51,8 @@ def check_layer_spec(origin: str, index: int, spec: Any, arrays: dict[str, np.nd
     for key in _INT_FIELDS:
         if key in spec:
             check_integers(origin, name, key, spec[key])
+    if spec.get("shape") is not None:
+        check_integers(origin, name, "shape", spec["shape"])
     if isinstance(spec.get("conv"), dict):
         for key, value in spec["conv"].items():
             check_integers(origin, name, f"conv.{key}", value)
@@ -62,11 +65,13 @@ def check_layer_spec(origin: str, index: int, spec: Any, arrays: dict[str, np.nd
 
 
 def check_conv_graded_sum(origin: str, layer: Layer, encoding: InputEncoding) -> None:
-    """Refuse a conv layer on graded input whose synaptic sum can reach 2**31 (docs/loihi_arithmetic.md)."""
-    largest_payload = max(abs(v) for v in encoding.payload_range)
+    """Refuse a conv layer on graded input whose synaptic sum can reach 2**31 (docs/loihi_arithmetic.md); graded
+    messages of a layer (``message_bits`` b) reach 2**(b - 1) in magnitude."""
+    largest_payload = (max(abs(v) for v in encoding.payload_range) if layer.sources == ["input"]
+                       else 1 << (layer.input_message_bits - 1))
     bound = loihi.synaptic_sum_bound(layer.weight, largest_payload)
     if bound >= CONV_GRADED_SUM_LIMIT:
-        fail(origin, layer.name, "weight", f"with {encoding.bits}-bit graded input a neuron's synaptic sum can reach "
+        fail(origin, layer.name, "weight", f"with {layer.input_message_bits}-bit graded input a neuron's synaptic sum can reach "
              f"{bound} (sum |W| x {largest_payload}), beyond 2**31 - 1: Lava's Conv casts such sums to int32 and "
              "differs from the exact arithmetic; use fewer input bits or smaller weights")
 
@@ -111,19 +116,12 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
             fail(origin, name or f"#{index}", "name", "layer names must be unique, non-empty and not 'input'")
         if layer.kind not in LAYER_KINDS:
             fail(origin, name, "kind", f"unknown layer kind {layer.kind!r} (known: {', '.join(LAYER_KINDS)})")
-        if not layer.sources:
-            fail(origin, name, "sources", "a layer reads at least one source")
-        for source in layer.sources:
-            if source not in shapes:
-                fail(origin, name, "sources", f"reads {source!r}, which is not an earlier layer or 'input'")
-        if INPUT in layer.sources and len(layer.sources) > 1:
-            kind = "graded input" if net.input_encoding.kind == "graded" else "the input"
-            fail(origin, name, "sources", f"{kind} cannot be summed with other sources")
-        if len(set(layer.sources)) != len(layer.sources):
-            fail(origin, name, "sources", f"lists a source twice: {layer.sources}")
+        _check_sources(origin, net, layer, shapes)
         if layer.weight.ndim in (2, 4) and layer.weight.shape[0] < 1:
             fail(origin, name, "weight", "a layer needs at least one neuron")
-        if layer.kind == "conv":
+        if layer.kind == "identity":
+            _check_identity(origin, layer, shapes[layer.sources[0]])
+        elif layer.kind == "conv":
             if layer.conv is None:
                 fail(origin, name, "conv", "a conv layer needs its geometry (input_shape, stride, padding, dilation)")
             if layer.weight.ndim != 4:
@@ -151,14 +149,16 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
             if not fits:
                 fail(origin, name, "weight", f"expects input {layer.input_shape}, but source {source!r} gives {source_shape}")
         _check_range(origin, name, "num_weight_bits", layer.num_weight_bits, *WEIGHT_BITS_RANGE)
-        representable = loihi.representable_weights(_as_tensor(layer.weight), layer.num_weight_bits).numpy()
+        representable = (layer.weight if layer.kind == "identity" else
+                         loihi.representable_weights(_as_tensor(layer.weight), layer.num_weight_bits).numpy())
         if not np.array_equal(representable, layer.weight):
             bad = np.argwhere(representable != layer.weight)[0]
             fail(origin, name, "weight", f"weight[{', '.join(str(int(i)) for i in bad)}] = {int(layer.weight[tuple(bad)])} is not "
                   f"{'an' if layer.num_weight_bits == 8 else 'a'} {layer.num_weight_bits}-bit Loihi weight for a {loihi.weight_sign_mode(_as_tensor(layer.weight))} matrix "
                   f"(Lava would use {int(representable[tuple(bad)])})")
         _check_range(origin, name, "weight_exp", layer.weight_exp, *loihi.WEIGHT_EXP_RANGE)
-        expected_bits = net.input_encoding.bits if layer.sources == [INPUT] else 0
+        expected_bits = (net.input_encoding.messages if layer.sources == [INPUT] else
+                         net.layer(layer.sources[0]).message_bits if len(layer.sources) == 1 else 0)
         if layer.input_message_bits != expected_bits:
             fail(origin, name, "input_message_bits", f"is {layer.input_message_bits}, but its sources {layer.sources} send "
                   f"{'graded ' + str(expected_bits) + '-bit payloads' if expected_bits else 'binary spikes'}")
@@ -169,6 +169,8 @@ def validate(net: DeployableNetwork, origin: str = "network") -> None:
         if layer.kind == "conv" and layer.input_message_bits > 0:
             check_conv_graded_sum(origin, layer, net.input_encoding)
         shapes[name] = layer.output_shape
+    if net.input_encoding.kind == "bias":
+        _check_bias_input(origin, net)
     for layer in net.layers[:-1]:
         if not layer.spiking:
             fail(origin, layer.name, "spiking", "only the last layer may be a non-spiking readout")
@@ -229,7 +231,58 @@ def _validate_neuron(layer: Layer, timesteps: int, check: _LayerChecks) -> None:
     kind = layer.neuron_kind
     if layer.spiking != kind.spiking:
         check.fail("spiking", f"is {layer.spiking}, but a {kind.name} neuron {'spikes' if kind.spiking else 'does not spike'}")
+    if not kind.graded and layer.message_bits != 0:
+        check.fail("message_bits", f"is {layer.message_bits}, but a {kind.name} neuron sends binary spikes (0)")
     kind.validate(layer, timesteps, check)
+
+
+def _check_sources(origin: str, net: DeployableNetwork, layer: Layer, shapes: dict[str, tuple[int, ...]]) -> None:
+    """A layer's sources: earlier layers or the input, each once; the input, and graded messages, alone."""
+    from .network import INPUT
+
+    name = layer.name
+    if not layer.sources:
+        fail(origin, name, "sources", "a layer reads at least one source")
+    for source in layer.sources:
+        if source not in shapes:
+            fail(origin, name, "sources", f"reads {source!r}, which is not an earlier layer or 'input'")
+    if INPUT in layer.sources and len(layer.sources) > 1:
+        kind = "graded input" if net.input_encoding.kind == "graded" else "the input"
+        fail(origin, name, "sources", f"{kind} cannot be summed with other sources")
+    graded_sources = [s for s in layer.sources if s != INPUT and net.layer(s).message_bits]
+    if graded_sources and len(layer.sources) > 1:  # the Lava graph relays only 0/1 spikes
+        fail(origin, name, "sources", f"the graded messages of {graded_sources[0]!r} cannot be summed with other "
+                                      "sources")
+    if len(set(layer.sources)) != len(layer.sources):
+        fail(origin, name, "sources", f"lists a source twice: {layer.sources}")
+
+
+def _check_bias_input(origin: str, net: DeployableNetwork) -> None:
+    """Bias input: every layer reading the input is an identity LIF whose bias the samples set (its own is 0)."""
+    from .network import INPUT
+
+    for layer in net.layers:
+        if INPUT not in layer.sources:
+            continue
+        if layer.kind != "identity" or layer.neuron_kind.graded or not layer.spiking:
+            fail(origin, layer.name, "kind", "bias input sets the bias of an identity layer of LIF neurons, got a "
+                                             f"{layer.kind} layer of {layer.neuron_name} neurons")
+        if layer.bias_mant.any():
+            fail(origin, layer.name, "bias_mant", "bias input sets this layer's bias per sample: its own must be 0")
+
+
+def _check_identity(origin: str, layer: Layer, source_shape: tuple[int, ...]) -> None:
+    """An identity layer: no synapse (empty weight, no exponent, no conv geometry), its shape its one source's."""
+    if layer.shape is None:
+        fail(origin, layer.name, "shape", "an identity layer needs its shape (its source's)")
+    if layer.weight.size or layer.weight_exp or layer.conv is not None:
+        fail(origin, layer.name, "weight", "an identity layer has no synapse: weight empty, weight_exp 0, no conv")
+    if len(layer.sources) != 1:
+        fail(origin, layer.name, "sources", "an identity layer reads exactly one source")
+    if layer.shape != tuple(source_shape):
+        fail(origin, layer.name, "shape", f"is {layer.shape}, but its source {layer.sources[0]!r} gives {source_shape}")
+    if layer.bias_mant.shape != (layer.num_neurons,):
+        fail(origin, layer.name, "bias_mant", f"shape {layer.bias_mant.shape} != ({layer.num_neurons},)")
 
 
 def _as_tensor(array: np.ndarray):

@@ -29,7 +29,7 @@ _ARRAY_FIELDS = ("weight", "bias_mant", "threshold_schedule")
 _OPTIONAL_ARRAY_FIELDS = ("delay", "weight_rec")
 #: Fields added after the first files were written, left out of the header at their default so that
 #: such networks' files stay what they were.
-_OMITTED_DEFAULTS = {"num_weight_bits": loihi.WEIGHT_BITS}
+_OMITTED_DEFAULTS = {"num_weight_bits": loihi.WEIGHT_BITS, "message_bits": 0, "shape": None}
 _ZIP_ENTRY_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can hold
 
 

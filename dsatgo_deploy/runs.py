@@ -7,7 +7,7 @@ two of them, the operation counts and the reports read one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,12 +16,17 @@ import numpy as np
 class RunRecord:
     """``name``: the engine; ``spikes``: per spiking layer (B, T, n) bool, in layer order;
     ``predictions``: the predicted class per sample (B,); ``readout_trace``: the integer
-    readout potential after each step (B, T, n_out) where the engine has one, else None."""
+    readout potential after each step (B, T, n_out) where the engine has one, else None (a sigma output's
+    trace is its sigma). A graded layer's spikes are its non-zero messages; ``messages`` keeps their values
+    (B, T, n) int64 per graded layer, ``states`` the neuron states an engine was asked to record
+    ({layer: {"u" | "v" | "sigma": (B, T, n)}})."""
 
     name: str
     spikes: dict[str, np.ndarray]
     predictions: np.ndarray
     readout_trace: np.ndarray | None = None
+    messages: dict[str, np.ndarray] = field(default_factory=dict)
+    states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.spikes = {k: np.asarray(v).astype(bool) for k, v in self.spikes.items()}

@@ -17,6 +17,10 @@ whose weight is non-zero. With m_S(t) the messages of source S and
     active_L(t)   = #{i : s_i(t) or events_L,i(t) > 0};  inactive_L(t) = n_L - active_L(t)
     macs_L        = connections of L                                equivalent ANN, once per inference
 
+Graded messages (sigma-delta layers) count as events where non-zero, whatever their value. An
+identity layer has no synapse: each non-zero message of its source is one event at its neuron and
+no synaptic op; a layer the input's bias drives (bias input) receives no messages at all.
+
 For conv the event count is the convolution of the 0/1 message map with the 0/1
 kernel indicator ``|W| != 0`` (same stride, padding, dilation), so border effects
 are exact. A layer with several sources (a folded SEW residual ADD) receives each
@@ -112,7 +116,10 @@ def _events(layer: Layer, mask: torch.Tensor, messages: np.ndarray) -> np.ndarra
     """Synaptic events per output neuron, (N, n_out) float64, of 0/1 messages (N, input_size).
 
     Dense: [m != 0] @ [W != 0]^T; conv: conv2d([m != 0], [W != 0]) with the layer's
-    geometry, so taps over zero padding reach nothing. Exact: integers in float64."""
+    geometry, so taps over zero padding reach nothing; identity: the messages themselves, one to one. Exact:
+    integers in float64."""
+    if layer.kind == "identity":
+        return np.asarray(messages, dtype=np.float64).reshape(len(messages), -1)
     flat = torch.from_numpy(np.ascontiguousarray(messages, dtype=np.float64))
     if layer.kind == "conv":
         geometry = layer.conv
@@ -135,7 +142,10 @@ def _mask(layer: Layer, nonzero: bool = True) -> torch.Tensor:
 
 
 def connection_counts(layer: Layer) -> tuple[int, int]:
-    """(connections, synapses) of a layer: every joined (input, output) pair, and those with W != 0."""
+    """(connections, synapses) of a layer: every joined (input, output) pair, and those with W != 0 (none for an
+    identity layer, which has no synapse)."""
+    if layer.kind == "identity":
+        return 0, 0
     ones = np.ones((1, layer.input_size))
     connections = int(np.rint(_events(layer, _mask(layer, nonzero=False), ones).sum()))
     synapses = int(np.rint(_events(layer, _mask(layer), ones).sum()))
@@ -166,8 +176,9 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
 
     Any engine's spikes will do (torch model, reference simulator, Lava), as long
     as they follow the network's layers and (C, H, W) neuron order.
-    input_payloads: (B, *input_shape) integer payloads of the input layer; None
-    assumes every payload non-zero (an upper bound on the input layer's synops)."""
+    input_payloads: (B, *input_shape) integer payloads of the input layer, or (B, T, input_size) for
+    time-varying samples (DeployableNetwork.encode_input); None assumes every payload non-zero (an upper
+    bound on the input layer's synops)."""
     steps = net.timesteps
     samples = None
     for layer in net.layers:
@@ -205,23 +216,27 @@ def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],
                    else np.zeros((stop - start, steps, n_out), bool))
             events = np.zeros((stop - start, steps, n_out))
             for source in layer.sources:
-                if source == INPUT and payloads.ndim == 2:  # the same payloads every timestep: one synapse pass
-                    events += _events(layer, mask, payloads[start:stop] != 0)[:, None, :]
-                elif source == INPUT:  # time-varying input: its payloads of each step
+                if source == INPUT and net.input_encoding.kind == "bias":
+                    continue  # the samples set the layer's bias: no messages
+                if source == INPUT and payloads.ndim == 3:  # time-varying: one payload per step
                     flat = payloads[start:stop].reshape((stop - start) * steps, -1) != 0
                     events += _events(layer, mask, flat).reshape(stop - start, steps, n_out)
+                elif source == INPUT:  # the same payloads every timestep: one synapse pass
+                    events += _events(layer, mask, payloads[start:stop] != 0)[:, None, :]
                 else:
                     messages = np.asarray(spikes[source][start:stop], dtype=bool)
                     flat = messages.reshape((stop - start) * steps, -1)
                     events += _events(layer, mask, flat).reshape(stop - start, steps, n_out)
             if layer.weight_rec is not None:
                 events[:, 1:] += _recurrent_events(layer, own[:, :-1])
-            synops += np.rint(events.sum(axis=(0, 2))).astype(np.int64)
+            if layer.kind != "identity":  # one to one: events, but no synaptic op
+                synops += np.rint(events.sum(axis=(0, 2))).astype(np.int64)
             active += ((events > 0) | own).sum(axis=(0, 2))
         own_spikes = counted.get(layer.name, np.zeros(steps, np.int64))
         connections, synapses = connection_counts(layer)
         layers.append(LayerCounts(layer.name, layer.sources[0], n_out, layer.fan_in, int(mask.sum()),
-                                  layer.spiking, layer.sources == [INPUT], samples, own_spikes, synops, active,
+                                  layer.spiking, layer.sources == [INPUT] or layer.input_message_bits > 0,
+                                  samples, own_spikes, synops, active,
                                   connections, sources=tuple(layer.sources), kind=layer.kind,
                                   connections=connections, synapses=synapses, depth=depths[layer.name]))
     return OperationCounts(layers, samples, steps, input_payloads is not None)

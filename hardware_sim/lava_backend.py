@@ -16,6 +16,13 @@ reference's ``wrap32(sum over sources of syn(W, m_src))``::
   ``create_conv``). Neurons: our ScheduledLIF (threshold per sample timestep)
   or, for the non-spiking readout, a stock LIFReset whose threshold (2**17) it
   can never reach. A network whose last layer spikes has no readout and no Monitor.
+  Sigma-delta kinds: Lava's own sdn models (Delta, SigmaDelta, Sigma) with a
+  per-sample reset (lava_procs/reset_sdn.py); their graded messages are recorded
+  with their values, a sigma readout's sigma by the Monitor. An identity layer
+  has no synapse: its source's port is connected to its neurons' a_in. Bias
+  input: the layer reading the input is a BiasInputLIF (lava_procs/bias_input_lif.py)
+  holding every sample's bias mantissas; nothing reaches its a_in and it, not the
+  RingBuffer, drives the graph (fixed_pt only).
 * Layouts. Lava's conv processes are (X, Y, C) = (W, H, C); the format is torch's
   (C, H, W). A node (the input or a layer) whose shape is 3-D, (C, H, W), lives
   in Lava as (W, H, C); every other node as a flat (n,) vector. So:
@@ -161,6 +168,8 @@ def _import_lava() -> types.SimpleNamespace:
         from lava.proc.monitor.process import Monitor
         from lava.proc.sparse.process import Sparse
 
+        from .lava_procs.bias_input_lif import BiasInputLIF, PyBiasInputLifModelBitAcc
+        from .lava_procs.reset_sdn import ResetDelta, ResetSigma, ResetSigmaDelta
         from .lava_procs.scheduled_lif import ScheduledLIF
         from .lava_procs.spike_recorder import PySpikeRecorderModel, SpikeRecorder
     except ImportError as exc:
@@ -169,7 +178,9 @@ def _import_lava() -> types.SimpleNamespace:
     return types.SimpleNamespace(RunSteps=RunSteps, Loihi2SimCfg=Loihi2SimCfg, Conv=Conv, Dense=Dense,
                                  DelayDense=DelayDense,
                                  Source=Source, LIF=LIF, LIFReset=LIFReset, Monitor=Monitor, Sparse=Sparse,
-                                 ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder,
+                                 ScheduledLIF=ScheduledLIF, SpikeRecorder=SpikeRecorder, ResetDelta=ResetDelta,
+                                 ResetSigma=ResetSigma, ResetSigmaDelta=ResetSigmaDelta, BiasInputLIF=BiasInputLIF,
+                                 PyBiasInputLifModelBitAcc=PyBiasInputLifModelBitAcc,
                                  PySpikeRecorderModel=PySpikeRecorderModel)
 
 
@@ -228,7 +239,8 @@ def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: fl
     entry = graph.entry
     # The SpikeRecorder has one model (tagged fixed_pt); it records float spikes as well.
     config = lava.Loihi2SimCfg(select_tag=select_tag,
-                               exception_proc_model_map={lava.SpikeRecorder: lava.PySpikeRecorderModel})
+                               exception_proc_model_map={lava.SpikeRecorder: lava.PySpikeRecorderModel,
+                                                         lava.BiasInputLIF: lava.PyBiasInputLifModelBitAcc})
     failure: list[BaseException] = []
 
     def execute() -> None:
@@ -273,7 +285,7 @@ def _execute(graph: _Graph, lava, select_tag: str, progress: bool, timeout_s: fl
         try:
             if graph.monitor is None:
                 return None
-            return np.asarray(graph.monitor.get_data()[graph.readout_name]["v"])
+            return np.asarray(graph.monitor.get_data()[graph.readout_name][graph.readout_var])
         finally:
             _stop(entry)
 
@@ -306,6 +318,10 @@ def run_lava(
     if samples == 0:
         raise UserError("no samples to run")
     floating = select_tag == "floating_pt"
+    if floating and net.input_encoding.kind == "bias":
+        raise UserError("bias input runs on Lava's fixed_pt models only (select_tag fixed_pt)")
+    if net.input_encoding.kind == "bias" and encoded.ndim != 2:
+        raise UserError("bias input sets the input neurons' bias once per sample: samples must be static")
     if timeout_s is None and _default_timeout_s:
         timeout_s = _default_timeout_s[-1]
     # Delay buffers and recurrent spikes would carry one sample's spikes into the next: such networks run
@@ -315,9 +331,10 @@ def run_lava(
     runs = [_run_graph(net, part, lava, select_tag, progress, timeout_s) for part in parts]
     spikes = {name: np.concatenate([run[0][name] for run in runs]) for name in runs[0][0]}
     engine = "lava-float" if floating else "lava"
-    if runs[0][1] is None:
-        return RunRecord.from_readout(engine, spikes, None)
-    return RunRecord.from_readout(engine, spikes, np.concatenate([run[1] for run in runs]))
+    readout = None if runs[0][1] is None else np.concatenate([run[1] for run in runs])
+    run = RunRecord.from_readout(engine, spikes, readout)
+    run.messages = {name: values.astype(np.int64) for name, values in spikes.items() if values.dtype != bool}
+    return run
 
 
 def _run_graph(net: DeployableNetwork, encoded: np.ndarray, lava, select_tag: str, progress: bool,
@@ -334,7 +351,7 @@ def _run_graph(net: DeployableNetwork, encoded: np.ndarray, lava, select_tag: st
         spikes = {}
         for name, path in graph.recordings.items():
             wall = _lava_to_torch(np.load(path), graph.shapes[name])  # (total, n), torch order
-            spikes[name] = wall[index + graph.depths[name]]  # (B, T, n)
+            spikes[name] = wall[index + graph.depths[name]]  # (B, T, n); graded layers: int32 messages
     if monitored is None:
         return spikes, None
     readout = net.layers[-1]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import types
+
 import numpy as np
 import scipy.sparse
 
@@ -18,8 +20,9 @@ class _Graph:
     entry: object  # one process of the graph: run()/stop() on it drive them all
     recordings: dict  # spiking layer name -> .npy file of its spikes, (total, *Lava shape) bool
     relays: dict  # (node, k) -> OutPort of node's spikes delayed by k steps (k-th relay of its chain)
-    monitor: object  # Monitor of the readout's v; None without a readout
+    monitor: object  # Monitor of the readout's v (a sigma output: its sigma); None without a readout
     readout_name: str | None  # Lava name of the readout's neuron process (the monitor's key)
+    readout_var: str | None  # the readout kind's Var the monitor probes
     shapes: dict  # node name -> (C, H, W) or (n,) shape in the format
     depths: dict  # node name -> depth (wall-step latency)
     total_steps: int
@@ -164,6 +167,7 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
         rows[: samples * steps] = np.repeat(payloads.astype(np.int32), steps, axis=0)
     ring = lava.Source(data=np.ascontiguousarray(np.moveaxis(_torch_to_lava(rows, net.input_shape), 0, -1)))
     outputs = {INPUT: ring.s_out}
+    entry = ring
     relays: dict[tuple[str, int], object] = {}
 
     def delayed(node: str, extra: int):
@@ -179,11 +183,16 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
     recordings, monitor, readout = {}, None, None
     for layer in net.layers:
         depth = depths[layer.name]
-        neuron = _neurons(lava, layer, steps, depth, floating)
+        bias_input = net.input_encoding.kind == "bias" and layer.sources == [INPUT]
+        neuron = _neurons(_bias_input(lava, payloads, net) if bias_input else lava, layer, steps, depth, floating)
         make_synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
-        for source in layer.sources:
+        if bias_input:  # nothing reaches its a_in: the samples set its bias, and it drives the graph
+            entry = neuron
+        elif layer.kind == "identity":  # no synapse: the source's messages reach the neuron one to one
+            outputs[layer.sources[0]].connect(neuron.a_in)
+        for source in layer.sources if layer.kind != "identity" else ():
             synapse = make_synapse(lava, layer, f"{layer.name}_{layer.kind}_from_{source}", floating)
-            port = delayed(source, depth - 1 - depths[source])
+            port = delayed(source, depth - layer.latency - depths[source])
             if layer.kind == "dense" and len(lava_shape(shapes[source])) == 3:
                 port = port.transpose([2, 1, 0]).flatten()  # (X, Y, C) -> (C, Y, X) -> torch's flatten order
             port.connect(synapse.s_in)
@@ -193,12 +202,29 @@ def _build(net: DeployableNetwork, payloads: np.ndarray, lava, workdir: Path, fl
         if layer.spiking:
             dims = lava_shape(layer.output_shape)
             path = workdir / f"spikes_{len(recordings)}.npy"
-            np.lib.format.open_memmap(path, mode="w+", dtype=bool, shape=(total, *dims)).flush()
+            dtype = np.int32 if layer.message_bits else bool  # graded messages keep their values
+            np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(total, *dims)).flush()
             recorder = lava.SpikeRecorder(shape=dims, path=str(path), num_steps=total, name=f"{layer.name}_recorder")
             neuron.s_out.connect(recorder.a_in)
             recordings[layer.name] = path
         else:
             monitor, readout = lava.Monitor(), neuron.name
-            monitor.probe(neuron.v, total)
+            monitor.probe(getattr(neuron, layer.neuron_kind.readout_var), total)
         outputs[layer.name] = neuron.s_out
-    return _Graph(ring, recordings, relays, monitor, readout, shapes, depths, total)
+    return _Graph(entry, recordings, relays, monitor, readout, layers_readout_var(net), shapes, depths, total)
+
+
+def _bias_input(lava, payloads: np.ndarray, net: DeployableNetwork):
+    """``lava`` whose ScheduledLIF is a BiasInputLIF holding every sample's bias mantissas (Lava layout): the
+    process the kind builds for a layer the input's bias drives."""
+    table = np.ascontiguousarray(_torch_to_lava(payloads, net.input_shape), dtype=np.int32)
+
+    def build(**kwargs):
+        return lava.BiasInputLIF(bias_table=table, **kwargs)
+
+    return types.SimpleNamespace(**{**vars(lava), "ScheduledLIF": build})
+
+
+def layers_readout_var(net: DeployableNetwork) -> str | None:
+    """The Var the readout's Monitor probes (its kind's readout_var); None without a readout."""
+    return net.output.neuron_kind.readout_var if net.has_readout else None

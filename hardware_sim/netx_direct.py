@@ -1,10 +1,14 @@
-"""Run a lava-dl netx HDF5 file directly through the integer kinds (dsatgo_deploy.loihi, loihi_sdn).
+"""Run the netx blocks the importer does not read yet directly through the integer kinds (loihi, loihi_sdn).
 
-Builds what ``lava.lib.dl.netx.hdf5.Network`` builds (input neuron, conv, flatten, dense, delayed
-dense; CUBA/LOIHI LIF and SDNN neurons) and runs it from rest for T steps, recording every block's
-output and state in Lava's x-first layout (X, Y, C) with time last, as lava-dl's ground truths are
-stored. Layout here is torch's (C, H, W); Lava's (X, Y, C) is its reverse. Blocks netx itself does
-not build ('pool', 'average', ...) are refused, naming the layer and its type field.
+The importer (dsatgo_deploy.importers.netx) reads input neurons, LIF and SDNN blocks into the
+deployable format, and the reference simulator reproduces lava-dl's recordings of them. What it
+lacks is here: netx's ``DelayDense`` (per-synapse delays, ntidigits.net) and ``RecurrentDense``
+(dense_rec) blocks of CUBA/LOIHI LIF neurons, with conv, flatten and dense around them, run from rest
+for T steps on spikes sent into the first synapse, recording every block's output and state in
+Lava's x-first layout (X, Y, C) with time last, as lava-dl's ground truths are stored. Layout here is
+torch's (C, H, W); Lava's (X, Y, C) is its reverse. Blocks netx itself does not build ('pool',
+'average', ...) are refused, naming the layer and its type field; input and SDNN neurons are left to
+read_netx.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ MISSING_NEURON = {"type": b"CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 
 
 @dataclass
 class Block:
-    """One netx block: kind 'input', 'conv' or 'dense', its synapse and its neuron fields."""
+    """One netx block: kind 'conv' or 'dense', its synapse and its neuron fields."""
 
     index: int
     kind: str
@@ -68,7 +72,8 @@ def read_blocks(path: str, num_layers: int | None = None) -> list[Block]:
             bias = np.asarray(group["bias"][()], dtype=np.float64) if "bias" in group else None
             if kind == "input":
                 if neuron is not None:
-                    blocks.append(Block(i, "input", shape, neuron))
+                    raise UserError(f"{path}: layer/{i}/neuron: an input neuron is read by "
+                                    "dsatgo_deploy.importers.netx.read_netx, not here")
                 continue
             if kind == "flatten":
                 flatten = True
@@ -92,12 +97,9 @@ def read_blocks(path: str, num_layers: int | None = None) -> list[Block]:
 
 def _check_neuron(path: str, index: int, neuron: dict[str, Any]) -> None:
     kind = _kind(neuron)
-    if kind not in ("CUBA", "LOIHI", "SDNN"):
-        raise UserError(f"{path}: layer/{index}/neuron/type = '{kind}': only CUBA, LOIHI and SDNN neurons are run")
-    activation = neuron.get("activation", b"relu")
-    if kind == "SDNN" and activation != b"relu":  # netx passes no act_mode: its SigmaDelta is RELU
-        raise UserError(f"{path}: layer/{index}/neuron/activation = {activation!r}: netx builds a relu SigmaDelta "
-                        "whatever this field says")
+    if kind not in ("CUBA", "LOIHI"):
+        raise UserError(f"{path}: layer/{index}/neuron/type = '{kind}': only CUBA and LOIHI neurons are run here "
+                        "(SDNN files: dsatgo_deploy.importers.netx.read_netx)")
 
 
 def _dense_block(path: str, group: Any, index: int, neuron: dict, bias: np.ndarray | None, flatten: bool) -> Block:
@@ -158,95 +160,46 @@ def _lif_run(neuron: dict, bias: torch.Tensor, a: torch.Tensor, reset: tuple[int
     return record
 
 
-def _neuron_run(block: Block, a: torch.Tensor, reset: tuple[int, int] | None, graded: bool
-                ) -> dict[str, torch.Tensor]:
-    kind = _kind(block.neuron)
-    if kind in ("CUBA", "LOIHI") and block.weight_rec is not None:
+def _neuron_run(block: Block, a: torch.Tensor, reset: tuple[int, int] | None) -> dict[str, torch.Tensor]:
+    if block.weight_rec is not None:
         if reset is not None:
             raise UserError(f"layer/{block.index}/weight_rec: a recurrent block with reset_interval is not supported")
         params = _lif_parameters(block.neuron, _per_neuron(block.bias, a.shape[2:]))
         spikes, v = loihi_sdn.recurrent_lif_sequence(params, a, torch.from_numpy(block.weight_rec.astype(np.float64)),
-                                                     block.weight_exp, graded)
+                                                     block.weight_exp, False)
         return {"s": spikes.to(torch.int64), "v": v}
-    if kind in ("CUBA", "LOIHI"):
-        return _lif_run(block.neuron, _per_neuron(block.bias, a.shape[2:]), a, reset)
-    if "sigma_output" in block.neuron:
-        sigma = loihi_sdn.sigma_sequence(a)
-        return {"s": sigma, "sigma": sigma}
-    out, sigma = loihi_sdn.sigma_delta_reference(int(block.neuron["vThMant"]), _per_neuron(block.bias, a.shape[2:]), a,
-                                                 a.shape[1])
-    return {"s": out, "sigma": sigma}
+    return _lif_run(block.neuron, _per_neuron(block.bias, a.shape[2:]), a, reset)
 
 
-def _bias_input_run(block: Block, input_bias: np.ndarray, steps: int, reset: tuple[int, int] | None
-                    ) -> dict[str, torch.Tensor]:
-    """The input LIF driven by its bias_mant: one (C, H, W) bias, or one per sample (S, C, H, W) switched
-    every reset_interval steps."""
-    bias = torch.from_numpy(input_bias.astype(np.int64))
-    if bias.dim() == len(block.shape):
-        return _lif_run(block.neuron, bias, torch.zeros((1, steps, *block.shape), dtype=torch.int64), reset)
-    if reset is None or bias.shape[0] * reset[0] != steps:
-        raise UserError(f"layer/{block.index}: one bias per sample needs reset_interval and steps = samples x interval")
-    params = _lif_parameters(block.neuron, bias[0])
-    spikes, u, v = loihi_sdn.per_sample_bias_lif_sequence(params, bias[None], 6, reset[0], reset[1])
-    return {"s": spikes.to(torch.int64), "u": u, "v": v}
-
-
-def _is_graded(block: Block) -> bool:
-    return _kind(block.neuron) == "SDNN"
-
-
-def run_blocks(blocks: list[Block], steps: int, input_bias: np.ndarray | None = None,
-               input_values: np.ndarray | None = None, input_spikes: np.ndarray | None = None,
-               reset_interval: int | None = None, reset_offset: int = 0, graded_input: bool = False
-               ) -> list[dict[str, torch.Tensor]]:
-    """Run from rest for ``steps`` steps (batch 1); one record per block (s, and u, v or sigma),
-    each (1, T, *shape) in (C, H, W) layout.
-
-    Drive (one of): input_bias, the input LIF's bias_mant in (C, H, W) (netx's tinynet/PilotNet LIF
-    tests set ``in_layer.neuron.bias_mant``), or (S, C, H, W): one per sample, each held for
-    reset_interval steps (the PilotNet LIF tutorial's per-sample bias); input_values (T, *shape), what a
-    RingBuffer sends into the input neuron's a_in each step (graded; the SDNN Delta input); input_spikes (T, *shape) sent
-    into the first synapse (a file whose input layer has no neuron). reset_interval/reset_offset
-    are netx's Network arguments (LIF blocks only; netx ignores them for SDNN).
-    """
+def run_blocks(blocks: list[Block], steps: int, input_spikes: np.ndarray, reset_interval: int | None = None,
+               reset_offset: int = 0) -> list[dict[str, torch.Tensor]]:
+    """Run from rest for ``steps`` steps (batch 1) on input_spikes (T, *shape), sent into the first synapse; one
+    record per block (s, u, v), each (1, T, *shape) in (C, H, W) layout. reset_interval/reset_offset are netx's
+    Network arguments."""
     records: list[dict[str, torch.Tensor]] = []
-    previous: torch.Tensor | None = None
-    graded = graded_input  # input_spikes carry graded payloads (netx's skip_layers=1 runs)
+    spikes = np.asarray(input_spikes, dtype=np.int64)
+    previous = torch.from_numpy(spikes).reshape(1, steps, *spikes.shape[1:])
     for position, block in enumerate(blocks):
         reset = None if reset_interval is None else (reset_interval, reset_offset + 1 + position)
-        if block.kind == "input":
-            shape = block.shape
-            if _is_graded(block):
-                x = torch.from_numpy(np.asarray(input_values, dtype=np.int64)).reshape(1, steps, *shape)
-                out = loihi_sdn.delta_input_sequence(x, int(block.neuron["vThMant"]))
-                records.append({"s": out})
-            else:
-                records.append(_bias_input_run(block, np.asarray(input_bias), steps, reset))
-            previous, graded = records[-1]["s"], _is_graded(block)
-            continue
-        if previous is None:
-            spikes = np.asarray(input_spikes, dtype=np.int64)
-            previous = torch.from_numpy(spikes).reshape(1, steps, *spikes.shape[1:])
-        records.append(_neuron_run(block, _synapse(block, previous, graded), reset, graded))
-        previous, graded = records[-1]["s"], _is_graded(block)
+        records.append(_neuron_run(block, _synapse(block, previous), reset))
+        previous = records[-1]["s"]
     return records
 
 
-def _synapse(block: Block, messages: torch.Tensor, graded: bool) -> torch.Tensor:
-    """What the block's synapse delivers at each step (its latency included)."""
+def _synapse(block: Block, messages: torch.Tensor) -> torch.Tensor:
+    """What the block's synapse delivers at each step (its latency included), for 0/1 spike messages."""
     batch, steps = messages.shape[:2]
     if block.kind == "conv":
         weight = torch.from_numpy(block.weight.astype(np.float64))
         flat = messages.reshape(batch * steps, *messages.shape[2:])
         a = loihi.conv_accumulate(weight, flat, block.conv["stride"], block.conv["padding"],
-                                  block.conv["dilation"], graded)
+                                  block.conv["dilation"], False)
         return loihi_sdn.delayed(a.reshape(batch, steps, *a.shape[1:]))
     flat = messages.reshape(batch, steps, -1)  # (C, H, W) C-order: netx's flatten of (X, Y, C)
     weight = torch.from_numpy(block.weight.astype(np.float64))
     if block.delay is not None:
-        return loihi_sdn.delayed_synapse_sequence(weight, torch.from_numpy(block.delay), block.weight_exp, flat, graded)
-    a = loihi.dense_accumulate(weight, flat.reshape(batch * steps, -1), block.weight_exp, graded)
+        return loihi_sdn.delayed_synapse_sequence(weight, torch.from_numpy(block.delay), block.weight_exp, flat, False)
+    a = loihi.dense_accumulate(weight, flat.reshape(batch * steps, -1), block.weight_exp, False)
     return loihi_sdn.delayed(a.reshape(batch, steps, -1))
 
 

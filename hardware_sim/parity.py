@@ -3,7 +3,8 @@
 Any two runs of the same network on the same samples (the torch float model,
 the reference simulator, Lava) are compared layer by layer:
 
-* spike trains: the share of (sample, timestep, neuron) entries that agree;
+* spike trains: the share of (sample, timestep, neuron) entries that agree (graded layers: their
+  message values, where both runs kept them);
 * spike counts per neuron (summed over T): the share of (sample, neuron) pairs
   with equal counts, and the totals of each side;
 * the first divergence in (sample, layer, timestep, neuron) order, with both values;
@@ -105,13 +106,15 @@ def compare(a: RunRecord, b: RunRecord, labels: np.ndarray | None = None) -> Par
     first_key: tuple[int, int, int, int] | None = None
     order = list(a.spikes)
     for rank, layer in enumerate(order):
-        sa, sb = a.spikes[layer], b.spikes[layer]
+        # graded layers compare their message values where both runs kept them (RunRecord.messages)
+        both_graded = layer in a.messages and layer in b.messages
+        sa, sb = (a.messages[layer], b.messages[layer]) if both_graded else (a.spikes[layer], b.spikes[layer])
         if sa.shape != sb.shape:
             raise ValueError(f"layer '{layer}': spike shapes differ: {sa.shape} ({a.name}) vs {sb.shape} ({b.name})")
         mismatch = sa != sb
         counts_a, counts_b = sa.sum(axis=1), sb.sum(axis=1)
         layers.append(LayerParity(
-            layer=layer, spikes=(int(sa.sum()), int(sb.sum())),
+            layer=layer, spikes=(int(np.count_nonzero(sa)), int(np.count_nonzero(sb))),
             spike_train_agreement=float(1.0 - mismatch.mean()) if mismatch.size else 1.0,
             spike_count_agreement=float((counts_a == counts_b).mean()) if counts_a.size else 1.0,
             mismatched_entries=int(mismatch.sum())))

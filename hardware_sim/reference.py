@@ -26,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dsatgo_deploy import loihi
+from dsatgo_deploy import loihi, loihi_sdn
+from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
 from dsatgo_deploy.runs import RunRecord
 
@@ -49,9 +50,12 @@ class _PreparedLayer:
 
 
 def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
-    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a."""
+    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a;
+    an identity layer's neuron receives the messages themselves."""
     layer = prepared.layer
     batch, steps = messages.shape[:2]
+    if layer.kind == "identity":
+        return messages.reshape(batch, steps, -1).to(torch.int64)
     flat = messages.reshape(batch * steps, *layer.input_shape)
     if layer.kind == "conv":
         geometry = layer.conv
@@ -90,26 +94,40 @@ def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], ste
     return loihi.wrap_signed(total, 32)
 
 
-def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The neuron kind's recurrence over T (dsatgo_deploy.neurons); returns (spikes (B, T, n) bool, v after
-    each step (B, T, n) for the non-spiking readout, None for spiking layers, whose v nobody reads)."""
-    return layer.neuron_kind.reference(layer, bias, a, steps)
+def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int, record: tuple[str, ...]
+                     ) -> dict[str, torch.Tensor]:
+    """The neuron kind's recurrence over T (dsatgo_deploy.neurons): {"s": messages (B, T, n) (bool spikes, or
+    int64 graded), the readout's trace under its kind's readout_var, and each state in ``record``}."""
+    kind = layer.neuron_kind
+    wanted = tuple(record) + (() if layer.spiking or kind.readout_var in record else (kind.readout_var,))
+    return kind.run_reference(layer, bias, a, steps, wanted)
 
 
-def _recurrent_sequence(prepared: _PreparedLayer, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, None]:
+def _max_message(net: DeployableNetwork, layer: Layer) -> int:
+    """The largest magnitude of one message the layer's synapse multiplies."""
+    if layer.sources == [INPUT]:
+        return max(abs(v) for v in net.input_encoding.payload_range)
+    return 1 << (layer.input_message_bits - 1) if layer.input_message_bits else 1
+
+
+def _recurrent_sequence(prepared: _PreparedLayer, a: torch.Tensor, steps: int, record: tuple[str, ...]
+                        ) -> dict[str, torch.Tensor]:
     """A LIF layer with a recurrent Dense (``weight_rec``): step by step, its spikes of step t - 1 through
-    W_rec (shifted by weight_exp, wrap32) join a(t) in the neuron's int32 in-port; spikes (B, T, n) bool."""
+    W_rec (shifted by weight_exp, wrap32) join a(t) in the neuron's int32 in-port; {"s": spikes (B, T, n)
+    bool, and u, v after each step where ``record`` asks}."""
     layer = prepared.layer
     thresholds = layer.neuron_kind.thresholds(layer, steps)
     state = loihi.lif_initial_state(a[:, 0].shape, a.device)
     fired = torch.zeros(a[:, 0].shape, dtype=torch.bool, device=a.device)
-    spikes = []
+    trace: dict[str, list[torch.Tensor]] = {key: [] for key in ("s", *record)}
     for t in range(steps):
         recurrent = loihi.dense_accumulate(prepared.weight_rec, fired, layer.weight_exp, False)
         params = loihi.LIFParameters(layer.current_decay, layer.voltage_decay, prepared.bias, thresholds[t])
         state, fired = loihi.lif_step(params, state, loihi.wrap_signed(a[:, t] + recurrent, 32))
-        spikes.append(fired)
-    return torch.stack(spikes, dim=1), None
+        values = {"s": fired, "u": state.u, "v": state.v}
+        for key in trace:
+            trace[key].append(values[key])
+    return {key: torch.stack(parts, dim=1) for key, parts in trace.items()}
 
 
 def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor, payloads: bool = False) -> torch.Tensor:
@@ -126,36 +144,78 @@ def simulate(
     device: str | torch.device = "cpu",
     batch_size: int = 1024,
     payloads: bool = False,
+    record: tuple[str, ...] = (),
+    latency: bool = False,
+    reset_interval: int | None = None,
 ) -> RunRecord:
     """Run the network on samples x: static (B, *input_shape), the same input every timestep, or
     time-varying (B, T, *input_shape); analog (encoded with the network's input encoding), or the integer
-    payloads (spikes: 0/1) themselves if ``payloads``."""
+    payloads (spikes: 0/1) themselves if ``payloads``.
+
+    record: neuron states to keep for every layer ("u", "v", "sigma", as its kind has them), after each step,
+        in RunRecord.states. latency: run in Loihi's wall time instead of sample time: every Dense or Conv
+        synapse delivers one step late (an identity none) and no layer restarts when the sample reaches it,
+        as Lava runs netx's SDNN blocks (which ignore reset_interval) and as lava-dl recorded them.
+    reset_interval: with latency, netx's reset_interval R (reset_offset 0): the layer at position k restarts
+        from rest at wall steps k + n R, if netx resets its kind (LIF: LIFReset); T is then the wall steps run.
+    Bias input (InputEncoding kind "bias"): each static sample's payloads are the bias mantissa of the identity
+    layer reading the input, whose a(t) is 0."""
     device = torch.device(device)
     encoded = encode_input(net, x, payloads=payloads)
-    static_input = encoded.ndim == 2
-    max_payload = max(abs(v) for v in net.input_encoding.payload_range)
-    prepared = [_PreparedLayer(layer, max_payload if layer.sources == [INPUT] else 1, device) for layer in net.layers]
-    chunks_spikes: dict[str, list[np.ndarray]] = {layer.name: [] for layer in net.layers if layer.spiking}
-    chunks_readout: list[np.ndarray] = []
+    if net.input_encoding.kind == "bias" and encoded.ndim != 2:
+        raise UserError("bias input sets the input neurons' bias once per sample: samples must be static "
+                        f"(B, {', '.join(map(str, net.input_shape))}), not time-varying")
+    static_input = encoded.ndim == 2 and not latency
+    prepared = [_PreparedLayer(layer, _max_message(net, layer), device) for layer in net.layers]
+    chunks: dict[str, list[dict[str, np.ndarray]]] = {layer.name: [] for layer in net.layers}
     steps = net.timesteps
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start:start + batch_size].to(device)
         # Direct encoding: the same payload every step; time-varying input: one payload per step.
-        outputs = {INPUT: chunk.unsqueeze(1).expand(-1, steps, -1) if static_input else chunk}
-        for item in prepared:
-            layer = item.layer
-            a = _layer_input(item, outputs, steps, static_input)
+        outputs = {INPUT: chunk.unsqueeze(1).expand(-1, steps, -1) if chunk.ndim == 2 else chunk}
+        for position, item in enumerate(prepared):
+            layer, bias = item.layer, item.bias
+            if net.input_encoding.kind == "bias" and layer.sources == [INPUT]:
+                bias = loihi.effective_bias(chunk, layer.bias_exp)  # (B, n): the samples' bias mantissas
+                a = torch.zeros((len(chunk), steps, layer.num_neurons), dtype=torch.int64, device=device)
+            else:
+                a = _layer_input(item, outputs, steps, static_input)
+            if latency and layer.latency:
+                a = loihi_sdn.delayed(a, layer.latency)
             if item.weight_rec is not None:
-                fired, voltage = _recurrent_sequence(item, a, steps)
+                states = _recurrent_sequence(item, a, steps, record)
+            elif latency and reset_interval and layer.neuron_kind.netx_reset:
+                states = _restarted_sequence(layer, bias, a, steps, record, position, reset_interval)
             else:
-                fired, voltage = _neuron_sequence(layer, item.bias, a, steps)
-            if layer.spiking:
-                outputs[layer.name] = fired  # bool: a binary synapse only asks which messages are non-zero
-                chunks_spikes[layer.name].append(fired.cpu().numpy())
-            else:
-                chunks_readout.append(voltage.cpu().numpy())
-    spikes = {name: np.concatenate(parts) if parts else np.zeros((0, steps, 0), bool) for name, parts in chunks_spikes.items()}
+                states = _neuron_sequence(layer, bias, a, steps, record)
+            outputs[layer.name] = states["s"]  # bool spikes (a binary synapse only asks which are non-zero) or graded
+            chunks[layer.name].append({name: value.cpu().numpy() for name, value in states.items()})
+    return _record(net, chunks, record)
+
+
+def _restarted_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int, record: tuple[str, ...],
+                        position: int, interval: int) -> dict[str, torch.Tensor]:
+    """The kind's recurrence restarted from rest at 0-based steps ``position + n * interval`` (netx's block
+    ``position`` gets LIFReset's reset_offset 1 + position: it resets on receiving a(t) at 1-based t)."""
+    starts = sorted({0} | set(range(position % interval, steps, interval)))
+    parts = [_neuron_sequence(layer, bias, a[:, start:end], end - start, record)
+             for start, end in zip(starts, starts[1:] + [steps])]
+    return {key: torch.cat([part[key] for part in parts], dim=1) for key in parts[0]}
+
+
+def _record(net: DeployableNetwork, chunks: dict[str, list[dict[str, np.ndarray]]], record: tuple[str, ...]
+            ) -> RunRecord:
+    """The run's RunRecord from each layer's chunks of states."""
+    def joined(name: str, key: str) -> np.ndarray:
+        parts = [part[key] for part in chunks[name]]
+        return np.concatenate(parts) if parts else np.zeros((0, net.timesteps, net.layer(name).num_neurons), np.int64)
+
+    spiking = [layer for layer in net.layers if layer.spiking]
+    messages = {layer.name: joined(layer.name, "s") for layer in spiking}
     readout = None
     if net.has_readout:
-        readout = np.concatenate(chunks_readout) if chunks_readout else np.zeros((0, steps, net.output.num_neurons), np.int64)
-    return RunRecord.from_readout("reference", spikes, readout)
+        readout = joined(net.output.name, net.output.neuron_kind.readout_var).astype(np.int64)
+    run = RunRecord.from_readout("reference", messages, readout)
+    run.messages = {layer.name: messages[layer.name].astype(np.int64) for layer in spiking if layer.message_bits}
+    run.states = {layer.name: {key: joined(layer.name, key) for key in record} for layer in net.layers} if record else {}
+    return run

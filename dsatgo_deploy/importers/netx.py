@@ -19,14 +19,20 @@ computes what Lava computes when netx loads the file
 * conv: raw weights (Lava's Conv neither clips nor truncates them); they must be
   8-bit Loihi weights (9 bits: odd mixed-sign ones); stride/padding/dilation
   stored (y, x) as torch has them; groups 1;
-* neuron: CUBA (or LOIHI) only; ``du = iDecay - 1`` (so -1 for iDecay 0), ``dv = vDecay``,
+* neuron: CUBA (or LOIHI): ``du = iDecay - 1`` (so -1 for iDecay 0), ``dv = vDecay``,
   ``vth = vThMant``, ``bias_mant = int(bias)`` with ``bias_exp = 6``; bias per
   neuron or per channel (conv: netx takes (X, Y, C) per neuron or (C,));
   a dense layer without a neuron gets netx's default (iDecay 0, vDecay 4096,
   vThMant 2**17). A last layer with vThMant >= 2**17 can never fire and becomes the
   non-spiking readout; otherwise the last layer spikes and the network's output
   is its spike counts. ``refDelay``, ``gradedSpike`` and ``messageBits`` change
-  nothing for LIF outputs (0/1 spikes);
+  nothing for LIF outputs (0/1 spikes). SDNN: a relu ``sigma_delta`` (vth = vThMant, bias_exp 6 as
+  netx's spike_exp), or the ``sigma`` readout for a ``sigma_output`` neuron (last layer only), sending
+  graded messages of ``messageBits`` bits (netx's default 16);
+* an input layer with a neuron (netx's Input block): an ``identity`` layer whose neuron receives the
+  input one to one; a LIF one is driven by its bias (input encoding ``bias``: each sample's values are
+  its bias mantissa, as lava-dl's tests set ``in_layer.neuron.bias_mant``) unless input bits are given,
+  an SDNN one is a ``delta`` encoder fed graded values (signed, step 1, 16 bits by default);
 * ``flatten`` entries: a dense layer after a conv reads it in (C, H, W) order;
 * input: the 'input' layer's shape (torch's (C, H, W) or (n,)); without one the
   first dense layer's fan-in, or ``input_shape`` for a first conv layer. The
@@ -38,9 +44,9 @@ computes what Lava computes when netx loads the file
   ``average`` block netx does not build, a readout counting each group's spikes;
 * refused with a UserError naming the layer index and type or field: layer types
   netx does not implement (pool, concat, convT, unpool) or that the
-  format lacks (dense_comp, unknown types), an input layer with a
-  neuron (netx builds an Input block that is never connected), non-CUBA
-  neurons, per-neuron decays or thresholds, a recurrent block with delays, conv groups.
+  format lacks (dense_comp, unknown types), neurons other than CUBA,
+  LOIHI and relu SDNN, per-neuron decays or thresholds, fields outside what Loihi
+  holds (a LIF bias beyond 13 bits: docs/netx_kinds.md), a recurrent block with delays, conv groups.
 
 lava-dl's netx files have no timestep count: pass ``timesteps`` (T, the steps per sample,
 netx's ``reset_interval``); files our writer made carry it, and the input encoding
@@ -61,7 +67,7 @@ from dsatgo_deploy import limits
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import DeployableNetwork, InputEncoding, validate
 
-from .netx_layers import _Entry, _read_layers
+from .netx_layers import NETX_SDNN_MESSAGE_BITS, _Entry, _read_layers
 from .netx_temporal import check_average_range
 from .netx_weights import netx_dense_weights, optimize_weight_bits  # noqa: F401  (this module's API)
 from .registry import Importer, register_importer
@@ -130,8 +136,13 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
     try:
         with h5py.File(path, "r") as h5:
             run = read_run_attributes(h5)
+            input_neuron = _input_neuron_type(h5)
+            delta_input = input_neuron == "SDNN"
+            # lava-dl drives a LIF input neuron by its bias (in_layer.neuron.bias_mant = the image)
+            bias_input = input_neuron in ("CUBA", "LOIHI") and input_message_bits is None and not run
             if input_message_bits is None:
-                input_message_bits = run["input_encoding"].bits if run else 0
+                input_message_bits = (run["input_encoding"].bits if run else
+                                      NETX_SDNN_MESSAGE_BITS if delta_input else 0)
             if not 0 <= int(input_message_bits) <= 24:
                 raise UserError(f"{origin}: input_message_bits must be in [0, 24] (0: binary spikes), "
                                 f"got {input_message_bits}")
@@ -150,6 +161,11 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
         raise UserError(f"{origin}: malformed netx file ({limits.reason(exc)})") from None
     if input_encoding is None and run and run["input_encoding"].bits == input_message_bits:
         input_encoding = run["input_encoding"]
+    if input_encoding is None and bias_input:
+        input_encoding = InputEncoding.bias()
+    if input_encoding is None and delta_input and input_message_bits > 0:
+        # what lava-dl's SDNN tests send into the Delta's a_in: the sample's integers themselves
+        input_encoding = InputEncoding(kind="graded", bits=input_message_bits, step=1.0, signed=True)
     if input_encoding is None:
         input_encoding = (InputEncoding.spikes() if input_message_bits == 0 else
                           InputEncoding(kind="graded", bits=input_message_bits, step=1.0 / ((1 << input_message_bits) - 1)))
@@ -165,6 +181,19 @@ def read_netx(path: str | os.PathLike, input_message_bits: int | None = None, *,
                             provenance=provenance)
     validate(net, origin)
     return net
+
+
+def _input_neuron_type(h5) -> str | None:
+    """The neuron type of the file's input layer ("SDNN": netx builds a Delta encoder; "CUBA", "LOIHI": a LIF),
+    None without an input layer with a neuron."""
+    try:
+        first = h5["layer"]["0"]
+        if first["type"][0] not in (b"input", "input"):
+            return None
+        kind = first["neuron"]["type"][()]
+        return kind.decode() if isinstance(kind, bytes) else str(kind)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def _check_declared_sizes(h5, origin: str) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, ConvGeometry, Layer
+from dsatgo_deploy.neurons.sigma_delta import SDNN_MANT_RANGE
 
 from .netx_temporal import average_readout, read_delay, recurrent_weights
 from .netx_weights import _representable, netx_dense_weights
@@ -20,6 +21,8 @@ from .netx_weights import _representable, netx_dense_weights
 NETX_UNIMPLEMENTED = ("pool", "concat", "convT", "unpool")
 #: netx's neuron for a dense layer without one: a non-leaky integrator that never fires.
 NETX_DEFAULT_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
+#: netx's message bits of an SDNN neuron without 'messageBits' (hdf5.py get_neuron_params)
+NETX_SDNN_MESSAGE_BITS = 16
 
 
 class _Entry:
@@ -98,21 +101,69 @@ def _neuron(entry: _Entry, kind: str) -> dict:
         if kind == "conv":
             entry.fail("neuron", "missing (netx needs a neuron for a conv layer)")
         config = NETX_DEFAULT_NEURON
-        return {"du": config["iDecay"] - 1, "dv": config["vDecay"], "vth": config["vThMant"], "default": True}
+        return {"kind": "lif", "du": config["iDecay"] - 1, "dv": config["vDecay"], "vth": config["vThMant"],
+                "default": True}
     neuron = entry.group["neuron"]
     neuron_type = _Entry(neuron, entry.index, entry.origin).text("type") if "type" in neuron else None
+    if neuron_type == "SDNN":
+        return _sdnn_neuron(entry, neuron, kind)
     if neuron_type not in ("CUBA", "LOIHI"):
-        entry.fail("neuron/type", f"is {neuron_type!r}; only CUBA (LIF) neurons can be imported")
-    params = {}
+        entry.fail("neuron/type", f"is {neuron_type!r}; only CUBA, LOIHI (LIF) and SDNN (sigma-delta) neurons can be "
+                                  "imported")
+    params = {"kind": "lif"}
     for key in ("iDecay", "vDecay", "vThMant"):
         if key not in neuron:
             entry.fail(f"neuron/{key}", "missing")
         params[key] = entry.scalar(key, neuron)
-    return {"du": params["iDecay"] - 1, "dv": params["vDecay"], "vth": params["vThMant"]}
+    # netx passes du = iDecay - 1 and dv = vDecay to Lava's LIF: Loihi's 12-bit decays
+    for key, (lo, hi) in (("iDecay", (loihi.CURRENT_DECAY_RANGE[0] + 1, loihi.CURRENT_DECAY_RANGE[1] + 1)),
+                          ("vDecay", loihi.VOLTAGE_DECAY_RANGE), ("vThMant", (0, 1 << 31))):
+        if not lo <= params[key] <= hi:
+            entry.fail(f"neuron/{key}", f"is {params[key]}, outside [{lo}, {hi}] (Loihi's "
+                                        f"{'12-bit decays' if key != 'vThMant' else 'thresholds'})")
+    return {"kind": "lif", "du": params["iDecay"] - 1, "dv": params["vDecay"], "vth": params["vThMant"]}
 
 
-def _bias(entry: _Entry, kind: str, output_shape: tuple[int, ...]) -> np.ndarray:
-    """bias_mant in the format: (n,) dense; conv (C,) per channel or (C*H*W,) per neuron, (C, H, W) order."""
+def _sdnn_neuron(entry: _Entry, neuron, kind: str) -> dict:
+    """netx's SDNN neuron (hdf5.py get_neuron_params): a Delta encoder on the input layer, a Sigma decoder where the
+    group has a 'sigma_output' key (whatever its value), else a relu SigmaDelta; spike_exp 6, state_exp 6."""
+    if "activation" in neuron and _Entry(neuron, entry.index, entry.origin).text("activation") != "relu":
+        entry.fail("neuron/activation", f"is {_Entry(neuron, entry.index, entry.origin).text('activation')!r}: netx "
+                                        "passes no activation to its SigmaDelta, which is then relu; only 'relu' "
+                                        "files run as they say")
+    bits = entry.scalar("messageBits", neuron) if "messageBits" in neuron else NETX_SDNN_MESSAGE_BITS
+    if kind == "input":
+        name = "delta"
+    elif "sigma_output" in neuron:
+        return {"kind": "sigma", "message_bits": bits}
+    else:
+        name = "sigma_delta"
+    if "vThMant" not in neuron:
+        entry.fail("neuron/vThMant", "missing")
+    vth = entry.scalar("vThMant", neuron)
+    if not 0 <= vth <= SDNN_MANT_RANGE[1]:
+        entry.fail("neuron/vThMant", f"is {vth}, outside [0, {SDNN_MANT_RANGE[1]}]: scaled by 2**12, as netx's "
+                                     "SigmaDelta does, it would leave int32")
+    if not 1 <= bits <= 24:
+        entry.fail("neuron/messageBits", f"is {bits}, outside [1, 24] (Loihi 2's graded spikes)")
+    return {"kind": name, "vth": vth, "message_bits": bits}
+
+
+def _bias(entry: _Entry, kind: str, output_shape: tuple[int, ...], bounds: tuple[int, int] = loihi.BIAS_MANT_RANGE
+          ) -> np.ndarray:
+    """bias_mant in the format: (n,) dense; conv (C,) per channel or (C*H*W,) per neuron, (C, H, W) order; within
+    ``bounds`` (a LIF's: Loihi's 13-bit signed bias mantissa, docs/netx_kinds.md)."""
+    values = _bias_values(entry, kind, output_shape)
+    if values.size and (values.min() < bounds[0] or values.max() > bounds[1]):
+        bad = int(values.min() if values.min() < bounds[0] else values.max())
+        lif = bounds == loihi.BIAS_MANT_RANGE
+        entry.fail("bias", f"value {bad} outside [{bounds[0]}, {bounds[1]}]" + (
+            ": Loihi's bias mantissa is 13-bit signed (Lava's fixed_pt LIF would run any int32, the chip cannot)"
+            if lif else ": scaled by 2**12, as netx's SigmaDelta does, it would leave int32"))
+    return values
+
+
+def _bias_values(entry: _Entry, kind: str, output_shape: tuple[int, ...]) -> np.ndarray:
     neurons = int(np.prod(output_shape))
     if not entry.has("bias"):
         return np.zeros(output_shape[0] if kind == "conv" else neurons, dtype=np.int64)
@@ -161,19 +212,22 @@ def _read_layers(entries: list[_Entry], input_message_bits: int, input_shape: tu
             continue
         if kind == "input":
             file_input_shape = _read_input_entry(entry, layers, file_input_shape)
+            if entry.has("neuron"):
+                shape = shape or file_input_shape
+                layers.append(_input_layer(entry, shape, names, input_message_bits))
             continue
         if kind == "flatten":
             flatten = True
             continue
         source_shape = layers[-1].output_shape if layers else None
+        bits = layers[-1].message_bits if layers else input_message_bits
         if kind == "dense":
-            synapse, shape = _dense_synapse(entry, source_shape, shape, file_input_shape, flatten,
-                                            input_message_bits if not layers else 0)
+            synapse, shape = _dense_synapse(entry, source_shape, shape, file_input_shape, flatten, bits)
         else:
             synapse, shape = _conv_synapse(entry, source_shape, shape, file_input_shape)
         flatten = False
         layers.append(_layer(entry, kind, synapse, layers[-1].name if layers else INPUT, names, last_neuron_index,
-                             input_message_bits))
+                             bits))
     if not layers:
         raise UserError(f"{entries[0].origin if entries else 'netx file'}: no dense or conv layer to import")
     return layers, shape, flatten
@@ -197,14 +251,33 @@ def _layer_type(entry: _Entry) -> str:
 def _read_input_entry(entry: _Entry, layers: list[Layer],
                       file_input_shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
     """The input shape an input entry declares (else the one known before)."""
-    if entry.has("neuron"):
-        entry.fail("neuron", "an input layer with a neuron becomes a netx Input block whose InPort is never "
-                             "connected (silent unless its bias is set); such files cannot be imported")
     if layers:
         entry.fail(None, "an input layer after other layers")
     if entry.has("shape"):
         file_input_shape = tuple(int(d) for d in entry.array("shape").reshape(-1))
     return file_input_shape
+
+
+def _input_layer(entry: _Entry, shape: tuple[int, ...] | None, names: set[str], input_message_bits: int) -> Layer:
+    """An input entry with a neuron (netx's Input block): an identity layer whose neuron receives the network's
+    input one to one (what lava-dl's tests send into the block's a_in). Its hdf5 bias and weight feed only netx's
+    unused input transform: the neuron's bias is 0."""
+    if shape is None:
+        entry.fail("shape", "missing: an input layer with a neuron needs its shape")
+    neuron = _neuron(entry, "input")
+    name = entry.text("name") if entry.has("name") else f"input{entry.index}"
+    names.add(name)
+    neurons = int(np.prod(shape))
+    common = dict(name=name, sources=[INPUT], weight=np.zeros(0, np.int64), weight_exp=0,
+                  bias_mant=np.zeros(neurons, np.int64), input_message_bits=input_message_bits, kind="identity",
+                  shape=shape)
+    if neuron["kind"] == "delta":
+        return Layer(**common, bias_exp=6, threshold_schedule=np.array([neuron["vth"]]), current_decay=0,
+                     voltage_decay=0, neuron="delta", message_bits=neuron["message_bits"])
+    if neuron["vth"] > loihi.THRESHOLD_RANGE[1]:
+        entry.fail("neuron/vThMant", f"is {neuron['vth']}: an input neuron that can never fire")
+    return Layer(**common, bias_exp=6, threshold_schedule=np.array([neuron["vth"]]), current_decay=neuron["du"],
+                 voltage_decay=neuron["dv"], neuron="cuba_lif")
 
 
 def _dense_synapse(entry: _Entry, source_shape: tuple[int, ...] | None, shape: tuple[int, ...] | None,
@@ -288,7 +361,13 @@ def _layer(entry: _Entry, kind: str, synapse: _Synapse, previous: str, names: se
            input_message_bits: int) -> Layer:
     """The deployable layer of a dense or conv entry: its synapse, its CUBA neuron (a readout when it is the last
     and can never fire), a unique name."""
+    if not entry.has("neuron") and entry.index != last_neuron_index:
+        entry.fail("neuron", "missing: netx then builds a CUBA neuron that never fires (vThMant 2**17), which only the "
+                             "last layer may be (a non-spiking readout)")
     neuron = _neuron(entry, kind)
+    name = _unique_name(entry, kind, names)
+    if neuron["kind"] != "lif":
+        return _sdnn_layer(entry, kind, synapse, previous, name, neuron, input_message_bits, last_neuron_index)
     readout = entry.index == last_neuron_index and neuron["vth"] >= loihi.NEVER_FIRES_VTH
     if neuron["vth"] > loihi.THRESHOLD_RANGE[1] and not readout:
         if neuron.get("default"):
@@ -300,13 +379,12 @@ def _layer(entry: _Entry, kind: str, synapse: _Synapse, previous: str, names: se
         entry.fail(*(("neuron", "missing: netx's default neuron never fires, so the recurrent block has nothing to "
                                 "feed back") if neuron.get("default") else
                      ("neuron/vThMant", f"is {neuron['vth']}: the recurrent block can never fire")))
-    name = _unique_name(entry, kind, names)
     return Layer(
         name=name, sources=[previous], weight=synapse.weight, weight_exp=synapse.weight_exp,
         bias_mant=_bias(entry, kind, synapse.output_shape), bias_exp=6,
         threshold_schedule=np.zeros(0, np.int64) if readout else np.array([neuron["vth"]]),
         current_decay=neuron["du"], voltage_decay=neuron["dv"], spiking=not readout,
-        input_message_bits=input_message_bits if previous == INPUT else 0, scale=1.0, kind=kind, conv=synapse.conv,
+        input_message_bits=input_message_bits, scale=1.0, kind=kind, conv=synapse.conv,
         num_weight_bits=synapse.num_weight_bits, neuron="readout" if readout else "cuba_lif",
         delay=synapse.delay, weight_rec=synapse.weight_rec)
 
@@ -318,3 +396,20 @@ def _unique_name(entry: _Entry, kind: str, names: set[str]) -> str:
         name = f"{kind}{entry.index}"
     names.add(name)
     return name
+
+
+def _sdnn_layer(entry: _Entry, kind: str, synapse: _Synapse, previous: str, name: str, neuron: dict,
+                input_message_bits: int, last_neuron_index: int) -> Layer:
+    """A dense or conv entry with an SDNN neuron: a relu sigma_delta, or the sigma output decoder (last layer only)."""
+    if synapse.delay is not None or synapse.weight_rec is not None:
+        entry.fail("delay" if synapse.delay is not None else "weight_rec",
+                   "an SDNN block with delays or recurrence is not supported")
+    sigma = neuron["kind"] == "sigma"
+    if sigma and entry.index != last_neuron_index:
+        entry.fail("neuron/sigma_output", "a sigma output neuron feeds no other layer: only the last layer may have one")
+    return Layer(
+        name=name, sources=[previous], weight=synapse.weight, weight_exp=synapse.weight_exp,
+        bias_mant=_bias(entry, kind, synapse.output_shape, SDNN_MANT_RANGE), bias_exp=6,
+        threshold_schedule=np.zeros(0, np.int64) if sigma else np.array([neuron["vth"]]),
+        current_decay=0, voltage_decay=0, input_message_bits=input_message_bits, kind=kind, conv=synapse.conv,
+        num_weight_bits=synapse.num_weight_bits, neuron=neuron["kind"], message_bits=neuron["message_bits"])

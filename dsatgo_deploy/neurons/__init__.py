@@ -1,7 +1,8 @@
 """Neuron kinds, one module per kind, each registered once (see registry.py).
 
 Built in: ``cuba_lif`` (one threshold per layer), ``scheduled_lif`` (a threshold per
-timestep), ``readout`` (non-spiking; its v is the output). A layer's kind is
+timestep), ``readout`` (non-spiking; its v is the output), and the sigma-delta kinds with graded
+messages: ``sigma_delta``, ``delta`` (input encoder), ``sigma`` (output decoder). A layer's kind is
 ``Layer.neuron``; :func:`infer_neuron` names the kind of a layer that does not say
 (files written before the kind was stored).
 """
@@ -9,7 +10,7 @@ timestep), ``readout`` (non-spiking; its v is the output). A layer's kind is
 from __future__ import annotations
 
 from .registry import FieldChecks, NeuronKind, neuron_kind, neuron_kinds, register_neuron
-from . import cuba_lif, readout, scheduled_lif  # noqa: F401  (registers the built-in kinds)
+from . import cuba_lif, delta, readout, scheduled_lif, sigma, sigma_delta  # noqa: F401  (registers the built-in kinds)
 
 __all__ = ["FieldChecks", "NeuronKind", "infer_neuron", "neuron_kind", "neuron_kinds", "register_neuron"]
 

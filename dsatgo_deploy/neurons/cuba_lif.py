@@ -62,6 +62,27 @@ class CubaLIF(NeuronKind):
         return loihi.lif_sequence(layer.current_decay, layer.voltage_decay, bias, self.thresholds(layer, steps), a,
                                   record_voltage=not self.spiking)
 
+    def run_reference(self, layer: Any, bias: torch.Tensor, a: torch.Tensor, steps: int,
+                      record: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+        if "u" not in record:  # lif_sequence's fast path keeps v when asked
+            spikes, voltage = loihi.lif_sequence(layer.current_decay, layer.voltage_decay, bias,
+                                                 self.thresholds(layer, steps), a,
+                                                 record_voltage="v" in record or not self.spiking)
+            states = {"s": spikes} | ({"v": voltage} if voltage is not None else {})
+            self.check_record(record, states)
+            return states
+        # u asked for: step by step (lif_sequence keeps only v)
+        states = {name: torch.empty(a.shape, dtype=torch.int64, device=a.device) for name in ("u", "v")}
+        spikes = torch.empty(a.shape, dtype=torch.bool, device=a.device)
+        state = loihi.lif_initial_state(a[:, 0].shape, a.device)
+        for t, vth in enumerate(self.thresholds(layer, steps)):
+            state, spikes[:, t] = loihi.lif_step(loihi.LIFParameters(layer.current_decay, layer.voltage_decay, bias,
+                                                                     vth), state, a[:, t])
+            states["u"][:, t], states["v"][:, t] = state.u, state.v
+        states["s"] = spikes
+        self.check_record(record, states)
+        return states
+
     def lava_process(self, lava: Any, layer: Any, steps: int, common: dict, floating: bool) -> Any:
         # ScheduledLIF (hardware_sim/lava_procs) adds the per-sample reset the streaming graph needs.
         schedule = np.array(self.thresholds(layer, steps), dtype=np.float64 if floating else np.int32)

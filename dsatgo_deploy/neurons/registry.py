@@ -39,6 +39,12 @@ class NeuronKind:
     spiking: bool = True
     #: what the energy estimate counts per layer of this kind: "synops", "neuron_updates", "spikes"
     energy_events: tuple[str, ...] = ("synops", "neuron_updates", "spikes")
+    #: whether its messages carry values (graded, ``Layer.message_bits`` bits) rather than 0/1 spikes
+    graded: bool = False
+    #: the Lava Var a non-spiking kind's output is read from (its readout trace)
+    readout_var: str = "v"
+    #: whether netx's block of this kind honours netx's reset_interval (a LIFReset); netx ignores it for SDNN
+    netx_reset: bool = True
 
     def __eq__(self, other: object) -> bool:  # one kind per class: a re-imported module registers again
         return type(self) is type(other)
@@ -62,6 +68,21 @@ class NeuronKind:
         """The integer recurrence over T from rest on synaptic input a (B, T, n) (dsatgo_deploy.loihi):
         (spikes (B, T, n) bool, v after each step (B, T, n) for a readout, else None)."""
         raise self._missing("reference step")
+
+    def run_reference(self, layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int,
+                      record: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+        """:meth:`reference` with its states: {"s": messages (B, T, n) (bool spikes, int64 when graded),
+        and each state named in ``record`` ("u", "v", "sigma": after each step, (B, T, n) int64)}."""
+        spikes, voltage = self.reference(layer, bias, a, steps)
+        states = {"s": spikes} | ({"v": voltage} if voltage is not None else {})
+        self.check_record(record, states)
+        return states
+
+    def check_record(self, record: tuple[str, ...], states: dict[str, torch.Tensor]) -> None:
+        missing = [name for name in record if name not in states]
+        if missing:
+            raise UserError(f"neuron kind {self.name!r} does not record {', '.join(missing)} "
+                            f"(it has {', '.join(sorted(states))})")
 
     def lava_process(self, lava: Any, layer: Layer, steps: int, common: dict, floating: bool) -> Any:
         """The layer's Lava neuron process. ``lava``: the backend's namespace of Lava classes; ``common``:

@@ -86,4 +86,5 @@ class PySpikeRecorderModel(PyLoihiProcessModel):
             self._rows = np.load(self._path, mmap_mode="r+")
         row = self.time_step - 1
         if row < self._num_steps:
-            self._rows[row] = data != 0
+            # a bool file records which messages are non-zero, an integer one their graded values
+            self._rows[row] = (data != 0) if self._rows.dtype == bool else data

@@ -122,3 +122,60 @@ def test_sim_parity_and_report_take_the_users_own_samples(exported, digits, tmp_
         assert message in err and len(err.strip().splitlines()) == 1
     assert main(["sim", str(path), *flags, "--input", str(tmp_path / "samples.npz"), "--dataset", "digits"]) == 2
     assert "drop --dataset" in capsys.readouterr().err
+def _pilotnet_sdnn_frames(lava_dl_files, folder, steps):
+    """lava-dl's stored PilotNet SDNN frame (input.npy, (X, Y, C)) as an events data set of one sample per split,
+    the frame held for T steps (what test_pilotnet_sdnn's one-frame RingBuffer sends)."""
+    import numpy as np
+
+    frame = np.load(lava_dl_files / "gts/pilotnet_sdnn/input.npy")[..., 0].transpose(2, 1, 0)  # (C, H, W)
+    frames = np.repeat(frame[None, None], steps, axis=1).astype(np.int16)
+    for split in ("train", "test"):
+        np.savez(folder / f"{split}.npz", frames=frames, labels=np.zeros(1, np.int64))
+    return frame
+
+
+def test_sim_and_parity_run_lava_dls_pilotnet_sdnn(lava_dl_files, tmp_path, capsys):
+    """`dsatgo sim` and `dsatgo parity --sides reference,lava` on lava-dl's own SDNN file (delta input, sigma-delta
+    layers, sigma output) with its stored frame: the reference's output is the one read_netx + simulate give, and
+    Lava's equals it bit for bit."""
+    import numpy as np
+
+    steps = 3
+    frame = _pilotnet_sdnn_frames(lava_dl_files, tmp_path, steps)
+    path = str(lava_dl_files / "gts/pilotnet_sdnn/network.net")
+    data = ["--timesteps", str(steps), "--dataset", "events", "--data-root", str(tmp_path), "--json"]
+    assert main(["sim", path, *data]) == 0
+    result = json.loads(capsys.readouterr().out)
+    run = simulate(read_netx(path, timesteps=steps), frame[None], payloads=True)
+    expected = {name: float(np.count_nonzero(values)) for name, values in run.spikes.items()}
+    assert result["samples"] == 1 and result["spikes_per_inference"] == expected
+    assert min(expected[name] for name in ("input0", "conv1", "conv4", "dense6", "dense7")) > 0
+    assert main(["parity", "--network", path, "--sides", "reference,lava", "--samples", "1", *data]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bit_exact"] is True
+    assert [layer["mismatched_entries"] for layer in report["layers"]] == [0] * 8
+
+
+def test_report_runs_lava_dls_pilotnet_sdnn(lava_dl_files, tmp_path, capsys):
+    """`dsatgo report` on lava-dl's SDNN file: per-layer spikes are non-zero graded messages, the identity input
+    layer has no synaptic ops, and the report validates against its schema."""
+    import jsonschema
+    import numpy as np
+
+    from dsatgo_deploy.hardware_sim.report import SCHEMA_FILE
+
+    steps = 3
+    frame = _pilotnet_sdnn_frames(lava_dl_files, tmp_path, steps)
+    path = str(lava_dl_files / "gts/pilotnet_sdnn/network.net")
+    out = tmp_path / "report" / "report.json"
+    assert main(["report", path, "--timesteps", str(steps), "--dataset", "events", "--data-root", str(tmp_path),
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    report = json.loads(out.read_text())
+    jsonschema.validate(report, json.loads(SCHEMA_FILE.read_text()))
+    run = simulate(read_netx(path, timesteps=steps), frame[None], payloads=True)
+    layers = {layer["name"]: layer for layer in report["layers"]}
+    assert layers["input0"]["kind"] == "identity" and layers["input0"]["per_inference"]["synops"] == 0
+    for name, messages in run.messages.items():
+        assert layers[name]["per_inference"]["spikes"] == float(np.count_nonzero(messages)), name
+    assert layers["conv1"]["per_inference"]["synops"] > 0 and layers["conv1"]["graded_input"]

@@ -700,3 +700,70 @@ def test_lavas_conv_differs_from_exact_sums_beyond_2_31_and_agrees_below():
                                          (1, 1), (0, 0), (1, 1), graded=True)[0, 0, 0, 0])
         assert (lava == exact) is agrees, (total, lava, exact)
         assert ours == int(loihi.wrap_signed(torch.tensor(exact), loihi.STATE_BITS))
+
+
+def _pilotnet_sdnn(lava_dl_files):
+    from dsatgo_deploy.importers.netx import read_netx
+
+    return read_netx(lava_dl_files / "gts/pilotnet_sdnn/square_network.net", timesteps=4)
+
+
+def test_sdnn_network_round_trips_as_format_3(lava_dl_files, tmp_path):
+    """An imported SDNN network (identity delta input, graded sigma-delta layers) is written as version 3 and read back
+    field for field; a file's format_version 1 and 2 networks still load (test_plugins)."""
+    net = _pilotnet_sdnn(lava_dl_files)
+    N.save(net, tmp_path / "sdnn.npz")
+    back = N.load(tmp_path / "sdnn.npz")
+    assert back.format_version == N.FORMAT_VERSION == 3 and N.READABLE_VERSIONS == (1, 2, 3)
+    for a, b in zip(net.layers, back.layers):
+        assert (a.kind, a.neuron, a.message_bits, a.shape, a.input_message_bits) == (
+            b.kind, b.neuron, b.message_bits, b.shape, b.input_message_bits)
+        assert np.array_equal(a.bias_mant, b.bias_mant) and np.array_equal(a.weight, b.weight)
+    assert back.layers[0].kind == "identity" and back.layers[0].shape == (3, 33, 33)
+    assert back.depths()["input0"] == 0 and back.depths()["conv1"] == 1
+
+
+@pytest.mark.parametrize(
+    "mutate, layer, field, fragment",
+    [
+        (lambda net: setattr(net.layers[1], "input_message_bits", 0), "conv1", "input_message_bits",
+         "send graded 16-bit payloads"),
+        (lambda net: setattr(net.layers[0], "shape", (3, 33, 32)), "input0", "shape", "its source 'input' gives"),
+        (lambda net: setattr(net.layers[0], "message_bits", 0), "input0", "message_bits", "outside [1, 24]"),
+        (lambda net: setattr(net.layers[1], "neuron", "delta"), "conv1", "neuron", "its layer kind is 'identity'"),
+        (lambda net: setattr(net.layers[1], "voltage_decay", 5), "conv1", "voltage_decay", "outside [0, 0]"),
+        (lambda net: setattr(net.layers[0], "weight", np.ones(3, np.int64)), "input0", "weight", "no synapse"),
+    ],
+    ids=["consumer-bits", "identity-shape", "message-bits", "delta-on-conv", "sdnn-decay", "identity-weight"],
+)
+def test_sdnn_validation_names_layer_and_field(lava_dl_files, mutate, layer, field, fragment):
+    net = _pilotnet_sdnn(lava_dl_files)
+    mutate(net)
+    with pytest.raises(NetworkFormatError, match=re.escape(f"net.npz: layer '{layer}': field '{field}': ")) as info:
+        net.validate("net.npz")
+    assert fragment in str(info.value)
+
+
+def test_bias_input_encodes_13_bit_mantissas_and_needs_an_identity_lif(lava_dl_files):
+    """Bias input (tiny.net's LIF input neuron): payloads are clipped to the 13-bit signed bias mantissa; only an
+    identity layer of LIF neurons with no bias of its own may read it, and only static samples drive it."""
+    from dsatgo_deploy.hardware_sim.reference import simulate
+    from dsatgo_deploy.importers.netx import read_netx
+
+    encoding = N.InputEncoding.bias()
+    assert (encoding.bits, encoding.signed, encoding.messages) == (13, True, 0)
+    assert encoding.encode(np.array([[5000.0, -5000.0, 12.4]])).tolist() == [[4095, -4096, 12]]
+    with pytest.raises(ValueError, match="13-bit signed"):
+        N.InputEncoding(kind="bias", bits=8, step=1.0, signed=True)
+    net = read_netx(lava_dl_files / "tiny.net", timesteps=2)
+    net.layers[0].bias_mant = np.ones_like(net.layers[0].bias_mant)
+    with pytest.raises(NetworkFormatError, match=r"layer 'input0': field 'bias_mant': bias input sets"):
+        net.validate("net.npz")
+    net = read_netx(lava_dl_files / "tiny.net", timesteps=2)
+    net.layers = net.layers[1:]
+    net.layers[0].sources = [N.INPUT]
+    with pytest.raises(NetworkFormatError, match=r"layer 'conv1': field 'kind': bias input sets the bias of an identity"):
+        net.validate("net.npz")
+    net = read_netx(lava_dl_files / "tiny.net", timesteps=2)
+    with pytest.raises(UserError, match="samples must be static"):
+        simulate(net, np.zeros((1, 2, 3, 16, 16)), payloads=True)

@@ -106,7 +106,7 @@ def test_version_1_files_load_with_kinds_inferred(tmp_path):
     with np.load(path) as archive:
         arrays = {key: archive[key] for key in archive.files}
     header = json.loads(arrays["header"].tobytes())
-    assert header["format_version"] == N.FORMAT_VERSION
+    assert header["format_version"] == N.FORMAT_VERSION == 3
     header["format_version"] = 1
     for spec in header["layers"]:
         del spec["neuron"]

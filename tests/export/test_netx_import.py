@@ -365,6 +365,26 @@ def _add(key, value):
     return mutate
 
 
+def _delete(key):
+    def mutate(h5):
+        del h5[key]
+    return mutate
+
+
+def _sdnn_activation(activation):
+    def mutate(h5):
+        _replace("layer/1/neuron/type", b"SDNN")(h5)
+        h5["layer/1/neuron"].create_dataset("activation", data=activation)
+    return mutate
+
+
+def _sdnn_threshold(vth):
+    def mutate(h5):
+        _replace("layer/1/neuron/type", b"SDNN")(h5)
+        _replace("layer/1/neuron/vThMant", vth)(h5)
+    return mutate
+
+
 def _replace(key, value):
     def mutate(h5):
         del h5[key]
@@ -387,9 +407,12 @@ REFUSED = {
     "average of unequal groups": (lambda h5: (_set_type(2, "average")(h5), _replace("layer/2/shape", np.array([3]))(h5)),
                                   r"layer 2 \(average\): field 'shape': gives 3 groups, which do not split the 2"),
     "unknown type": (_set_type(2, "sigma"), r"layer 2 \(sigma\): field 'type': unknown layer type 'sigma'"),
-    "input with a neuron": (_add("layer/0/neuron/type", b"CUBA"), r"layer 0 \(input\): field 'neuron': an input layer "
-                                                                   r"with a neuron"),
-    "SDNN neuron": (_replace("layer/1/neuron/type", b"SDNN"), r"layer 1 \(dense\): field 'neuron/type': is 'SDNN'"),
+    "input neuron without its fields": (_add("layer/0/neuron/type", b"CUBA"), r"layer 0 \(input\): field "
+                                                                              r"'neuron/iDecay': missing"),
+    "RF neuron": (_replace("layer/1/neuron/type", b"RF"), r"layer 1 \(dense\): field 'neuron/type': is 'RF'"),
+    "SDNN activation": (_sdnn_activation(b"tanh"), r"layer 1 \(dense\): field 'neuron/activation': is 'tanh'"),
+    "hidden layer without a neuron": (_delete("layer/1/neuron"), r"layer 1 \(dense\): field 'neuron': missing: netx "
+                                                                 r"then builds a CUBA neuron that never fires"),
     "per-neuron decay": (_replace("layer/1/neuron/iDecay", np.array([1, 2])), r"layer 1 \(dense\): field "
                                                                              r"'neuron/iDecay': has 2 different"),
     "float threshold": (_replace("layer/2/neuron/vThMant", 10.5), r"field 'neuron/vThMant': is 10.5, not an integer"),
@@ -405,9 +428,11 @@ REFUSED = {
     "bias shape": (_add("layer/1/bias", np.zeros(3)), r"layer 1 \(dense\): field 'bias': has shape \(3,\)"),
     "fan-in mismatch": (_replace("layer/2/weight", np.ones((1, 3))), r"layer 2 \(dense\): field 'weight': has 3 "
                                                                     r"inputs, but its source gives 2"),
-    "13-bit bias": (_add("layer/2/bias", np.array([5000])), r"layer 'dense2': field 'bias_mant': value 5000 outside"),
-    "iDecay 4097": (_replace("layer/2/neuron/iDecay", 4097), r"layer 'dense2': field 'current_decay': value 4096 "
-                                                            r"outside \[-1, 4095\]"),
+    "13-bit bias": (_add("layer/2/bias", np.array([5000])), r"layer 2 \(dense\): field 'bias': value 5000 outside "
+                                                           r"\[-4096, 4095\]: Loihi's bias mantissa is 13-bit signed"),
+    "iDecay 4097": (_replace("layer/2/neuron/iDecay", 4097), r"layer 2 \(dense\): field 'neuron/iDecay': is 4097, "
+                                                            r"outside \[0, 4096\]"),
+    "SDNN threshold beyond int32": (_sdnn_threshold(1 << 20), r"layer 1 \(dense\): field 'neuron/vThMant': is 1048576"),
 }
 
 

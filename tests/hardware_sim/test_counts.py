@@ -101,3 +101,30 @@ def test_counts_match_brute_force_on_simulated_spikes():
     assert counts.layers[0].synops.tolist() == synops.tolist()
     assert counts.layers[0].active_updates.tolist() == active.tolist()
     assert counts.layers[0].spikes.tolist() == result.spikes["a"].sum(axis=(0, 2)).tolist()
+
+
+def test_counts_of_an_sdnn_network_count_non_zero_messages(lava_dl_files):
+    """lava-dl's square PilotNet SDNN: events are non-zero graded messages; the identity (delta) input layer has no
+    synapse (no synops, no connections) and its neurons receive the input one to one; layers reading graded
+    messages are priced as graded input."""
+    import torch
+
+    from dsatgo_deploy.importers.netx import read_netx
+
+    net = read_netx(lava_dl_files / "gts/pilotnet_sdnn/square_network.net", timesteps=3)
+    frame = np.load(lava_dl_files / "gts/pilotnet_sdnn/input.npy")[:33, :, :, 0].transpose(2, 1, 0)
+    run = simulate(net, frame[None], payloads=True)
+    counts = count_operations(net, run.spikes, input_payloads=frame[None])
+    by_name = {lc.name: lc for lc in counts.layers}
+    identity = by_name["input0"]
+    assert identity.synops.sum() == 0 and identity.connections == 0 and identity.graded_input
+    received = frame.reshape(1, -1) != 0  # one event per non-zero input payload, every step (static sample)
+    assert np.array_equal(identity.active_updates, (received | (run.messages["input0"][0] != 0)).sum(axis=1))
+    assert identity.spikes.sum() == np.count_nonzero(run.messages["input0"])
+    conv1 = by_name["conv1"]
+    assert conv1.graded_input and conv1.spikes.sum() == np.count_nonzero(run.messages["conv1"])
+    # conv1's synops: each non-zero message of the input layer reaches its non-zero taps
+    mask = (net.layer("conv1").weight != 0).astype(np.float64)
+    nonzero = (run.messages["input0"][0] != 0).astype(np.float64).reshape(3, 3, 33, 33)
+    expected = torch.nn.functional.conv2d(torch.from_numpy(nonzero), torch.from_numpy(mask), stride=2).sum()
+    assert conv1.synops.sum() == int(expected) > 0

@@ -1,5 +1,6 @@
 """hardware_sim.netx_direct on files lava-dl does not ship (recurrence, per-synapse delays), against Lava's own
-netx run of the same file, and loihi_sdn's sigma-delta variants against Lava's SigmaDelta and Delta."""
+netx run of the same file, and loihi_sdn's sigma-delta variants against Lava's SigmaDelta and Delta. (Input
+neurons and SDNN files go through the importer: tests/core/test_lava_dl_files.py.)"""
 
 from __future__ import annotations
 
@@ -137,41 +138,6 @@ def test_bad_delay_shape_is_refused_by_layer_and_field(tmp_path):
         nd.read_blocks(str(path))
 
 
-def test_per_sample_bias_input_with_reset_matches_lava(lava_dl_files):
-    """tiny.net with netx's reset_interval: the input neuron's bias_mant set anew before each sample."""
-    interval, samples = 6, 2
-    first = np.load(lava_dl_files / "gts/tinynet/input_bias.npy").astype(int)  # (X, Y, C)
-    biases = np.stack([first, first[::-1, ::-1] // 2 + 5])
-    lava_compat.install()
-    from lava.lib.dl import netx
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc import io
-
-    net = netx.hdf5.Network(net_config=str(lava_dl_files / "tiny.net"), reset_interval=interval)
-    sink = io.sink.RingBuffer(shape=net.layers[1].out.shape, buffer=interval * samples)
-    net.layers[1].out.connect(sink.a_in)
-    net.in_layer.neuron.bias_mant.init = biases[0]
-    try:
-        for s in range(samples):
-            if s:
-                net.in_layer.neuron.bias_mant.set(biases[s])
-            net.run(condition=RunSteps(num_steps=interval), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        lava = sink.data.get()
-    finally:
-        net.stop()
-    records = nd.run_blocks(nd.read_blocks(str(lava_dl_files / "tiny.net")), interval * samples,
-                            input_bias=biases.transpose(0, 3, 2, 1), reset_interval=interval)
-    assert np.array_equal(nd.lava_layout(records[1]["s"]), lava) and lava[..., interval:].sum() > 10
-
-
-def test_sdnn_activation_other_than_relu_is_refused(lava_dl_files, tmp_path):
-    import shutil
-
-    path = tmp_path / "square.net"
-    shutil.copy(lava_dl_files / "gts/pilotnet_sdnn/square_network.net", path)
-    with h5py.File(path, "a") as h5:
-        del h5["layer/2/neuron/activation"]
-        h5["layer/2/neuron/activation"] = b"sigmoid"
-    with pytest.raises(UserError, match=r"square.net: layer/2/neuron/activation = b'sigmoid'"):
-        nd.read_blocks(str(path))
+def test_input_and_sdnn_neurons_are_left_to_the_importer(lava_dl_files):
+    with pytest.raises(UserError, match=r"layer/0/neuron: an input neuron is read by .*read_netx"):
+        nd.read_blocks(str(lava_dl_files / "tiny.net"))

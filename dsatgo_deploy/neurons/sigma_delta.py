@@ -1,0 +1,94 @@
+"""Sigma-delta kinds (SDNN), as Lava's fixed_pt ``lava.proc.sdn`` models compute them with netx's
+exponents (dsatgo_deploy.loihi_sdn states every rule). Their messages are graded (``Layer.message_bits``):
+
+* ``sigma_delta``: ``sigma += a; act = relu(sigma + bias'); delta-encode act against threshold vth'``,
+  sends ``s >> state_exp`` (netx's SDNN hidden neuron, relu);
+* ``delta``: the input encoder of an identity layer: its source's message x, ``act = x << (spike_exp +
+  state_exp)``, delta-encoded, sent ``>> state_exp`` (netx's SDNN input neuron);
+* ``sigma``: the output decoder (netx's ``sigma_output``): sends and holds the running int32 sum of a;
+  a readout (it never feeds another layer), its sigma is the network's output.
+
+with ``vth' = vth << (spike_exp + state_exp)``, ``bias' = bias_mant << (spike_exp + state_exp)``,
+spike_exp = ``Layer.bias_exp`` (netx: 6) and state_exp = :data:`loihi_sdn.NETX_STATE_EXP` (6). No
+current or voltage decay (both 0). State is zero at the start of every sample (on Lava: our
+reset models, hardware_sim/lava_procs/reset_sdn.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from dsatgo_deploy import loihi, loihi_sdn
+
+from .registry import FieldChecks, NeuronKind, register_neuron
+
+#: vth and bias are scaled by 2**(spike_exp + state_exp) into int32 Vars: these mantissas keep them there.
+SDNN_MANT_RANGE = (-(1 << 18), (1 << 18) - 1)
+#: graded message bits (Loihi 2 graded spikes carry up to 24)
+MESSAGE_BITS_RANGE = (1, 24)
+
+
+class SigmaDeltaBase(NeuronKind):
+    """What the three sigma-delta kinds share: graded messages, netx's exponents, no decays."""
+
+    graded = True
+    netx_reset = False
+    state_exp = loihi_sdn.NETX_STATE_EXP
+
+    def validate(self, layer: Any, timesteps: int, check: FieldChecks) -> None:
+        check.in_range("message_bits", layer.message_bits, *MESSAGE_BITS_RANGE)
+        # spike_exp + state_exp + 19 mantissa bits <= 31: the scaled vth and bias stay int32
+        check.in_range("bias_exp", layer.bias_exp, *loihi.BIAS_EXP_RANGE)
+        check.in_range("current_decay", layer.current_decay, 0, 0)
+        check.in_range("voltage_decay", layer.voltage_decay, 0, 0)
+        check.in_range("bias_mant", layer.bias_mant, *SDNN_MANT_RANGE)
+        self.validate_threshold(layer, check)
+
+    def validate_threshold(self, layer: Any, check: FieldChecks) -> None:
+        if layer.threshold_schedule.size != 1:
+            check.fail("threshold_schedule", f"has {layer.threshold_schedule.size} values; a {self.name} neuron "
+                                             "has one threshold (vth mantissa)")
+        check.in_range("threshold_schedule", layer.threshold_schedule, 0, SDNN_MANT_RANGE[1])
+
+    def run_reference(self, layer: Any, bias: torch.Tensor, a: torch.Tensor, steps: int,
+                      record: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+        states = self.states(layer, a, steps)
+        self.check_record(record, states)
+        return states
+
+    def reference(self, layer: Any, bias: torch.Tensor, a: torch.Tensor, steps: int
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        states = self.states(layer, a, steps)
+        return states["s"], states.get("sigma") if not self.spiking else None
+
+    def states(self, layer: Any, a: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _bias(self, layer: Any, a: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(layer.bias_per_neuron, dtype=torch.int64, device=a.device)
+
+    def lava_common(self, layer: Any, steps: int, common: dict) -> dict:
+        """Lava constructor arguments every reset SDN process takes."""
+        return dict(shape=common["shape"], name=common["name"], reset_interval=steps,
+                    reset_offset=common["reset_offset"])
+
+
+class SigmaDelta(SigmaDeltaBase):
+    name = "sigma_delta"
+
+    def states(self, layer: Any, a: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
+        messages, sigma = loihi_sdn.sigma_delta_reference(int(layer.threshold_schedule[0]), self._bias(layer, a), a,
+                                                          steps, spike_exp=layer.bias_exp, state_exp=self.state_exp)
+        return {"s": messages, "sigma": sigma}
+
+    def lava_process(self, lava: Any, layer: Any, steps: int, common: dict, floating: bool) -> Any:
+        if floating:
+            raise self._missing("floating_pt Lava model (netx runs SDNN in fixed point)")
+        return lava.ResetSigmaDelta(vth=int(layer.threshold_schedule[0]), bias=common["bias_mant"],
+                                    spike_exp=layer.bias_exp, state_exp=self.state_exp,
+                                    **self.lava_common(layer, steps, common))
+
+
+register_neuron(SigmaDelta())
