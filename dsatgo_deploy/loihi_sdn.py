@@ -148,66 +148,9 @@ def sigma_sequence(a: torch.Tensor) -> torch.Tensor:
     return wrap32(torch.cumsum(a, dim=1))
 
 
-def delayed_synapse_sequence(weight: torch.Tensor, delays: torch.Tensor, weight_exp: int, inputs: torch.Tensor,
-                             graded: bool) -> torch.Tensor:
-    """What a DelayDense delivers to its neuron at each step, for messages inputs (B, T, n_in).
-
-    ``a(t) = wrap32(sum_d shift(W_d m(t - 1 - d), weight_exp))`` where W_d keeps the weights whose
-    delay is d (Lava's ``get_delay_wgts_mat``; the shift applies per delay slot, before they are
-    summed in the int32 buffer). weight: (out, in) float, already what Lava's Dense uses
-    (:func:`loihi.representable_weights`); delays: (out, in) integers in [0, 63].
-    Unlike Dense's latency-free :func:`loihi.dense_accumulate`, the result includes the synapse's
-    latency: a(0) is 0.
-    """
-    if int(delays.max()) > LAVA_MAX_DELAY or int(delays.min()) < 0:
-        raise ValueError(f"DelayDense delays must lie in [0, {LAVA_MAX_DELAY}]")
-    batch, steps = inputs.shape[:2]
-    total = torch.zeros((batch, steps, weight.shape[0]), dtype=torch.int64, device=inputs.device)
-    flat = inputs.reshape(batch * steps, -1)
-    for d in torch.unique(delays).tolist():
-        slot = torch.where(delays == d, weight, torch.zeros_like(weight))
-        acc = loihi.dense_accumulate(slot, flat, weight_exp, graded).reshape(batch, steps, -1)
-        if 1 + d < steps:
-            total[:, 1 + d:] += acc[:, : steps - 1 - d]
-    return wrap32(total)
-
-
 def delayed(a: torch.Tensor, steps: int = 1) -> torch.Tensor:
     """a (B, T, ...) shifted ``steps`` later along T, zeros first: a synapse's latency."""
     out = torch.zeros_like(a)
     if steps < a.shape[1]:
         out[:, steps:] = a[:, : a.shape[1] - steps]
     return out
-
-
-def recurrent_lif_sequence(params: loihi.LIFParameters, feedforward: torch.Tensor, weight_rec: torch.Tensor,
-                           weight_exp: int, graded: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """netx's RecurrentDense block's neuron: a LIF whose input at step t is the feed-forward input
-    ``feedforward[:, t]`` (already delayed by its synapse) plus ``wrap32(W_rec s(t - 1))`` shifted by
-    weight_exp (a second Dense fed by the block's own spikes; both land on one int32 InPort, summed).
-    Returns spikes (B, T, n) bool and v after each step."""
-    state = loihi.lif_initial_state(feedforward[:, 0].shape, feedforward.device)
-    fired = torch.zeros(feedforward[:, 0].shape, dtype=torch.bool, device=feedforward.device)
-    spikes, voltages = torch.empty(feedforward.shape, dtype=torch.bool), torch.empty_like(feedforward)
-    for t in range(feedforward.shape[1]):
-        recurrent = loihi.dense_accumulate(weight_rec, fired, weight_exp, graded)
-        state, fired = loihi.lif_step(params, state, wrap32(feedforward[:, t] + recurrent))
-        spikes[:, t], voltages[:, t] = fired, state.v
-    return spikes, voltages
-
-
-def sum_pool(inputs: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
-             padding: tuple[int, int] = (0, 0), weight: int = 1, graded: bool = False) -> torch.Tensor:
-    """Sum pooling as a per-channel Conv with every kernel weight equal to ``weight`` (what a slayer
-    pool block is: Lava's Conv arithmetic, 24-bit wrap). inputs (N, C, H, W) messages; int64 out."""
-    channels = inputs.shape[1]
-    kernel_weight = torch.full((channels, 1, *kernel), float(weight), dtype=torch.float64)
-    messages = inputs.to(torch.float64) if graded else (inputs != 0).to(torch.float64)
-    total = torch.nn.functional.conv2d(messages, kernel_weight, stride=stride, padding=padding, groups=channels)
-    return loihi.wrap_signed(total.to(torch.int64), loihi.STATE_BITS)
-
-
-def group_sum(inputs: torch.Tensor, groups: int) -> torch.Tensor:
-    """The sum of each of ``groups`` equal consecutive slices of the last axis (an 'average' readout's
-    numerator; its mean is this over the group size)."""
-    return inputs.reshape(*inputs.shape[:-1], groups, -1).to(torch.int64).sum(dim=-1)

@@ -370,9 +370,6 @@ def _layer(entry: _Entry, kind: str, synapse: _Synapse, previous: str, names: se
         return _sdnn_layer(entry, kind, synapse, previous, name, neuron, input_message_bits, last_neuron_index)
     readout = entry.index == last_neuron_index and neuron["vth"] >= loihi.NEVER_FIRES_VTH
     if neuron["vth"] > loihi.THRESHOLD_RANGE[1] and not readout:
-        if neuron.get("default"):
-            entry.fail("neuron", "missing: netx then builds its default neuron (CUBA, vThMant 2**17), which never "
-                                 "fires; only the last layer may be such a (non-spiking) readout")
         entry.fail("neuron/vThMant", f"is {neuron['vth']}: the layer can never fire; only the last layer may be "
                                      "such a (non-spiking) readout")
     if readout and synapse.weight_rec is not None:

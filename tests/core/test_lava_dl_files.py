@@ -1,6 +1,6 @@
 """lava-dl 0.6.0's own netx files read by the importer (read_netx) and run by the reference simulator, against
-lava-dl's recorded ground truths and Lava's own netx run; the delays of ntidigits.net, which the importer does
-not read yet, through hardware_sim.netx_direct.
+lava-dl's recorded ground truths and Lava's own netx run (ntidigits.net, with its delays and average block:
+tests/export/test_netx_temporal.py).
 
 How each ground truth was made is read from lava-dl's tests (tests/lava/lib/dl/netx/test_hdf5.py,
 test_hdf5_nx.py, test_blocks.py): the drive, the reset and the recorded variable are restated here."""
@@ -16,7 +16,6 @@ from dsatgo_deploy import lava_compat
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.importers.netx import read_netx
 from dsatgo_deploy.network import INPUT, DeployableNetwork
-from hardware_sim import netx_direct as nd
 from hardware_sim.reference import simulate
 
 PILOTNET_LIF_LAYERS = ["input"] + [f"conv-{i}" for i in range(5)] + [f"fc-{i}" for i in range(3)]
@@ -116,26 +115,6 @@ def test_pilotnet_sdnn_square_sigmas(lava_dl_files):
         truth = np.load(folder / f"sigma{k + 1}_square.npy")
         assert np.array_equal(_torch_to_lava(run.states[layer.name]["sigma"][0], layer.output_shape), truth), k
         assert np.count_nonzero(truth) > 0
-
-
-def test_ntidigits_delays(lava_dl_files):
-    folder = lava_dl_files / "gts/ntidigits"
-    spikes = np.load(folder / "input.npy")
-    blocks = nd.read_blocks(str(folder / "ntidigits.net"), num_layers=5)  # as lava-dl: the 'average' is not built
-    assert [b.delay is not None for b in blocks] == [True, True, False]
-    output = nd.lava_layout(nd.run_blocks(blocks, spikes.shape[1], input_spikes=spikes.T)[-1]["s"])
-    truth = np.load(folder / "output.npy")
-    assert truth.sum() == 22572
-    assert np.array_equal(output[:, :-1], truth[:, 1:])  # the recorded output is one step late
-    assert not np.array_equal(output[:, :-1], truth[:, :-1])
-
-
-def test_unbuilt_block_is_refused_by_layer_and_field(lava_dl_files):
-    with pytest.raises(UserError, match=r"layer/5/type = 'average'"):
-        nd.read_blocks(str(lava_dl_files / "gts/ntidigits/ntidigits.net"))
-    # the importer names the first block it lacks, as the file names it: the delays of layer 2
-    with pytest.raises(UserError, match=r"layer 2 \(dense\): field 'delay'"):
-        read_netx(lava_dl_files / "gts/ntidigits/ntidigits.net", timesteps=4)
 
 
 def _lava_run(path, steps, wire):

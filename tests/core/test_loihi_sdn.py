@@ -4,9 +4,10 @@ lava-dl 0.6.0: how each was driven is restated beside each test) and against Lav
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from dsatgo_deploy import loihi, loihi_sdn
+from dsatgo_deploy import lava_compat, loihi, loihi_sdn
 
 
 def _lava_kernel_to_torch(kernel: np.ndarray) -> torch.Tensor:
@@ -66,34 +67,59 @@ def test_lif_dense_block(lava_dl_files):
     assert np.array_equal(spikes[0].numpy().T, truth) and truth.sum() > 1000
 
 
-def test_sum_pool_is_lavas_grouped_conv_with_a_constant_kernel():
-    """sum_pool against Lava's Conv process (fixed_pt) with groups = channels and every weight equal."""
-    from dsatgo_deploy import lava_compat
-
+def _lava(build, steps: int):
     lava_compat.install()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc import io
-    from lava.proc.conv.process import Conv
 
-    rng = np.random.default_rng(11)
-    steps, channels = 4, 3
-    spikes = (rng.random((7, 6, channels, steps)) < 0.5).astype(int)  # (X, Y, C, T)
-    conv = Conv(weight=np.full((channels, 2, 2, 1), 3), input_shape=(7, 6, channels), stride=2, padding=1,
-                groups=channels)
-    source, sink = io.source.RingBuffer(data=spikes), io.sink.RingBuffer(shape=conv.a_out.shape, buffer=steps)
-    source.s_out.connect(conv.s_in)
-    conv.a_out.connect(sink.a_in)
+    first, sink = build()
     try:
-        conv.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        lava = sink.data.get()
+        first.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        return sink.data.get()
     finally:
-        conv.stop()
-    messages = torch.from_numpy(spikes.transpose(3, 2, 1, 0))  # T, C, H, W
-    ours = loihi_sdn.delayed(loihi_sdn.sum_pool(messages, (2, 2), (2, 2), (1, 1), weight=3)[None])[0]
-    assert np.array_equal(ours.numpy().transpose(3, 2, 1, 0), lava) and lava.max() >= 6
+        first.stop()
 
 
-def test_group_sum_is_the_average_readouts_numerator():
-    spikes = torch.tensor([[[1, 0, 1, 1, 0, 0], [0, 1, 1, 1, 1, 1]]])
-    assert loihi_sdn.group_sum(spikes, 2).tolist() == [[[2, 1], [2, 3]]]
+@pytest.mark.parametrize("relu, cum_error", [(True, True), (False, False), (False, True)])
+def test_sigma_delta_variants_match_lavas_processes(relu, cum_error):
+    rng = np.random.default_rng(int(relu) * 2 + int(cum_error))
+    steps, n = 25, 12
+    data = rng.integers(-40000, 40000, (n, steps))  # SigmaDelta does not shift a_in; vth is 7 << 12
+    bias = rng.integers(-20, 20, n)
+
+    def build():
+        from lava.proc import io
+        from lava.proc.sdn.process import ActivationMode, SigmaDelta
+
+        source, sink = io.source.RingBuffer(data=data), io.sink.RingBuffer(shape=(n,), buffer=steps)
+        neuron = SigmaDelta(shape=(n,), vth=7, bias=bias, spike_exp=6, state_exp=6, cum_error=cum_error,
+                            act_mode=ActivationMode.RELU if relu else ActivationMode.UNIT)
+        source.s_out.connect(neuron.a_in)
+        neuron.s_out.connect(sink.a_in)
+        return source, sink
+
+    lava = _lava(build, steps)
+    params = loihi_sdn.SigmaDeltaParameters(int(loihi_sdn.sdnn_scaled(7, 6, 6)),
+                                            loihi_sdn.sdnn_scaled(torch.from_numpy(bias), 6, 6), 6, relu, cum_error)
+    ours, _ = loihi_sdn.sigma_delta_sequence(params, torch.from_numpy(data.T[None].astype(np.int64)))
+    assert np.array_equal(ours[0].numpy().T, lava) and np.count_nonzero(lava) > 20
+
+
+def test_delta_cumulative_error_matches_lavas_process():
+    rng = np.random.default_rng(7)
+    steps, n = 25, 12
+    data = rng.integers(-400, 400, (n, steps))
+
+    def build():
+        from lava.proc import io
+        from lava.proc.sdn.process import Delta
+
+        source, sink = io.source.RingBuffer(data=data), io.sink.RingBuffer(shape=(n,), buffer=steps)
+        neuron = Delta(shape=(n,), vth=30, spike_exp=6, state_exp=6, cum_error=True)
+        source.s_out.connect(neuron.a_in)
+        neuron.s_out.connect(sink.a_in)
+        return source, sink
+
+    lava = _lava(build, steps)
+    ours = loihi_sdn.delta_input_sequence(torch.from_numpy(data.T[None].astype(np.int64)), 30, cum_error=True)
+    assert np.array_equal(ours[0].numpy().T, lava) and np.count_nonzero(lava) > 20

@@ -420,7 +420,7 @@ REFUSED = {
                                                                  r"negative delay -3"),
     "delay shape": (_add("layer/1/delay", np.zeros(3)), r"layer 1 \(dense\): field 'delay': has shape \(3,\)"),
     "hidden layer without a neuron": (lambda h5: h5.__delitem__("layer/1/neuron"), r"layer 1 \(dense\): field "
-                                      r"'neuron': missing: netx then builds its default neuron"),
+                                      r"'neuron': missing: netx then builds a CUBA neuron that never fires"),
     "hidden layer that never fires": (_replace("layer/1/neuron/vThMant", 2**17), r"layer 1 \(dense\): field "
                                                                                  r"'neuron/vThMant': is 131072"),
     "all-zero weights": (_replace("layer/2/weight", np.zeros((1, 2))), r"layer 2 \(dense\): field 'weight': all "
