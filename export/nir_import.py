@@ -56,7 +56,7 @@ def read_graph(path: str | os.PathLike) -> Any:
     except ImportError:  # pragma: no cover - depends on the environment
         raise UserError(f"{origin}: reading NIR needs the 'nir' package: pip install 'dsatgo-deploy[nir]'") from None
     try:
-        return nir.read(str(path))
+        return nir.read(str(path), type_check=False)  # the walk checks shapes itself (nirtorch keeps batch dims)
     except Exception as exc:  # nir.read raises whatever h5py or a node's constructor raises
         raise UserError(f"{origin}: not a readable NIR file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
@@ -115,18 +115,30 @@ def import_nir(path: str | os.PathLike, *, dt: float | None = None, timesteps: i
                input_bits: int | None = None, calibration_x: np.ndarray | None = None,
                ) -> tuple[DeployableNetwork, FrozenNetwork, list[LayerQuantization]]:
     """A NIR file as (deployable network, its float network, what quantization did per layer) (module doc)."""
-    from .quantize import quantize
+    bits = checked_input_bits(path, input_bits)
+    frozen, provenance = frozen_from_nir(path, dt=dt, timesteps=timesteps)
+    net, reports = quantize_imported(path, frozen, calibration_x, bits, provenance)
+    return net, frozen, reports
 
+
+def checked_input_bits(path: str | os.PathLike, input_bits: int | None) -> int:
+    """Bits of the graded input payloads (default 8); UserError outside NIR_INPUT_BITS."""
     bits = DEFAULT_INPUT_BITS if input_bits is None else int(input_bits)
     if not NIR_INPUT_BITS[0] <= bits <= NIR_INPUT_BITS[1]:
         raise UserError(f"{path}: a NIR graph's input is analog: --input-bits must be in {list(NIR_INPUT_BITS)} "
                         f"(graded payloads), got {bits}")
-    frozen, provenance = frozen_from_nir(path, dt=dt, timesteps=timesteps)
+    return bits
+
+
+def quantize_imported(path: str | os.PathLike, frozen: FrozenNetwork, calibration_x: np.ndarray | None, bits: int,
+                      provenance: dict[str, Any]) -> tuple[DeployableNetwork, list[LayerQuantization]]:
+    """quantize with one threshold per layer (an imported layer's is 1: nir_neurons.py); errors name the file."""
+    from .quantize import quantize
+
     try:
-        net, reports = quantize(frozen, calibration_x, bits, "per-layer", provenance)
+        return quantize(frozen, calibration_x, bits, "per-layer", provenance)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
-    return net, frozen, reports
 
 
 def _import(path: Path, *, timesteps: int | None, input_bits: int | None, input_shape: tuple[int, ...] | None,

@@ -180,7 +180,10 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         source_shape = shapes[layer.sources[0]]
         weight = np.asarray(layer.weight, dtype=np.float64)
         bias = np.asarray(layer.bias, dtype=np.float64)
-        if layer.spiking and 0.0 <= float(layer.tau) < 1.0:  # norse: r moves into the synapse
+        imported = _imported_neuron(layer, nir_for)
+        if imported:  # a CubaLIF's bias is its v_leak (Loihi adds it to v, not to the synaptic current)
+            bias = np.zeros_like(bias) if layer.current_tau is not None else bias
+        elif layer.spiking and 0.0 <= float(layer.tau) < 1.0:  # norse: r moves into the synapse
             scale = lif_parameters(float(layer.tau), dt, nir_for)[2]
             weight, bias = weight * scale, bias * scale
         if layer.conv is None:
@@ -205,9 +208,18 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
             if layer is not frozen.layers[-1]:
                 raise UserError(f"layer '{layer.name}': only the last layer may be the non-spiking readout")
             nodes["output"] = nir.Output(output_type=np.array(shape))
-            edges.append((names["synapse"], "output"))
+            if imported:  # a leaky (LI) or integrating (I) readout node
+                nodes[names["lif"]] = _imported_node(nir, layer, shape, dt, None)
+                edges += [(names["synapse"], names["lif"]), (names["lif"], "output")]
+            else:
+                edges.append((names["synapse"], "output"))
             continue
         tau = float(layer.tau)
+        if imported:
+            nodes[names["lif"]] = _imported_node(nir, layer, shape, dt, thresholds[layer.name])
+            edges.append((names["synapse"], names["lif"]))
+            outlets[layer.name] = names["lif"]
+            continue
         if not 0.0 <= tau < 1.0:
             raise UserError(f"layer '{layer.name}': decay tau = {tau:.6g} has no NIR LIF time constant "
                             "(tau_mem = dt / (1 - tau) needs 0 <= tau < 1); the nir target cannot express it")
@@ -237,6 +249,39 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         metadata["input_mean"] = np.asarray(frozen.normalize["mean"], dtype=np.float64)
         metadata["input_std"] = np.asarray(frozen.normalize["std"], dtype=np.float64)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata), collapsed
+
+
+def _imported_neuron(layer: FrozenLayer, nir_for: str) -> bool:
+    """Whether the layer has what only imported layers have (export/nir_import.py): a synaptic current, no leak
+    (IF), or a readout with a leak; written as NIR's CubaLIF, IF, LI or I (spec parameters only)."""
+    special = (layer.current_tau is not None or (layer.spiking and float(layer.tau) == 1.0)
+               or (not layer.spiking and layer.tau is not None))
+    if special and nir_for not in ("spec", "snntorch"):
+        raise UserError(f"layer '{layer.name}': a synaptic current, a non-leaky spiking neuron or a leaky readout "
+                        f"is written for the NIR spec only, not for {nir_for}")
+    return special
+
+
+def _imported_node(nir: Any, layer: FrozenLayer, shape: tuple[int, ...], dt: float, theta: float | None) -> Any:
+    """The NIR node of an imported layer's neuron (the inverse of export/nir_neurons.py, forward Euler with dt):
+    U = tau U + I becomes tau_mem = dt / (1 - tau), r = tau_mem / dt (r = 1 / dt without leak); a synaptic
+    current of decay alpha, tau_syn = dt / (1 - alpha), w_in = tau_syn / dt; a CubaLIF's bias b, v_leak = b tau_mem / dt."""
+    decay = float(layer.tau)
+    full = lambda value: np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()  # noqa: E731
+    if decay >= 1.0:
+        if theta is None:
+            return nir.I(r=full(1.0 / dt))
+        return nir.IF(r=full(1.0 / dt), v_threshold=full(theta), v_reset=full(0.0))
+    tau_mem = dt / (1.0 - decay)
+    if theta is None:
+        return nir.LI(tau=full(tau_mem), r=full(tau_mem / dt), v_leak=full(0.0))
+    if layer.current_tau is None:
+        return nir.LIF(tau=full(tau_mem), r=full(tau_mem / dt), v_leak=full(0.0), v_threshold=full(theta),
+                       v_reset=full(0.0))
+    tau_syn = dt / (1.0 - float(layer.current_tau))
+    per_neuron = np.repeat(np.asarray(layer.bias, np.float64), int(np.prod(shape)) // len(layer.bias)).reshape(shape)
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(tau_mem / dt), v_leak=per_neuron * tau_mem / dt,
+                       v_threshold=full(theta), v_reset=full(0.0), w_in=full(tau_syn / dt))
 
 
 def _consumer_metadata(frozen: FrozenNetwork, dt: float, nir_for: str) -> dict[str, Any]:
