@@ -22,14 +22,16 @@ THRESHOLD_POLICY = "per-layer"  # NIR neurons have one threshold (per neuron, re
 def export_nir_file(nir_path: str | os.PathLike, out_dir: str | os.PathLike, target: str = "loihi", *,
                     calibration_x: np.ndarray | None = None, input_bits: int | None = None, dt: float | None = None,
                     timesteps: int | None = None, overwrite: bool = False, system: str | None = None,
-                    chips: int | None = None, nir_for: str = "spec") -> ExportResult:
+                    chips: int | None = None, nir_for: str = "spec", input_quantum: float | None = None) -> ExportResult:
     """Export the NIR file ``nir_path`` for ``target`` into ``out_dir``; nothing is left behind on failure.
     ``calibration_x``: samples that size each layer's scale and the input range (else worst-case bounds,
-    x in [0, 1]); ``dt``, ``timesteps``: where the file's metadata lacks them (export/nir_import.py)."""
+    x in [0, 1]); ``input_quantum``: the data's own input step, if any; ``dt``, ``timesteps``: where the file's
+    metadata lacks them (export/nir_import.py import_nir)."""
     writer = get_target(target)
     check_output_folder(out_dir, overwrite=overwrite, protect=[nir_path])  # before any work
     bits = checked_input_bits(nir_path, input_bits)
     frozen, imported = frozen_from_nir(nir_path, dt=dt, timesteps=timesteps)
+    frozen.input_quantum = input_quantum
     provenance = {"source_checkpoint": str(nir_path), "source_format": "NIR",
                   "source_sha256": imported["source_sha256"], "tool": TOOL_NAME, "tool_version": __version__,
                   "import": imported}

@@ -113,10 +113,15 @@ def frozen_from_nir(path: str | os.PathLike, *, dt: float | None = None,
 
 def import_nir(path: str | os.PathLike, *, dt: float | None = None, timesteps: int | None = None,
                input_bits: int | None = None, calibration_x: np.ndarray | None = None,
+               input_quantum: float | None = None,
                ) -> tuple[DeployableNetwork, FrozenNetwork, list[LayerQuantization]]:
-    """A NIR file as (deployable network, its float network, what quantization did per layer) (module doc)."""
+    """A NIR file as (deployable network, its float network, what quantization did per layer) (module doc).
+    ``input_quantum``: the input data's own step where it has one (digits: 1/16), so that its payloads are exact
+    and small (a conv layer reading them keeps more weight bits: no weight exponent there), as a checkpoint's
+    data set gives it to export."""
     bits = checked_input_bits(path, input_bits)
     frozen, provenance = frozen_from_nir(path, dt=dt, timesteps=timesteps)
+    frozen.input_quantum = input_quantum
     net, reports = quantize_imported(path, frozen, calibration_x, bits, provenance)
     return net, frozen, reports
 

@@ -56,13 +56,14 @@ def _export_nir(args: argparse.Namespace, model: Path) -> int:
         raise UserError(f"{model}: --report needs a checkpoint (the ladder's torch rungs); run `dsatgo report` on the "
                         "export folder instead")
     out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{args.target}")
-    calibration = None
+    calibration = quantum = None
     if args.dataset and args.calibrate > 0:
         frozen, _ = frozen_from_nir(model, dt=args.dt, timesteps=args.timesteps)
-        calibration = _load_data({}, args, frozen.input_shape).x_train[: args.calibrate]
+        data = _load_data({}, args, frozen.input_shape)
+        calibration, quantum = data.x_train[: args.calibrate], data.input_quantum
     result = export_nir_file(model, out, args.target, calibration_x=calibration, input_bits=args.input_bits,
                              dt=args.dt, timesteps=args.timesteps, overwrite=args.overwrite, system=args.system,
-                             chips=args.chips, nir_for=args.nir_for)
+                             chips=args.chips, nir_for=args.nir_for, input_quantum=quantum)
     _print_result(args, model, result, THRESHOLD_POLICY)
     return EXIT_OK
 
