@@ -361,4 +361,7 @@ def frozen_network(graph: Any, origin: str, dt: float, timesteps: int) -> Frozen
             signals[key] = _neuron(ref, signal, walk)
     if not walk.layers:
         raise UserError(f"{origin}: the graph has no synapse to map")
+    for layer in walk.layers:  # a Conv1d reads its (C, L) input as (C, 1, L): the network takes it so
+        if layer.sources == [INPUT] and layer.conv is not None and layer.conv.input_shape != input_shape:
+            input_shape = walk.shapes[INPUT] = tuple(layer.conv.input_shape)
     return FrozenNetwork(timesteps, input_shape, walk.layers, shapes=dict(walk.shapes))

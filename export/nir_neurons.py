@@ -68,9 +68,12 @@ class NodeRef:
         """The field per neuron of a layer of ``shape`` (scalars broadcast); a (C, H, W) layer's must be equal
         within each channel (a conv kernel is shared over its channel)."""
         values = self.array(field)
+        if values.ndim and values.size == int(np.prod(shape)):  # one per neuron, e.g. (1, n) or Conv1d's (C, L)
+            values = values.reshape(shape)
+        elif len(shape) == 3 and values.shape == (shape[0],):  # one per channel
+            values = values.reshape(-1, 1, 1)
         try:
-            values = np.broadcast_to(values.reshape(values.shape[1:]) if values.ndim > len(shape) and values.shape[0] == 1
-                                     else values, shape).astype(np.float64)
+            values = np.broadcast_to(values, shape).astype(np.float64)
         except ValueError:
             self.fail(field, f"has shape {values.shape}; the layer has shape {shape}")
         if len(shape) == 3:
