@@ -186,40 +186,21 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         elif layer.spiking and 0.0 <= float(layer.tau) < 1.0:  # norse: r moves into the synapse
             scale = lif_parameters(float(layer.tau), dt, nir_for)[2]
             weight, bias = weight * scale, bias * scale
-        if layer.conv is None:
-            nodes[names["synapse"]] = nir.Affine(weight=weight, bias=bias)
-            if len(source_shape) > 1:
-                nodes[names["flatten"]] = nir.Flatten(input_type={"input": np.array(source_shape)}, start_dim=0,
-                                                      end_dim=-1)
-                edges += [(outlets[s], names["flatten"]) for s in layer.sources]
-                edges.append((names["flatten"], names["synapse"]))
-            else:
-                edges += [(outlets[s], names["synapse"]) for s in layer.sources]
-        else:
-            geometry = layer.conv
-            nodes[names["synapse"]] = nir.Conv2d(
-                input_shape=tuple(int(d) for d in geometry.input_shape[1:]), weight=weight,
-                stride=tuple(int(s) for s in geometry.stride), padding=tuple(int(p) for p in geometry.padding),
-                dilation=(1, 1), groups=1, bias=bias)
-            edges += [(outlets[s], names["synapse"]) for s in layer.sources]
+        edges += _synapse_nodes(nir, nodes, layer, weight, bias, source_shape, [outlets[s] for s in layer.sources])
         shape = _output_shape(layer)
         shapes[layer.name] = shape
-        if not layer.spiking:
-            if layer is not frozen.layers[-1]:
-                raise UserError(f"layer '{layer.name}': only the last layer may be the non-spiking readout")
-            nodes["output"] = nir.Output(output_type=np.array(shape))
-            if imported:  # a leaky (LI) or integrating (I) readout node
-                nodes[names["lif"]] = _imported_node(nir, layer, shape, dt, None)
-                edges += [(names["synapse"], names["lif"]), (names["lif"], "output")]
-            else:
-                edges.append((names["synapse"], "output"))
-            continue
-        tau = float(layer.tau)
-        if imported:
-            nodes[names["lif"]] = _imported_node(nir, layer, shape, dt, thresholds[layer.name])
+        if not layer.spiking and layer is not frozen.layers[-1]:
+            raise UserError(f"layer '{layer.name}': only the last layer may be the non-spiking readout")
+        if imported:  # CubaLIF, IF, LI or I: an imported layer's neuron node, written back
+            nodes[names["lif"]] = _imported_node(nir, layer, shape, dt, thresholds.get(layer.name))
             edges.append((names["synapse"], names["lif"]))
             outlets[layer.name] = names["lif"]
+        if not layer.spiking:  # DS-ATGO's readout: the synapse itself is wired to the output
+            nodes["output"] = nir.Output(output_type=np.array(shape))
+            edges.append((outlets.get(layer.name, names["synapse"]), "output"))
+        if imported or not layer.spiking:
             continue
+        tau = float(layer.tau)
         if not 0.0 <= tau < 1.0:
             raise UserError(f"layer '{layer.name}': decay tau = {tau:.6g} has no NIR LIF time constant "
                             "(tau_mem = dt / (1 - tau) needs 0 <= tau < 1); the nir target cannot express it")
@@ -249,6 +230,25 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         metadata["input_mean"] = np.asarray(frozen.normalize["mean"], dtype=np.float64)
         metadata["input_std"] = np.asarray(frozen.normalize["std"], dtype=np.float64)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata), collapsed
+
+
+def _synapse_nodes(nir: Any, nodes: dict[str, Any], layer: FrozenLayer, weight: np.ndarray, bias: np.ndarray,
+                   source_shape: tuple[int, ...], sources: list[str]) -> list[tuple[str, str]]:
+    """Add a layer's synapse node (and a Flatten before a dense one that reads (C, H, W)) to ``nodes``; return the
+    edges from its sources' nodes."""
+    names = node_names(layer.name)
+    if layer.conv is not None:
+        geometry = layer.conv
+        nodes[names["synapse"]] = nir.Conv2d(
+            input_shape=tuple(int(d) for d in geometry.input_shape[1:]), weight=weight,
+            stride=tuple(int(s) for s in geometry.stride), padding=tuple(int(p) for p in geometry.padding),
+            dilation=(1, 1), groups=1, bias=bias)
+        return [(s, names["synapse"]) for s in sources]
+    nodes[names["synapse"]] = nir.Affine(weight=weight, bias=bias)
+    if len(source_shape) <= 1:
+        return [(s, names["synapse"]) for s in sources]
+    nodes[names["flatten"]] = nir.Flatten(input_type={"input": np.array(source_shape)}, start_dim=0, end_dim=-1)
+    return [(s, names["flatten"]) for s in sources] + [(names["flatten"], names["synapse"])]
 
 
 def _imported_neuron(layer: FrozenLayer, nir_for: str) -> bool:
