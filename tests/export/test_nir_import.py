@@ -194,3 +194,18 @@ def test_the_nir_target_rewrites_an_imported_network(files, digits, tmp_path):
 def test_detection_keeps_netx_and_nir_files_apart(files, lava_dl_files):
     assert find_importer(files["snntorch_mlp"][0]).name == "nir"
     assert find_importer(lava_dl_files / "tiny.net").name == "netx"
+
+
+def test_the_onnx_target_of_imported_networks_is_integer_exact(files, digits, tmp_path):
+    """--target onnx: the integer graph runs a synaptic current (CubaLIF) and a leaky readout (Norse's LI) as the
+    reference does; the float graph has neither, so the folder holds the integer graph alone and says why."""
+    from dsatgo_deploy.export.nir_export import export_nir_file
+    from dsatgo_deploy.hardware_sim.onnx_runner import run_onnx
+
+    for name in ("snntorch_synaptic", "norse_mlp"):
+        path, _, dt, shape = files[name]
+        result = export_nir_file(path, tmp_path / name, "onnx", dt=dt, timesteps=STEPS)
+        assert result.manifest["onnx"]["float_file"] is None and "CubaLIF, LI or I" in result.manifest["onnx"]["float_reason"]
+        x = digits.x_test[:50].reshape(-1, *shape)
+        report = compare(simulate(result.network, x), run_onnx(result.out_dir / "network.onnx", x))
+        assert report.bit_exact, (name, report.first_divergence)
