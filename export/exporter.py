@@ -104,10 +104,23 @@ def export_checkpoint(
     net, layer_reports = quantize(chosen, calibration_x, input_bits, threshold_policy, provenance)
     # before anything is written; a target that runs anywhere (onnx, nir) has no chip's limits
     resources = check_resources(net, writer.chip, system, chips) if writer.chip else None
-    with atomic_directory(out_dir, overwrite=overwrite, protect=[checkpoint_path]) as staging:
+    manifest = write_export_folder(out_dir, ExportInput(target, net, chosen, per_layer, source_sha256=checkpoint["sha256"],
+                                                        options={"nir_for": nir_for}),
+                                   layer_reports, provenance, threshold_policy, policy_cost, resources,
+                                   overwrite=overwrite, protect=[checkpoint_path])
+    return ExportResult(Path(out_dir), net, layer_reports, manifest)
+
+
+def write_export_folder(out_dir: str | os.PathLike, export: ExportInput, layer_reports: list[LayerQuantization],
+                        provenance: dict[str, Any], threshold_policy: str, policy_cost: dict | None,
+                        resources: dict | None, *, overwrite: bool, protect: list) -> dict[str, Any]:
+    """Write the output folder (module doc) atomically: network.npz, the target's files, the export report and
+    the manifest, which it returns. Shared by checkpoints and imported files (export/nir_export.py)."""
+    net, target = export.network, export.target
+    writer = get_target(target)
+    with atomic_directory(out_dir, overwrite=overwrite, protect=protect) as staging:
         save(net, staging / NETWORK_FILE)
-        written = writer.write(ExportInput(target, net, chosen, per_layer, source_sha256=checkpoint["sha256"],
-                                           options={"nir_for": nir_for}), staging)
+        written = writer.write(export, staging)
         files = [NETWORK_FILE, *written.files]
         report = {"target": target, "threshold_policy": threshold_policy, "timesteps": net.timesteps,
                   "threshold_policy_cost": policy_cost, "resources": resources,
@@ -124,7 +137,7 @@ def export_checkpoint(
                     **({"netx": {}} | written.manifest),
                     "files": {name: sha256_file(staging / name) for name in files}}
         write_json(staging / MANIFEST_FILE, manifest)
-    return ExportResult(Path(out_dir), net, layer_reports, manifest)
+    return manifest
 
 
 def _fmt_thresholds(values: list, limit: int = 6) -> str:

@@ -20,6 +20,13 @@ Each frozen layer computes, from the sum of its sources' outputs m(t):
     U(t) = tau U(t-1) (1 - S(t-1)) + I(t),  S(t) = 1(U(t) >= theta(t))
     readout = mean_t I(t)
 
+A layer imported from another framework (export/nir_import.py) may also keep a synaptic
+current, ``current_tau`` = alpha (Loihi's current decay; the bias then goes to U, as Loihi
+adds it to v, not to u), and a readout may leak (``tau`` set on a non-spiking layer):
+
+    J(t) = alpha J(t-1) + syn(W, m(t)),  I(t) = J(t) + b
+    leaky readout: U(t) = tau U(t-1) + I(t), readout = U(T)
+
 Reads only the checkpoint's architecture and state dict (no train/ import).
 """
 
@@ -57,7 +64,9 @@ class FrozenLayer:
 
     weight: (out, in) dense or (C_out, C_in, KH, KW) conv, float64; bias (out,)
     or (C_out,); sources: spiking layers (or "input") whose outputs are summed;
-    threshold_schedule (T,) for a spiking layer, None for the readout.
+    threshold_schedule (T,) for a spiking layer, None for the readout; tau of a readout:
+    None (its output is mean_t I(t)) or its leak (output U(T)); current_tau: the synaptic
+    current's decay alpha, None for none (module doc).
     """
 
     name: str
@@ -67,6 +76,7 @@ class FrozenLayer:
     tau: float | None
     threshold_schedule: np.ndarray | None
     conv: FrozenConv | None = None
+    current_tau: float | None = None
 
     def __post_init__(self) -> None:
         if self.weight.ndim not in (2, 4):
@@ -266,6 +276,32 @@ def normalized_input(net: FrozenNetwork, x: np.ndarray) -> np.ndarray:
     return (x - np.asarray(net.normalize["mean"]).reshape(shape)) / np.asarray(net.normalize["std"]).reshape(shape)
 
 
+def synaptic_current(current: torch.Tensor, bias: np.ndarray, alpha: float | None) -> torch.Tensor:
+    """I(t) = J(t) + b with J(t) = alpha J(t-1) + (current(t) - b), on (B, T, n) currents that hold the bias
+    (``current`` unchanged without a synaptic current, alpha None)."""
+    if alpha is None:
+        return current
+    offset = torch.from_numpy(np.asarray(bias, dtype=np.float64)).to(current.dtype)
+    offset = offset.repeat_interleave(current.shape[-1] // max(len(offset), 1))  # conv: per channel -> per neuron
+    filtered = torch.zeros_like(current)
+    state = torch.zeros_like(current[:, 0])
+    for t in range(current.shape[1]):
+        state = alpha * state + current[:, t] - offset
+        filtered[:, t] = state + offset
+    return filtered
+
+
+def readout_output(current: torch.Tensor, tau: float | None) -> torch.Tensor:
+    """The readout of currents (B, T, n): mean_t I(t) without a leak (tau None), else U(T) of
+    U(t) = tau U(t-1) + I(t)."""
+    if tau is None:
+        return current.mean(dim=1)
+    potential = torch.zeros_like(current[:, 0])
+    for t in range(current.shape[1]):
+        potential = tau * potential + current[:, t]
+    return potential
+
+
 def lif_spikes(current: torch.Tensor, tau: float, thresholds: np.ndarray) -> torch.Tensor:
     """Hard-reset LIF over T on input currents (B, T, n): U(t) = tau U(t-1) (1 - S(t-1)) + I(t),
     S(t) = 1(U(t) >= thresholds[t]); spikes (B, T, n) in the currents' dtype. The LIF kinds' float
@@ -298,9 +334,10 @@ def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
             total = sum(outputs[source] for source in layer.sources)
             flat = total.reshape(batch * steps, *total.shape[2:])
             current = layer.synapse(flat).reshape(batch, steps, -1)
+        current = synaptic_current(current, layer.bias, layer.current_tau)
         currents[layer.name] = current.numpy()
         if not layer.spiking:
-            readout = current.mean(dim=1).numpy()
+            readout = readout_output(current, layer.tau).numpy()
             continue
         out = lif_spikes(current, layer.tau, layer.threshold_schedule)
         spikes[layer.name] = out.numpy().astype(bool)

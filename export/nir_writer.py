@@ -180,32 +180,25 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         source_shape = shapes[layer.sources[0]]
         weight = np.asarray(layer.weight, dtype=np.float64)
         bias = np.asarray(layer.bias, dtype=np.float64)
-        if layer.spiking and 0.0 <= float(layer.tau) < 1.0:  # norse: r moves into the synapse
+        imported = _imported_neuron(layer, nir_for)
+        if imported:  # a CubaLIF's bias is its v_leak (Loihi adds it to v, not to the synaptic current)
+            bias = np.zeros_like(bias) if layer.current_tau is not None else bias
+        elif layer.spiking and 0.0 <= float(layer.tau) < 1.0:  # norse: r moves into the synapse
             scale = lif_parameters(float(layer.tau), dt, nir_for)[2]
             weight, bias = weight * scale, bias * scale
-        if layer.conv is None:
-            nodes[names["synapse"]] = nir.Affine(weight=weight, bias=bias)
-            if len(source_shape) > 1:
-                nodes[names["flatten"]] = nir.Flatten(input_type={"input": np.array(source_shape)}, start_dim=0,
-                                                      end_dim=-1)
-                edges += [(outlets[s], names["flatten"]) for s in layer.sources]
-                edges.append((names["flatten"], names["synapse"]))
-            else:
-                edges += [(outlets[s], names["synapse"]) for s in layer.sources]
-        else:
-            geometry = layer.conv
-            nodes[names["synapse"]] = nir.Conv2d(
-                input_shape=tuple(int(d) for d in geometry.input_shape[1:]), weight=weight,
-                stride=tuple(int(s) for s in geometry.stride), padding=tuple(int(p) for p in geometry.padding),
-                dilation=(1, 1), groups=1, bias=bias)
-            edges += [(outlets[s], names["synapse"]) for s in layer.sources]
+        edges += _synapse_nodes(nir, nodes, layer, weight, bias, source_shape, [outlets[s] for s in layer.sources])
         shape = _output_shape(layer)
         shapes[layer.name] = shape
-        if not layer.spiking:
-            if layer is not frozen.layers[-1]:
-                raise UserError(f"layer '{layer.name}': only the last layer may be the non-spiking readout")
+        if not layer.spiking and layer is not frozen.layers[-1]:
+            raise UserError(f"layer '{layer.name}': only the last layer may be the non-spiking readout")
+        if imported:  # CubaLIF, IF, LI or I: an imported layer's neuron node, written back
+            nodes[names["lif"]] = _imported_node(nir, layer, shape, dt, thresholds.get(layer.name))
+            edges.append((names["synapse"], names["lif"]))
+            outlets[layer.name] = names["lif"]
+        if not layer.spiking:  # DS-ATGO's readout: the synapse itself is wired to the output
             nodes["output"] = nir.Output(output_type=np.array(shape))
-            edges.append((names["synapse"], "output"))
+            edges.append((outlets.get(layer.name, names["synapse"]), "output"))
+        if imported or not layer.spiking:
             continue
         tau = float(layer.tau)
         if not 0.0 <= tau < 1.0:
@@ -237,6 +230,58 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         metadata["input_mean"] = np.asarray(frozen.normalize["mean"], dtype=np.float64)
         metadata["input_std"] = np.asarray(frozen.normalize["std"], dtype=np.float64)
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata), collapsed
+
+
+def _synapse_nodes(nir: Any, nodes: dict[str, Any], layer: FrozenLayer, weight: np.ndarray, bias: np.ndarray,
+                   source_shape: tuple[int, ...], sources: list[str]) -> list[tuple[str, str]]:
+    """Add a layer's synapse node (and a Flatten before a dense one that reads (C, H, W)) to ``nodes``; return the
+    edges from its sources' nodes."""
+    names = node_names(layer.name)
+    if layer.conv is not None:
+        geometry = layer.conv
+        nodes[names["synapse"]] = nir.Conv2d(
+            input_shape=tuple(int(d) for d in geometry.input_shape[1:]), weight=weight,
+            stride=tuple(int(s) for s in geometry.stride), padding=tuple(int(p) for p in geometry.padding),
+            dilation=(1, 1), groups=1, bias=bias)
+        return [(s, names["synapse"]) for s in sources]
+    nodes[names["synapse"]] = nir.Affine(weight=weight, bias=bias)
+    if len(source_shape) <= 1:
+        return [(s, names["synapse"]) for s in sources]
+    nodes[names["flatten"]] = nir.Flatten(input_type={"input": np.array(source_shape)}, start_dim=0, end_dim=-1)
+    return [(s, names["flatten"]) for s in sources] + [(names["flatten"], names["synapse"])]
+
+
+def _imported_neuron(layer: FrozenLayer, nir_for: str) -> bool:
+    """Whether the layer has what only imported layers have (export/nir_import.py): a synaptic current, no leak
+    (IF), or a readout with a leak; written as NIR's CubaLIF, IF, LI or I (spec parameters only)."""
+    special = (layer.current_tau is not None or (layer.spiking and float(layer.tau) == 1.0)
+               or (not layer.spiking and layer.tau is not None))
+    if special and nir_for not in ("spec", "snntorch"):
+        raise UserError(f"layer '{layer.name}': a synaptic current, a non-leaky spiking neuron or a leaky readout "
+                        f"is written for the NIR spec only, not for {nir_for}")
+    return special
+
+
+def _imported_node(nir: Any, layer: FrozenLayer, shape: tuple[int, ...], dt: float, theta: float | None) -> Any:
+    """The NIR node of an imported layer's neuron (the inverse of export/nir_neurons.py, forward Euler with dt):
+    U = tau U + I becomes tau_mem = dt / (1 - tau), r = tau_mem / dt (r = 1 / dt without leak); a synaptic
+    current of decay alpha, tau_syn = dt / (1 - alpha), w_in = tau_syn / dt; a CubaLIF's bias b, v_leak = b tau_mem / dt."""
+    decay = float(layer.tau)
+    full = lambda value: np.broadcast_to(np.asarray(value, dtype=np.float64), shape).copy()  # noqa: E731
+    if decay >= 1.0:
+        if theta is None:
+            return nir.I(r=full(1.0 / dt))
+        return nir.IF(r=full(1.0 / dt), v_threshold=full(theta), v_reset=full(0.0))
+    tau_mem = dt / (1.0 - decay)
+    if theta is None:
+        return nir.LI(tau=full(tau_mem), r=full(tau_mem / dt), v_leak=full(0.0))
+    if layer.current_tau is None:
+        return nir.LIF(tau=full(tau_mem), r=full(tau_mem / dt), v_leak=full(0.0), v_threshold=full(theta),
+                       v_reset=full(0.0))
+    tau_syn = dt / (1.0 - float(layer.current_tau))
+    per_neuron = np.repeat(np.asarray(layer.bias, np.float64), int(np.prod(shape)) // len(layer.bias)).reshape(shape)
+    return nir.CubaLIF(tau_syn=full(tau_syn), tau_mem=full(tau_mem), r=full(tau_mem / dt), v_leak=per_neuron * tau_mem / dt,
+                       v_threshold=full(theta), v_reset=full(0.0), w_in=full(tau_syn / dt))
 
 
 def _consumer_metadata(frozen: FrozenNetwork, dt: float, nir_for: str) -> dict[str, Any]:

@@ -311,6 +311,10 @@ def _interface(last: str, has_readout: bool, integer: bool) -> dict[str, Any]:
 
 def build_float_onnx(frozen):
     """The float32 one-timestep ONNX model of a frozen float network (export/freeze.py)."""
+    for layer in frozen.layers:  # an imported (NIR) layer's synaptic current or leaky readout: not in this graph
+        if layer.current_tau is not None or (not layer.spiking and layer.tau is not None):
+            raise UserError(f"layer '{layer.name}': the float ONNX graph has no synaptic current or leaky readout "
+                            "(a NIR file's CubaLIF, LI or I); export --target loihi or nir for this network")
     b = _Builder()
     TP, helper = b.TP, b.helper
     input_shape = tuple(int(d) for d in frozen.input_shape)

@@ -9,6 +9,8 @@ per unit of float current):
     bias     = round(b * s * 64 / 2**bias_exp)         13-bit mantissa, bias_exp = 6
     vth(t)   = round(theta(t) * s)                     17 bit; fires when v > vth << 6
     dv       = round(4096 * (1 - tau)), du = 4095      (no synaptic current memory)
+    du       = 4095 - round(4096 * alpha)              (a layer with a synaptic current, current_tau alpha)
+    readout: dv = 0 (integrates; its output mean_t I), or round(4096 * (1 - tau)) for a leaky one
 
 Conv layers take no weight exponent (Lava's Conv ignores it): when the limits
 below bind, their mantissa range shrinks instead. A layer with k spike sources
@@ -170,8 +172,15 @@ def _neuron_fields(layer: FrozenLayer, theta: np.ndarray | None, scale: float, w
         neuron = "readout"
         thresholds_clipped = 0
         vth = np.zeros(0, dtype=np.int64)
-        dv = 0  # the readout integrates without leak
+        dv = 0 if layer.tau is None else int(round(4096 * (1.0 - layer.tau)))  # DS-ATGO's readout: no leak
     return neuron, vth, thresholds_clipped, dv
+
+
+def current_decay(layer: FrozenLayer) -> int:
+    """Loihi's du of a layer: 4095 (no synaptic current) or the one whose factor 4096 - (du + 1) is 4096 alpha."""
+    if layer.current_tau is None:
+        return loihi.CURRENT_DECAY_RANGE[1]
+    return loihi.CURRENT_DECAY_RANGE[1] - int(round(loihi.DECAY_UNITY * layer.current_tau))
 
 
 def quantize(
@@ -205,7 +214,8 @@ def quantize(
             max_current = CALIBRATION_MARGIN * float(np.max(np.abs(currents[layer.name])))
         else:
             per_output = np.abs(layer.weight).reshape(len(layer.weight), -1).sum(axis=1)
-            max_current = float(np.max(per_output * q_in * max_message + np.abs(layer.bias)))
+            memory = 1.0 / (1.0 - layer.current_tau) if layer.current_tau else 1.0  # a synaptic current sums
+            max_current = float(np.max(per_output * q_in * max_message * memory + np.abs(layer.bias)))
         if layer.spiking:
             theta = np.asarray(layer.threshold_schedule, dtype=np.float64)
             if threshold_policy == "per-layer":
@@ -229,7 +239,7 @@ def quantize(
             name=layer.name, kind=layer.kind, conv=conv, sources=list(layer.sources), weight=weight_int,
             weight_exp=weight_exp,
             bias_mant=bias_int, bias_exp=BIAS_EXP, threshold_schedule=vth,
-            current_decay=loihi.CURRENT_DECAY_RANGE[1], voltage_decay=min(max(dv, 0), 4096),
+            current_decay=current_decay(layer), voltage_decay=min(max(dv, 0), 4096),
             spiking=layer.spiking, input_message_bits=encoding.bits if graded else 0, scale=scale, neuron=neuron))
         reports.append(LayerQuantization(
             name=layer.name, scale=scale, weight_exp=weight_exp, max_abs_weight_float=max_abs_w,

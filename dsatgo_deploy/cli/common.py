@@ -12,6 +12,7 @@ import numpy as np
 
 from . import types as types_
 from ..errors import UserError
+from ..export import nir_import  # noqa: F401  (registers the importer "nir": a NIR graph needs freeze and quantize)
 
 EXIT_OK, EXIT_PARITY_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -87,11 +88,12 @@ def _test_samples(data, count: int | None):
 
 
 def _load_network(path: str, timesteps: int | None = None, input_bits: int | None = None,
-                  input_shape: tuple[int, ...] | None = None):
-    """A deployable network from a .npz file, an export folder holding network.npz, or a lava-dl netx
+                  input_shape: tuple[int, ...] | None = None, dt: float | None = None):
+    """A deployable network from a .npz file, an export folder holding network.npz, a lava-dl netx
     HDF5 file (recognised by its HDF5 signature, whatever its name; lava-dl's own hold no T or input
     encoding: pass ``timesteps``, ``input_bits`` for graded input (0 for spikes) and, for a file that
-    starts with a conv layer and has no input layer, ``input_shape``; ours carry them). A file of an
+    starts with a conv layer and has no input layer, ``input_shape``; ours carry them), or a NIR file
+    (export/nir_import.py: ``timesteps`` and ``dt`` where its metadata lacks them). A file of an
     export folder is first checked against the folder's manifest.json hashes."""
     from ..export.exporter import NETWORK_FILE
     from ..fileio import verify_manifest
@@ -106,7 +108,7 @@ def _load_network(path: str, timesteps: int | None = None, input_bits: int | Non
         verify_manifest(candidate.parent, [candidate.name])
     importer = find_importer(candidate)  # a foreign file (dsatgo_deploy/importers), by its content
     if importer is not None:
-        return importer.read(candidate, timesteps=timesteps, input_bits=input_bits, input_shape=input_shape)
+        return importer.read(candidate, timesteps=timesteps, input_bits=input_bits, input_shape=input_shape, dt=dt)
     return load(candidate)
 
 
@@ -123,12 +125,18 @@ NETX_INPUT_BITS = (0, 24)  # 0: binary spikes
 
 
 def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
-    """What a lava-dl netx HDF5 file does not say about itself (see :func:`_load_network`)."""
+    """What a lava-dl netx HDF5 file or a NIR file does not say about itself (see :func:`_load_network`)."""
     parser.add_argument("--timesteps", type=types_.POSITIVE,
-                        help="netx file: timesteps per sample (lava-dl's netx files do not hold it; ours do)")
+                        help="netx or NIR file: timesteps per sample (lava-dl's netx files and most NIR files do "
+                             "not hold it; ours do)")
     parser.add_argument("--input-bits", type=types_.integer(*NETX_INPUT_BITS), default=None,
                         help="netx file: bits of graded input payloads (0: binary spikes, x != 0; at most "
-                             f"{NETX_INPUT_BITS[1]}; default: what the file says, else 0)")
+                             f"{NETX_INPUT_BITS[1]}; default: what the file says, else 0); NIR file: bits of its "
+                             "analog input's payloads, 2 or more (default 8)")
+    parser.add_argument("--dt", type=types_.SECONDS, metavar="SECONDS",
+                        help="NIR file: the time step its neurons are integrated with (forward Euler; default: the "
+                             "file's metadata 'dt'; snnTorch 1.0.0 writes for 1e-4, Norse 1.1.0's to_nir for "
+                             "dt**2 with its dt: docs/interop.md)")
     parser.add_argument("--input-shape", type=types_.shape, metavar="C,H,W",
                         help="netx file without an input layer whose first layer is a conv: its input shape")
 

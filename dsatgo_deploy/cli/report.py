@@ -22,7 +22,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         if args.lava and not args.model:
             raise UserError("--lava runs the ladder's Lava rung and needs --model (the trained checkpoint)")
-        net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
+        net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape, args.dt)
         out = Path(args.out) if args.out else (Path(args.network) if Path(args.network).is_dir()
                                                 else Path(args.network).parent) / reports.REPORT_JSON
         reports.check_report_output(out.parent, args.format, out.name)  # before any work

@@ -16,7 +16,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from ..pipeline.sharding import join
 
     shard = join(args.device)  # under torchrun: this process's block of the samples
-    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape)
+    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape, args.dt)
     if args.report:  # outputs are checked before the run
         from ..hardware_sim.report import check_report_output
 
@@ -66,7 +66,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if len(sides) != 2 or any(s not in SIDES for s in sides):
         raise UserError(f"--sides takes two of {', '.join(SIDES)} separated by a comma, got {args.sides!r}")
     checkpoint = load_checkpoint(args.model) if args.model else None
-    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape) if args.network else None
+    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape, args.dt) if args.network else None
     _check_network_source(net, checkpoint, args.model)
     if "torch" in sides and checkpoint is None:
         raise UserError("the torch side needs --model MODEL.pt")
@@ -96,7 +96,8 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run a deployable network on a data set", formatter_class=_Formatter,
                          epilog="example:\n  dsatgo sim runs/digits/loihi --backend lava --samples 100\n"
-                                "  dsatgo sim model_netx.h5 --timesteps 16 --dataset digits   (a lava-dl netx file)")
+                                "  dsatgo sim model_netx.h5 --timesteps 16 --dataset digits   (a lava-dl netx file)\n"
+                                "  dsatgo sim model.nir --dt 1e-4 --timesteps 8 --dataset digits   (a NIR file)")
     from ..importers import importers
 
     sim.add_argument("network", help="export folder, network.npz, or "
@@ -135,7 +136,7 @@ def add_parity_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
                                    "hardware_sim/parity.py)\n\n"
                                    "exit status: 0 within tolerance, 1 beyond, 2 on bad input")
     parity.add_argument("--model", help="checkpoint (for the torch side)")
-    parity.add_argument("--network", help="export folder, network.npz or a lava-dl netx HDF5 file "
+    parity.add_argument("--network", help="export folder, network.npz, a lava-dl netx HDF5 file or a NIR file "
                                            "(for reference, lava, onnx and recorded)")
     _add_netx_arguments(parity)
     _add_input_argument(parity)

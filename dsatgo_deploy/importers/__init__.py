@@ -1,5 +1,6 @@
-"""Importers of foreign network files, one module per format (netx; NIR next), each registered once
-(registry.py)."""
+"""Importers of foreign network files, one module per format, each registered once (registry.py): netx here;
+NIR is detected here (nir.py) and registered by the export stage (export/nir_import.py), which owns the float
+layers and the quantizer a NIR graph needs."""
 
 from __future__ import annotations
 

@@ -210,9 +210,17 @@ def _check_declared_sizes(h5, origin: str) -> None:
 
 
 def _import(path: Path, *, timesteps: int | None, input_bits: int | None,
-            input_shape: tuple[int, ...] | None) -> DeployableNetwork:
-    """T and the input bits default to the file's run attributes (read_netx)."""
+            input_shape: tuple[int, ...] | None, **_other_formats) -> DeployableNetwork:
+    """T and the input bits default to the file's run attributes (read_netx); options of other formats
+    (a NIR file's dt) say nothing about a netx file."""
     return read_netx(path, input_bits, timesteps=timesteps, input_shape=input_shape)
 
 
-register_importer(Importer("netx", is_hdf5, _import, "a lava-dl netx HDF5 file"))
+def is_netx_candidate(path: str | os.PathLike) -> bool:
+    """Any HDF5 file but a NIR file (nir.py): read_netx then says what a file that is not netx lacks."""
+    from .nir import is_nir
+
+    return is_hdf5(path) and not is_nir(path)
+
+
+register_importer(Importer("netx", is_netx_candidate, _import, "a lava-dl netx HDF5 file"))

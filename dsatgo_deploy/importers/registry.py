@@ -17,8 +17,10 @@ from dsatgo_deploy.plugins import Registry
 
 
 class ReadNetwork(Protocol):
+    """``options``: what only some formats need (a NIR file's ``dt``); an importer ignores the others'."""
+
     def __call__(self, path: Path, *, timesteps: int | None, input_bits: int,
-                 input_shape: tuple[int, ...] | None) -> DeployableNetwork: ...
+                 input_shape: tuple[int, ...] | None, **options) -> DeployableNetwork: ...
 
 
 @dataclass(frozen=True)

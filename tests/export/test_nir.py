@@ -204,7 +204,9 @@ def test_snntorch_imports_a_digits_conv_net(tmp_path, digits):
 
 
 def test_a_decay_without_leak_fails_naming_the_layer():
-    frozen = FrozenNetwork(2, (4,), [FrozenLayer("fc", ["input"], np.ones((3, 4)), np.zeros(3), 1.0, np.ones(2)),
+    frozen = FrozenNetwork(2, (4,), [FrozenLayer("fc", ["input"], np.ones((3, 4)), np.zeros(3), 1.5, np.ones(2)),
                                      FrozenLayer("readout", ["fc"], np.ones((2, 3)), np.zeros(2), None, None)])
-    with pytest.raises(UserError, match=r"layer 'fc': decay tau = 1 has no NIR LIF time constant"):
+    with pytest.raises(UserError, match=r"layer 'fc': decay tau = 1.5 has no NIR LIF time constant"):
         build_nir(frozen)
+    frozen.layers[0].tau = 1.0  # no leak at all (an imported NIR IF node): written back as an IF
+    assert type(build_nir(frozen)[0].nodes["fc.lif"]).__name__ == "IF"
