@@ -107,7 +107,8 @@ NETX_INPUT_BITS = (0, 24)  # 0: binary spikes
 def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
     """What a lava-dl netx HDF5 file does not say about itself (see :func:`_load_network`)."""
     parser.add_argument("--timesteps", type=types_.POSITIVE,
-                        help="netx file: timesteps per sample (lava-dl's netx files do not hold it; ours do)")
+                        help="netx file: timesteps per sample (lava-dl's netx files do not hold it; ours do); "
+                             "also a NIR file's, where its metadata has none")
     parser.add_argument("--input-bits", type=types_.integer(*NETX_INPUT_BITS), default=None,
                         help="netx file: bits of graded input payloads (0: binary spikes, x != 0; at most "
                              f"{NETX_INPUT_BITS[1]}; default: what the file says, else 0)")
