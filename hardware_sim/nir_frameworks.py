@@ -51,6 +51,9 @@ NOT_RUNNABLE = {
     "spyx": "spyx 1.0.0 needs flax >= 0.12.7, hence jax >= 0.10 and numpy >= 2; this project pins numpy < 2",
 }
 KNOWN_FRAMEWORKS = FRAMEWORKS + tuple(NOT_RUNNABLE)
+#: Frameworks that read a file written to the NIR spec as the spec means it (Norse ignores r and dt; Sinabs
+#: reads tau in timesteps: each needs the file written for it, export/nir_writer.py NIR_FOR).
+READS_THE_SPEC = ("snntorch",)
 SIDE_PREFIX = "nir:"  # a run of framework F is named "nir:F" (a parity side; float arithmetic)
 DEFAULT_BATCH = 256
 

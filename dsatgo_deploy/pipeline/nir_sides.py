@@ -2,8 +2,9 @@
 (hardware_sim/nir_frameworks.py), its layers named as the other sides name them.
 
 Which file a side runs: among the NIR files given, the one written for that framework (our writer's
-``nir_for`` metadata; snnTorch reads the ``spec`` file), else a file written for the spec or by another
-tool, else the first; the side says which file it ran and for whom that file was written.
+``nir_for`` metadata; snnTorch reads the ``spec`` file), else one another tool wrote, else one written
+for the spec, else the first; the side says which file it ran, for whom that file was written, and
+whether its framework reads it as written (Norse and Sinabs read a spec file otherwise: docs/interop.md).
 
 Layer names: a file dsatgo-deploy wrote names each layer's LIF node ``<layer>.lif``
 (export/nir_writer.py :func:`node_names`): the side records it as ``<layer>``, as the reference does.
@@ -21,7 +22,7 @@ import numpy as np
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.export.nir_writer import node_names
 from dsatgo_deploy.fileio import TOOL_NAME
-from dsatgo_deploy.hardware_sim.nir_frameworks import (KNOWN_FRAMEWORKS, SIDE_PREFIX, graph_timing, input_shape,
+from dsatgo_deploy.hardware_sim.nir_frameworks import (KNOWN_FRAMEWORKS, READS_THE_SPEC, SIDE_PREFIX, graph_timing, input_shape,
                                                       read_graph, run_framework)
 from dsatgo_deploy.runs import RunRecord
 
@@ -56,10 +57,12 @@ def framework_of(side: str) -> str:
 
 
 def _reads_as_written(framework: str, nir_for: str | None) -> int:
-    """0: the file was written for ``framework``; 1: for the spec or by another tool; 2: for another consumer."""
-    if nir_for == framework or (framework == "snntorch" and nir_for == "spec"):
+    """0: the file was written for ``framework`` (snnTorch reads the spec file as written); 1: another tool
+    wrote it (nothing to say); 2: written for the spec, which ``framework`` reads otherwise; 3: for another
+    consumer. Up to 1 the framework reads the file as its writer meant."""
+    if nir_for == framework or (nir_for == "spec" and framework in READS_THE_SPEC):
         return 0
-    return 1 if nir_for in (None, "spec") else 2
+    return 1 if nir_for is None else 2 if nir_for == "spec" else 3
 
 
 def side_file(side: str, source: NirSource) -> tuple[str, str | None]:
@@ -77,7 +80,7 @@ def describe(side: str, source: NirSource) -> dict[str, Any]:
     """What a report says of a nir side: its file, for whom it was written, and whether it reads as written."""
     path, nir_for = side_file(side, source)
     return {"file": path, "nir_for": nir_for,
-            "as_written": _reads_as_written(framework_of(side), nir_for) < 2}
+            "as_written": _reads_as_written(framework_of(side), nir_for) <= 1}
 
 
 def layer_name(key: str, producer: str | None) -> str:
