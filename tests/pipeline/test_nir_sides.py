@@ -12,6 +12,7 @@ with its reason and fails nothing."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 
@@ -23,7 +24,7 @@ from dsatgo_deploy.export.targets.nir import NIR_FILE
 from dsatgo_deploy.hardware_sim.parity import FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT
 
 CONSUMERS = ("snntorch", "norse", "sinabs")
-SAMPLES = "60"
+SAMPLES = os.environ.get("DSATGO_INTEROP_SAMPLES", "60")  # 360: the whole digits test set
 # Per model: the per-neuron spike-count agreement asked of each consumer against the reference (None: parity's
 # float default), and how far a layer's spike total may be from the reference's (relative).
 MIN_SPIKE_AGREEMENT = {"mlp": None, "conv": 0.9}
