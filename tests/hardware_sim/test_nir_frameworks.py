@@ -88,6 +88,10 @@ def test_frameworks_that_cannot_run_say_why(conv_graphs, monkeypatch):
     assert unavailable_reason("norse").startswith("not installed")
     with pytest.raises(FrameworkUnavailable, match="not installed"):
         run_framework("norse", nir.read(paths["norse"]), x, 3, 1e-4)
+    delay = nir.NIRGraph.from_list(nir.Affine(np.ones((3, 64)), np.zeros(3)), nir.Delay(np.ones(3)))
+    with pytest.raises(FrameworkUnavailable, match="cannot run: snntorch's NIR importer raised ValueError: "
+                                                   "Unknown node type"):  # its own refusal, reported
+        run_framework("snntorch", delay, np.zeros((2, 64)), 3, 1e-4)
     with pytest.raises(UserError, match="unknown NIR framework 'brian2'"):
         run_framework("brian2", nir.read(paths["norse"]), x, 3, 1e-4)
 
