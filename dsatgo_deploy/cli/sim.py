@@ -113,8 +113,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
     nir = _nir_source(args, sides)
     checkpoint = load_checkpoint(args.model) if args.model else None
     needs_net = any(s != "torch" and not is_nir_side(s) for s in sides)
-    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape) \
-        if args.network and needs_net else None
+    # an export folder's network also tells the nir sides' data set; a .nir file is not loaded unless needed
+    wanted = args.network and (needs_net or Path(args.network).is_dir())
+    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape) if wanted else None
     _check_network_source(net, checkpoint, args.model)
     if "torch" in sides and checkpoint is None:
         raise UserError("the torch side needs --model MODEL.pt")
