@@ -64,7 +64,7 @@ def _variant_args(root) -> list[str]:
 
 
 @pytest.mark.parametrize("model", ["mlp", "conv"])
-def test_every_consumer_against_the_reference_and_each_other(model, nir_exports, capsys):
+def test_every_consumer_against_the_reference_and_each_other(model, nir_exports, capsys, request):
     root = nir_exports[model]
     sides = "reference," + ",".join(f"nir:{c}" for c in CONSUMERS)
     given = MIN_SPIKE_AGREEMENT[model]
@@ -77,9 +77,10 @@ def test_every_consumer_against_the_reference_and_each_other(model, nir_exports,
     for pair in report["pairs"]:
         measured = {layer["layer"]: (layer["spikes"], round(layer["spike_count_agreement"], 4))
                     for layer in pair["layers"]}
-        with capsys.disabled():
-            print(f"{model}: {pair['sides'][1]} vs reference: classes {pair['class_agreement']:.1%}, "
-                  f"layers (spikes reference/consumer, count agreement) {measured}")
+        if request.config.getoption("capture") == "no":  # -s: the figures docs/interop.md quotes
+            with capsys.disabled():
+                print(f"{model}: {pair['sides'][1]} vs reference: classes {pair['class_agreement']:.1%}, "
+                      f"layers (spikes reference/consumer, count agreement) {measured}")
         assert pair["tolerance"]["min_class_agreement"] == FLOAT_MIN_CLASS_AGREEMENT  # a float side's default
         assert pair["class_agreement"] >= FLOAT_MIN_CLASS_AGREEMENT
         for layer in pair["layers"]:
