@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 
 from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.fileio import TOOL_NAME
 from dsatgo_deploy.network import INPUT
 
 from .freeze import FrozenLayer, FrozenNetwork
@@ -220,7 +221,7 @@ def build_nir(frozen: FrozenNetwork, per_layer: FrozenNetwork | dict[str, float]
         last = frozen.layers[-1].name
         nodes["output"] = nir.Output(output_type=np.array(shapes[last]))
         edges.append((outlets[last], "output"))
-    metadata = {"producer": "dsatgo-deploy", "dt": float(dt), "timesteps": int(frozen.timesteps),
+    metadata = {"producer": TOOL_NAME, "dt": float(dt), "timesteps": int(frozen.timesteps),
                 "neuron_mapping": MAPPING, "readout": READOUT, **_consumer_metadata(frozen, dt, nir_for),
                 "input": "x' = (x - mean) / std per channel, normalised by the host" if frozen.normalize
                 else "x, fed unchanged at every timestep (direct encoding)",

@@ -23,7 +23,12 @@ one step earlier or later. Measured on digits MLPs (64 or 128 hidden, T = 4,
 torch and the integers agree on at least 98 % of predictions and 99.6 % of the
 per-neuron spike counts of each layer; the defaults (95 % and 95 %) leave a
 margin for other seeds and sizes while still catching a
-broken export (a wrong scale or threshold drops both far below).
+broken export (a wrong scale or threshold drops both far below). A NIR file run in another
+framework (``nir:<framework>``, hardware_sim/nir_frameworks.py) is float too: it gets the float
+defaults against any side.
+
+More than two runs (:func:`compare_many`): each is compared with the first, pair by pair; a side
+that could not run (a framework not installed) is listed with its reason and fails nothing.
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ import numpy as np
 
 from dsatgo_deploy.runs import RunRecord
 
+from .nir_frameworks import SIDE_PREFIX as NIR_SIDE_PREFIX
+
 INTEGER_SIDES = ("reference", "lava", "onnx", "recorded")  # the same integer arithmetic: bit-exact
-FLOAT_SIDES = ("torch", "lava-float")  # float arithmetic: close to the integers, not equal
+FLOAT_SIDES = ("torch", "lava-float")  # float arithmetic: close to the integers, not equal; so is every nir: side
 FLOAT_MIN_CLASS_AGREEMENT = 0.95  # measured >= 0.98 on digits MLPs (module doc)
 FLOAT_MIN_SPIKE_AGREEMENT = 0.95  # measured >= 0.996 on digits MLPs
 
@@ -50,9 +57,14 @@ class Tolerance:
     reason: str
 
 
+def is_float_side(side: str) -> bool:
+    """Whether a side computes in floats (torch, lava-float, a NIR framework ``nir:<framework>``)."""
+    return side in FLOAT_SIDES or side.startswith(NIR_SIDE_PREFIX)
+
+
 def default_tolerance(side_a: str, side_b: str) -> Tolerance:
     """Equality between two integer sides; the measured float defaults (module doc) when either side is float."""
-    floats = [s for s in (side_a, side_b) if s in FLOAT_SIDES]
+    floats = [s for s in (side_a, side_b) if is_float_side(s)]
     if not floats:
         return Tolerance(1.0, 1.0, f"{side_a} and {side_b} compute the same integers: equality required")
     return Tolerance(FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT,
@@ -185,3 +197,53 @@ def format_report(report: ParityReport) -> str:
                      f"{t.min_spike_agreement:.2%} per layer ({t.reason})")
     lines.append("PASS" if report.passed else "FAIL: " + "; ".join(report.failures))
     return "\n".join(lines)
+
+
+@dataclass
+class MultiParityReport:
+    """Several sides on the same samples: each side that ran against the first that ran (``pairs``, in the
+    order given); ``unavailable``: side -> why it could not run (not a failure); ``passed``: every pair passed."""
+
+    sides: list[str]
+    samples: int
+    pairs: list[ParityReport]
+    unavailable: dict[str, str]
+    passed: bool = True
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare_many(sides: list[str], records: dict[str, RunRecord], unavailable: dict[str, str],
+                 labels: np.ndarray | None = None, min_class_agreement: float | None = None,
+                 min_spike_agreement: float | None = None) -> MultiParityReport:
+    """Compare each run of ``records`` with the first run in ``sides`` order; tolerances as
+    :func:`apply_tolerance` (None: the pair's default)."""
+    ran = [side for side in sides if side in records]
+    pairs = [apply_tolerance(compare(records[ran[0]], records[side], labels), min_class_agreement,
+                             min_spike_agreement) for side in ran[1:]]
+    samples = len(records[ran[0]].predictions) if ran else 0
+    return MultiParityReport(list(sides), samples, pairs, dict(unavailable), all(p.passed for p in pairs))
+
+
+def format_note(side: str, note: dict[str, Any]) -> str:
+    """One line on what a side ran: a nir side's file, and for whom it was written."""
+    line = f"{side} runs {note['file']} (written for {note['nir_for'] or 'another tool'})"
+    return line + ("" if note.get("as_written", True) else
+                   f": not the file for {side}, whose reading of it differs (docs/interop.md)")
+
+
+def format_many(report: MultiParityReport) -> str:
+    """Each pair's table (:func:`format_report`), the sides that could not run, and the verdict."""
+    blocks = [format_report(pair) for pair in report.pairs]
+    if report.notes:
+        blocks.insert(0, "\n".join(format_note(side, note) for side, note in report.notes.items()))
+    for side, reason in report.unavailable.items():
+        blocks.append(f"{side}: not run: {reason}")
+    if not report.pairs:
+        blocks.append("no pair compared: fewer than two sides ran")
+    verdict = [f"{pair.sides[1]}: {'PASS' if pair.passed else 'FAIL'}" for pair in report.pairs]
+    blocks.append(f"parity of {len(report.sides)} sides against {report.pairs[0].sides[0] if report.pairs else '-'}: "
+                  + (", ".join(verdict) or "nothing compared") + (" -> PASS" if report.passed else " -> FAIL"))
+    return "\n\n".join(blocks)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from . import types as types_
 from ..errors import UserError
@@ -55,40 +56,104 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_parity(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_checkpoint
-    from ..hardware_sim.parity import apply_tolerance, compare, format_report
-    from ..pipeline.sharding import join
+def _parse_sides(text: str) -> list[str]:
+    """The sides of --sides: two or more, each once; a UserError naming the known ones otherwise."""
+    from ..pipeline.nir_sides import NIR_SIDES, framework_of, is_nir_side
     from ..pipeline.sides import SIDES
 
+    sides = [s.strip() for s in text.split(",") if s.strip()]
+    known = f"{', '.join(SIDES)}, {', '.join(NIR_SIDES)}"
+    if len(sides) < 2 or len(set(sides)) != len(sides) or any(s not in SIDES and not is_nir_side(s) for s in sides):
+        raise UserError(f"--sides takes two of {known} (or more: each compared with the first), separated by "
+                        f"commas, each once, got {text!r}")
+    for side in filter(is_nir_side, sides):
+        framework_of(side)  # an unknown framework is refused by name
+    return sides
+
+
+def _nir_source(args: argparse.Namespace, sides: list[str]):
+    """The NIR files of the nir sides: --nir, the export folder's NIR file, or --network when it is one."""
+    from ..export.targets.nir import NIR_FILE
+    from ..fileio import verify_manifest
+    from ..pipeline.nir_sides import NirSource, is_nir_file, is_nir_side
+
+    if not any(is_nir_side(s) for s in sides):
+        return None
+    files = list(args.nir or [])
+    if args.network and Path(args.network).is_dir() and (Path(args.network) / NIR_FILE).is_file():
+        verify_manifest(args.network, [NIR_FILE])
+        files.append(str(Path(args.network) / NIR_FILE))
+    elif args.network and is_nir_file(args.network):
+        files.append(str(args.network))
+    for path in files:
+        if not Path(path).is_file():
+            raise UserError(f"--nir {path}: no such file")
+    if not files:
+        raise UserError("the nir sides need a NIR file: --nir FILE, --network FOLDER exported with --target nir, "
+                        "or --network FILE.nir")
+    return NirSource(tuple(files), args.timesteps, args.dt)
+
+
+def _input_shape(net, checkpoint: dict | None, nir) -> tuple[int, ...]:
+    from ..pipeline.nir_sides import nir_input_shape
+
+    if net is not None:
+        return net.input_shape
+    return checkpoint["arch"]["input_shape"] if checkpoint is not None else nir_input_shape(nir.files[0])
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from ..checkpoint import load_checkpoint
+    from ..hardware_sim.nir_frameworks import FrameworkUnavailable
+    from ..hardware_sim.parity import apply_tolerance, compare, compare_many, format_many, format_note, format_report
+    from ..pipeline.nir_sides import describe, is_nir_side
+    from ..pipeline.sharding import join
+
     shard = join(args.device)  # under torchrun: this process's block of the samples
-    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
-    if len(sides) != 2 or any(s not in SIDES for s in sides):
-        raise UserError(f"--sides takes two of {', '.join(SIDES)} separated by a comma, got {args.sides!r}")
+    sides = _parse_sides(args.sides)
+    nir = _nir_source(args, sides)
     checkpoint = load_checkpoint(args.model) if args.model else None
-    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape, args.dt) if args.network else None
+    needs_net = any(s != "torch" and not is_nir_side(s) for s in sides)
+    # an export folder's network also tells the nir sides' data set; a .nir file is not loaded unless needed
+    wanted = args.network and (needs_net or Path(args.network).is_dir())
+    net = _load_network(args.network, args.timesteps, args.input_bits, args.input_shape, args.dt) if wanted else None
     _check_network_source(net, checkpoint, args.model)
     if "torch" in sides and checkpoint is None:
         raise UserError("the torch side needs --model MODEL.pt")
-    if any(s != "torch" for s in sides) and net is None:
+    if needs_net and net is None:
         raise UserError("the reference, lava, onnx and recorded sides need --network (an export folder, "
                         "network.npz or a netx file)")
     if ("recorded" in sides) != (args.recorded is not None):
         raise UserError("--recorded FILE goes with the recorded side: --sides reference,recorded --recorded FILE")
-    data = _load_data(net.provenance.get("training", {}) if net else checkpoint["meta"], args,
-                      net.input_shape if net else checkpoint["arch"]["input_shape"])
+    training = net.provenance.get("training", {}) if net else checkpoint["meta"] if checkpoint else {}
+    data = _load_data(training, args, _input_shape(net, checkpoint, nir))
     x, y = _test_samples(data, args.samples)
-    records = [shard.run(side, net=net, checkpoint=checkpoint, x=x, progress=not args.json,
-                         recording=args.recorded) for side in sides]
+    records, unavailable = {}, {}
+    for side in sides:
+        try:
+            records[side] = shard.run(side, net=net, checkpoint=checkpoint, x=x, progress=not args.json,
+                                      recording=args.recorded, nir=nir)
+        except FrameworkUnavailable as reason:  # a framework missing here is reported, not a failure
+            unavailable[side] = str(reason)
     if not shard.main:
         return EXIT_OK
-    # Tolerances the user left out take the pair's defaults (hardware_sim/parity.py default_tolerance).
-    report = apply_tolerance(compare(records[0], records[1], y), args.min_class_agreement, args.min_spike_agreement)
+    notes = {side: describe(side, nir) for side in records if is_nir_side(side)}
+    if len(sides) == 2 and not unavailable:  # two sides: one pair, reported as it always was
+        # Tolerances the user left out take the pair's defaults (hardware_sim/parity.py default_tolerance).
+        report = apply_tolerance(compare(records[sides[0]], records[sides[1]], y), args.min_class_agreement,
+                                 args.min_spike_agreement)
+        if args.json:
+            _print_json(report.to_dict() | ({"notes": notes} if notes else {}))
+        else:
+            print("\n".join([*(format_note(side, note) for side, note in notes.items()), format_report(report)]))
+        return EXIT_OK if report.passed else EXIT_PARITY_FAILED
+    many = compare_many(sides, records, unavailable, y, args.min_class_agreement, args.min_spike_agreement)
+    many.notes = notes
     if args.json:
-        _print_json(report.to_dict())
+        _print_json(many.to_dict())
     else:
-        print(format_report(report))
-    return EXIT_OK if report.passed else EXIT_PARITY_FAILED
+        print(format_many(many))
+    return EXIT_OK if many.passed else EXIT_PARITY_FAILED
 
 
 def add_sim_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -123,24 +188,37 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def add_parity_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ..hardware_sim.parity import FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT
+    from ..pipeline.nir_sides import NIR_SIDES
     from ..pipeline.sides import SIDES
 
-    parity = sub.add_parser("parity", help="compare spikes of two engines; exit 1 beyond tolerance",
+    parity = sub.add_parser("parity", help="compare spikes of two engines (or more, each against the first); "
+                                           "exit 1 beyond tolerance",
                             formatter_class=_Formatter,
                             epilog="example:\n  dsatgo parity --model runs/digits/model.pt --network runs/digits/loihi "
-                                   "--sides reference,lava --samples 100\n\n"
+                                   "--sides reference,lava --samples 100\n"
+                                   "  dsatgo parity --network runs/digits/nir --sides reference,nir:snntorch,nir:norse,"
+                                   "nir:sinabs \\\n      --nir runs/digits/nir_norse/network.nir "
+                                   "--nir runs/digits/nir_sinabs/network.nir\n\n"
                                    "default tolerances: two integer sides (reference, lava, onnx, recorded) must agree "
-                                   "exactly;\na float side (torch, lava-float) must reach "
+                                   "exactly;\na float side (torch, lava-float, nir:*) must reach "
                                    f"{FLOAT_MIN_CLASS_AGREEMENT:.0%} class and {FLOAT_MIN_SPIKE_AGREEMENT:.0%} "
                                    "spike-count agreement\n(measured on digits MLPs: at least 98 % and 99.6 %; "
                                    "hardware_sim/parity.py)\n\n"
                                    "exit status: 0 within tolerance, 1 beyond, 2 on bad input")
     parity.add_argument("--model", help="checkpoint (for the torch side)")
     parity.add_argument("--network", help="export folder, network.npz, a lava-dl netx HDF5 file or a NIR file "
-                                           "(for reference, lava, onnx and recorded)")
+                                           "(for reference, lava, onnx and recorded); an export folder written "
+                                           "with --target nir, or a .nir file, also gives the nir sides their file")
     _add_netx_arguments(parity)
     _add_input_argument(parity)
-    parity.add_argument("--sides", default="reference,lava", help=f"two of {', '.join(SIDES)}")
+    parity.add_argument("--sides", default="reference,lava",
+                        help=f"two or more of {', '.join(SIDES)}, {', '.join(NIR_SIDES)}, separated by commas; "
+                             "each side after the first is compared with the first. nir:F runs a NIR file in "
+                             "framework F through F's own importer; a framework that cannot run here is reported, "
+                             "not failed")
+    parity.add_argument("--nir", action="append", metavar="FILE",
+                        help="NIR file for the nir sides (repeat it: each side takes the file written for its "
+                             "framework, `dsatgo-export --target nir --nir-for F`, else a spec file)")
     parity.add_argument("--recorded", metavar="FILE",
                         help="spikes another engine recorded (a Loihi 2 system, another machine; the format is "
                              "in hardware_sim/recording.py, and `dsatgo sim --save-spikes` writes it)")

@@ -21,6 +21,7 @@ import torch.distributed as dist
 from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.runs import RunRecord
 
+from .nir_sides import NirSource
 from .sides import run_side
 
 __all__ = ["Shard", "block", "join", "merge_records"]
@@ -61,19 +62,19 @@ class Shard:
         return self.rank == 0
 
     def run(self, side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
-            progress: bool = False, recording: str | None = None) -> RunRecord | None:
+            progress: bool = False, recording: str | None = None, nir: NirSource | None = None) -> RunRecord | None:
         """Run ``side`` (pipeline/sides.py) on this process's block of x; on rank 0 the record of all
         of x, on the other ranks None. A recording already holds every sample: rank 0 reads it whole."""
         if self.world == 1 or side == "recorded":
             if not self.main:
                 return None
             return run_side(side, net=net, checkpoint=checkpoint, x=x, device=self.device,
-                            progress=progress, recording=recording)
+                            progress=progress, recording=recording, nir=nir)
         mine = x[block(len(x), self.rank, self.world)]
         record = None
         if len(mine):
             record = run_side(side, net=net, checkpoint=checkpoint, x=mine, device=self.device,
-                              progress=progress and self.main, recording=recording)
+                              progress=progress and self.main, recording=recording, nir=nir)
         gathered: list[RunRecord | None] | None = [None] * self.world if self.main else None
         # Records travel between the processes of this one run only (never from a file).
         dist.gather_object(record, gathered, dst=0)

@@ -11,6 +11,8 @@
   built in memory) looped over T by onnxruntime; integer-exact like the reference.
 * ``recorded``: spikes another engine wrote to a file (a Loihi 2 system, another
   machine): hardware_sim/recording.py.
+* ``nir:<framework>`` (snntorch, norse, sinabs; rockpool and spyx cannot run here): a NIR
+  file run in that framework through its own importer, float (pipeline/nir_sides.py).
 
 The torch side needs train/ and the onnx side export/, so the choice of engine
 lives here, above the stages.
@@ -26,6 +28,8 @@ import torch
 from dsatgo_deploy.hardware_sim.reference import simulate
 from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.runs import RunRecord
+
+from .nir_sides import NirSource, is_nir_side, run_nir_side
 
 SIDES = ("torch", "reference", "lava", "lava-float", "onnx", "recorded")
 
@@ -81,10 +85,13 @@ def run_onnx(net: DeployableNetwork, x: np.ndarray) -> RunRecord:
 
 
 def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
-             device: str = "cpu", progress: bool = False, recording: str | None = None) -> RunRecord:
+             device: str = "cpu", progress: bool = False, recording: str | None = None,
+             nir: NirSource | None = None) -> RunRecord:
     """Run one side by name; the caller supplies what that side needs. ``progress``: a bar for the
     Lava sides (on a terminal only), the slow ones; ``recording``: the file of the ``recorded`` side,
-    whose first len(x) samples are taken."""
+    whose first len(x) samples are taken; ``nir``: the NIR files of the ``nir:<framework>`` sides."""
+    if is_nir_side(side):
+        return run_nir_side(side, nir or NirSource(()), x)
     if side == "torch":
         if checkpoint is None:
             raise ValueError("the torch side needs the trained checkpoint (--model)")
