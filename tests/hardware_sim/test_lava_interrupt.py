@@ -44,7 +44,7 @@ def _start_lava_run(network: Path, tmp: Path, *extra: str) -> subprocess.Popen:
     return run
 
 
-def _nothing_left(pgid: int, tmp: Path, within_s: float = 5.0) -> None:
+def _nothing_left(pgid: int, tmp: Path, within_s: float = 30.0) -> None:
     deadline = time.monotonic() + within_s
     while (_group(pgid) or list(tmp.iterdir())) and time.monotonic() < deadline:
         time.sleep(0.1)
