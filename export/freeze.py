@@ -273,6 +273,76 @@ def lif_spikes(current: torch.Tensor, tau: float, thresholds: np.ndarray) -> tor
     return neuron_kind(FROZEN_NEURON).float_spikes(current, tau, thresholds)
 
 
+class FrozenRun:
+    """The float simulation of a frozen network one layer at a time, in the network's order: ``current``
+    gives a layer's input currents (B, T, n) from its sources' outputs, ``fire`` its spikes under the
+    thresholds given (so calibration can choose them in between). A source's output is dropped once
+    every layer that reads it has run, so a deep network holds only the outputs still needed."""
+
+    def __init__(self, net: FrozenNetwork, x: np.ndarray) -> None:
+        self.net, self.batch, self.steps = net, len(x), net.timesteps
+        frames = torch.from_numpy(normalized_input(net, x))
+        if net.encoding == "sequence":  # one frame per timestep
+            self.outputs = {INPUT: frames.reshape(self.batch, self.steps, *net.input_shape)}
+        else:  # direct encoding: the same input every timestep
+            self.outputs = {INPUT: frames.unsqueeze(1).expand(-1, self.steps, *net.input_shape)}
+        self._index = {layer.name: index for index, layer in enumerate(net.layers)}
+        self._last_reader = {source: index for index, layer in enumerate(net.layers) for source in layer.sources}
+
+    @torch.no_grad()
+    def current(self, layer: FrozenLayer) -> torch.Tensor:
+        batch, steps = self.batch, self.steps
+        if layer.sources == [INPUT] and self.net.encoding != "sequence":
+            current = layer.synapse(self.outputs[INPUT][:, 0]).unsqueeze(1).expand(-1, steps, -1)
+        else:
+            total = sum(self.outputs[source] for source in layer.sources)
+            flat = total.reshape(batch * steps, *total.shape[2:])
+            current = layer.synapse(flat).reshape(batch, steps, -1)
+        index = self._index[layer.name]
+        for source in layer.sources:
+            if self._last_reader[source] == index:
+                del self.outputs[source]
+        return current
+
+    @torch.no_grad()
+    def fire(self, layer: FrozenLayer, current: torch.Tensor, thresholds: np.ndarray) -> torch.Tensor:
+        out = lif_spikes(current, layer.tau, thresholds)
+        if layer.name in self._last_reader:
+            self.outputs[layer.name] = out
+        return out
+
+
+@dataclass
+class FloatStatistics:
+    """What export reads of a float run on the calibration samples, without keeping every layer's
+    currents and spikes: the readout (B, classes), total spikes per spiking layer, max |current| per layer."""
+
+    readout: np.ndarray | None
+    spike_counts: dict[str, int]
+    max_abs_current: dict[str, float]
+
+
+def record_statistics(stats: FloatStatistics, layer: FrozenLayer, current: torch.Tensor,
+                      spikes: torch.Tensor | None) -> None:
+    """Add one layer's figures to ``stats`` (the same numbers run_frozen's arrays give)."""
+    stats.max_abs_current[layer.name] = float(current.abs().max()) if current.numel() else 0.0
+    if spikes is None:
+        stats.readout = current.mean(dim=1).numpy()
+    else:
+        stats.spike_counts[layer.name] = int(spikes.sum())
+
+
+@torch.no_grad()
+def float_statistics(net: FrozenNetwork, x: np.ndarray) -> FloatStatistics:
+    """FloatStatistics of the frozen network on samples x, in one layer-by-layer pass."""
+    run, stats = FrozenRun(net, x), FloatStatistics(None, {}, {})
+    for layer in net.layers:
+        current = run.current(layer)
+        spikes = run.fire(layer, current, layer.threshold_schedule) if layer.spiking else None
+        record_statistics(stats, layer, current, spikes)
+    return stats
+
+
 @torch.no_grad()
 def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
                ) -> tuple[np.ndarray | None, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -282,29 +352,17 @@ def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
     bool, input currents per layer (B, T, n)). With ``until``, stops after that
     layer (the readout is then None).
     """
-    batch, steps = len(x), net.timesteps
-    frames = torch.from_numpy(normalized_input(net, x))
-    if net.encoding == "sequence":  # one frame per timestep
-        outputs = {INPUT: frames.reshape(batch, steps, *net.input_shape)}
-    else:  # direct encoding: the same input every timestep
-        outputs = {INPUT: frames.unsqueeze(1).expand(-1, steps, *net.input_shape)}
+    run = FrozenRun(net, x)
     currents: dict[str, np.ndarray] = {}
     spikes: dict[str, np.ndarray] = {}
     readout = None
     for layer in net.layers:
-        if layer.sources == [INPUT] and net.encoding != "sequence":
-            current = layer.synapse(outputs[INPUT][:, 0]).unsqueeze(1).expand(-1, steps, -1)
-        else:
-            total = sum(outputs[source] for source in layer.sources)
-            flat = total.reshape(batch * steps, *total.shape[2:])
-            current = layer.synapse(flat).reshape(batch, steps, -1)
+        current = run.current(layer)
         currents[layer.name] = current.numpy()
         if not layer.spiking:
             readout = current.mean(dim=1).numpy()
             continue
-        out = lif_spikes(current, layer.tau, layer.threshold_schedule)
-        spikes[layer.name] = out.numpy().astype(bool)
-        outputs[layer.name] = out
+        spikes[layer.name] = run.fire(layer, current, layer.threshold_schedule).numpy().astype(bool)
         if layer.name == until:
             break
     return readout, spikes, currents

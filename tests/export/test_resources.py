@@ -126,7 +126,7 @@ def test_full_width_resnet19_is_refused_before_calibration(tmp_path, monkeypatch
     def calibrating(*args, **kwargs):
         raise AssertionError("export calibrated before refusing")
 
-    monkeypatch.setattr(exporter, "calibrate_per_layer", calibrating)
+    monkeypatch.setattr(exporter, "calibrate", calibrating)
     checkpoint = _resnet19_checkpoint(tmp_path / "r19.pt", 1.0)
     with pytest.raises(UserError, match=r"layer 'stem': the network needs \d+ Loihi 2 cores.*--system hala-point"):
         exporter.export_checkpoint(checkpoint, tmp_path / "out", calibration_x=np.zeros((4, 3, 32, 32)))
