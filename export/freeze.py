@@ -82,10 +82,12 @@ class FrozenLayer:
     def kind(self) -> str:
         return "conv" if self.conv is not None else "dense"
 
-    def synapse(self, messages: torch.Tensor) -> torch.Tensor:
-        """syn(W, m) + b on (N, *input) float64 messages -> (N, neurons) flattened (C, H, W)."""
-        weight = torch.from_numpy(self.weight)
-        bias = torch.from_numpy(self.bias)
+    def synapse(self, messages: torch.Tensor, weight: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """syn(W, m) + b on (N, *input) float64 messages -> (N, neurons) flattened (C, H, W); ``weight`` and
+        ``bias``: W and b in the messages' dtype when that is not float64."""
+        weight = torch.from_numpy(self.weight) if weight is None else weight
+        bias = torch.from_numpy(self.bias) if bias is None else bias
         if self.conv is None:
             return messages.reshape(len(messages), -1) @ weight.T + bias
         out = F.conv2d(messages.reshape(len(messages), *self.conv.input_shape), weight, bias,
@@ -279,9 +281,9 @@ class FrozenRun:
     thresholds given (so calibration can choose them in between). A source's output is dropped once
     every layer that reads it has run, so a deep network holds only the outputs still needed."""
 
-    def __init__(self, net: FrozenNetwork, x: np.ndarray) -> None:
-        self.net, self.batch, self.steps = net, len(x), net.timesteps
-        frames = torch.from_numpy(normalized_input(net, x))
+    def __init__(self, net: FrozenNetwork, x: np.ndarray, dtype: torch.dtype = torch.float64) -> None:
+        self.net, self.batch, self.steps, self.dtype = net, len(x), net.timesteps, dtype
+        frames = torch.from_numpy(normalized_input(net, x)).to(dtype)
         if net.encoding == "sequence":  # one frame per timestep
             self.outputs = {INPUT: frames.reshape(self.batch, self.steps, *net.input_shape)}
         else:  # direct encoding: the same input every timestep
@@ -292,12 +294,18 @@ class FrozenRun:
     @torch.no_grad()
     def current(self, layer: FrozenLayer) -> torch.Tensor:
         batch, steps = self.batch, self.steps
+        parameters = {}
+        if self.dtype != torch.float64:
+            parameters = {"weight": torch.from_numpy(layer.weight).to(self.dtype),
+                          "bias": torch.from_numpy(layer.bias).to(self.dtype)}
         if layer.sources == [INPUT] and self.net.encoding != "sequence":
-            current = layer.synapse(self.outputs[INPUT][:, 0]).unsqueeze(1).expand(-1, steps, -1)
+            current = layer.synapse(self.outputs[INPUT][:, 0], **parameters).unsqueeze(1).expand(-1, steps, -1)
         else:
-            total = sum(self.outputs[source] for source in layer.sources)
+            total = self.outputs[layer.sources[0]]
+            for source in layer.sources[1:]:  # the same sum as sum(), without its first copy (0 + x)
+                total = total + self.outputs[source]
             flat = total.reshape(batch * steps, *total.shape[2:])
-            current = layer.synapse(flat).reshape(batch, steps, -1)
+            current = layer.synapse(flat, **parameters).reshape(batch, steps, -1)
         index = self._index[layer.name]
         for source in layer.sources:
             if self._last_reader[source] == index:
@@ -325,17 +333,24 @@ class FloatStatistics:
 def record_statistics(stats: FloatStatistics, layer: FrozenLayer, current: torch.Tensor,
                       spikes: torch.Tensor | None) -> None:
     """Add one layer's figures to ``stats`` (the same numbers run_frozen's arrays give)."""
-    stats.max_abs_current[layer.name] = float(current.abs().max()) if current.numel() else 0.0
+    low, high = torch.aminmax(current) if current.numel() else (torch.zeros(()), torch.zeros(()))
+    stats.max_abs_current[layer.name] = max(-float(low), float(high))
     if spikes is None:
         stats.readout = current.mean(dim=1).numpy()
     else:
         stats.spike_counts[layer.name] = int(spikes.sum())
 
 
-@torch.no_grad()
-def float_statistics(net: FrozenNetwork, x: np.ndarray) -> FloatStatistics:
+#: Calibration's float runs: float32, twice as fast as float64 (several times for convolutions); they
+#: size scales (with a 2x margin) and choose per-layer thresholds by spike counts, where float32's
+#: rounding is far below what either decision resolves.
+CALIBRATION_DTYPE = torch.float32
+
+
+@torch.inference_mode()
+def float_statistics(net: FrozenNetwork, x: np.ndarray, dtype: torch.dtype = CALIBRATION_DTYPE) -> FloatStatistics:
     """FloatStatistics of the frozen network on samples x, in one layer-by-layer pass."""
-    run, stats = FrozenRun(net, x), FloatStatistics(None, {}, {})
+    run, stats = FrozenRun(net, x, dtype), FloatStatistics(None, {}, {})
     for layer in net.layers:
         current = run.current(layer)
         spikes = run.fire(layer, current, layer.threshold_schedule) if layer.spiking else None

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .freeze import FloatStatistics, FrozenNetwork, FrozenRun, float_statistics, record_statistics
+from .freeze import CALIBRATION_DTYPE, FloatStatistics, FrozenNetwork, FrozenRun, float_statistics, record_statistics
 
 POLICIES = ("schedule", "per-layer")
 BISECTION_STEPS = 30
@@ -88,6 +88,7 @@ def _thresholds_copy(frozen: FrozenNetwork) -> FrozenNetwork:
     return result
 
 
+@torch.inference_mode()
 def calibrate(frozen: FrozenNetwork, calibration_x: np.ndarray | None) -> Calibration:
     """One threshold per spiking layer (module doc), in two float passes over the calibration samples: the
     schedule's, then one where each layer's threshold is chosen before its spikes feed the next layers."""
@@ -99,7 +100,7 @@ def calibrate(frozen: FrozenNetwork, calibration_x: np.ndarray | None) -> Calibr
                                                         one_threshold_per_layer(layer.threshold_schedule))
         return Calibration(result)
     schedule_run = float_statistics(frozen, calibration_x)
-    run, stats = FrozenRun(result, calibration_x), FloatStatistics(None, {}, {})
+    run, stats = FrozenRun(result, calibration_x, CALIBRATION_DTYPE), FloatStatistics(None, {}, {})
     for layer in result.layers:
         current = run.current(layer)  # its predecessors' per-layer thresholds already fixed
         spikes = None
