@@ -38,14 +38,23 @@ class _PreparedLayer:
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
         self.bias = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, device=device), layer.bias_exp)
         self.graded = layer.input_message_bits > 0
+        # A conv whose sums over all its sources stay below NO_WRAP_BOUND meets no wrap: its synaptic input
+        # is the float32 conv sums, added over sources and handed to the neurons as int32.
+        self.unwrapped = (layer.kind == "conv" and self.dtype == torch.float32 and len(layer.sources)
+                          * loihi.synaptic_sum_bound(layer.weight, max_message) < loihi.NO_WRAP_BOUND)
 
 
 def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
-    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a."""
+    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a
+    (an unwrapped conv: its float32 sums)."""
     layer = prepared.layer
     batch, steps = messages.shape[:2]
     flat = messages.reshape(batch * steps, *layer.input_shape)
-    if layer.kind == "conv":
+    if prepared.unwrapped:
+        geometry = layer.conv
+        acc = loihi.conv_sum_within_bound(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
+                                          prepared.graded)
+    elif layer.kind == "conv":
         geometry = layer.conv
         acc = loihi.conv_accumulate(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
                                     prepared.graded)
@@ -60,8 +69,13 @@ def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], ste
     layer = prepared.layer
     if layer.sources == [INPUT] and static_input:
         # Direct encoding: the same payload every step, so the synapse is computed once.
-        return _synaptic_input(prepared, outputs[INPUT][:, :1]).expand(-1, steps, -1)
-    total = sum(_synaptic_input(prepared, outputs[source]) for source in layer.sources)
+        a = _synaptic_input(prepared, outputs[INPUT][:, :1])
+        return (a.to(torch.int32) if prepared.unwrapped else a).expand(-1, steps, -1)
+    total = _synaptic_input(prepared, outputs[layer.sources[0]])
+    for source in layer.sources[1:]:
+        total = total + _synaptic_input(prepared, outputs[source])
+    if prepared.unwrapped:  # exact float32 integers below 2**23: no wrap, no int64
+        return total.to(torch.int32)
     return loihi.wrap_signed(total, 32)
 
 
