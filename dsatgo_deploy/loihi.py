@@ -298,7 +298,8 @@ def lif_sequence(
     """A LIF population from rest (u = v = 0) over T steps of synaptic input a (B, T, *n).
 
     Equal, bit for bit, to T calls of :func:`lif_step` from :func:`lif_initial_state` with
-    ``LIFParameters(du, dv, bias, thresholds[t])``; returns spikes (B, T, *n) bool and, with
+    ``LIFParameters(du, dv, bias, thresholds[t])`` (a: any integer dtype, or floats holding integers below
+    2**31); returns spikes (B, T, *n) bool and, with
     ``record_voltage``, v after each step (B, T, *n) int64 (else None).
 
     Fast path (the common case, about 6x fewer memory passes): when |a| <= 2**17 and
@@ -316,6 +317,7 @@ def lif_sequence(
     magnitude = _max_magnitude(distinct)
     fits_int32 = magnitude <= INT32_SAFE_INPUT and _max_magnitude(bias) <= INT32_SAFE_BIAS
     if not fits_int32:
+        a = a.to(torch.int64)  # integers held as floats (an unwrapped conv's sums) too
         state = lif_initial_state(a[:, 0].shape, a.device)
         spikes, voltages = [], []
         for t in range(steps):

@@ -57,10 +57,11 @@ class ExportResult:
 def check_export_fits(checkpoint: dict, checkpoint_path: str | os.PathLike, target: str,
                       system: str | None = None, chips: int | None = None) -> None:
     """UserError when ``target``'s chip or system cannot hold the checkpoint's network, from its shapes
-    alone: the CLI calls it before it loads any calibration data."""
+    alone (no tensor read: ``load_checkpoint(path, contents=False)`` suffices): the CLI calls it before it
+    loads any calibration data."""
     writer = get_target(target)
     if writer.chip:
-        check_system_fits(freeze(checkpoint, str(checkpoint_path)), writer.chip, system, chips)
+        check_system_fits(freeze(checkpoint, str(checkpoint_path), weights=False), writer.chip, system, chips)
 
 
 def export_checkpoint(

@@ -167,8 +167,8 @@ def _fold_into_dense(weight: np.ndarray, view: _View) -> np.ndarray:
     return w.reshape(len(w), -1).numpy()
 
 
-def _fold_into_conv(weight: np.ndarray, spec: dict, view: _View, name: str, origin: str):
-    """A conv after pooling: spread the kernel over the pooling blocks; returns (weight, stride, padding)."""
+def _check_conv_folding(spec: dict, view: _View, name: str, origin: str) -> tuple[int, int]:
+    """UserError unless the pooling before a conv folds into it; returns the conv's folded (stride, padding)."""
     stride, padding = int(spec["stride"]), int(spec["padding"])
     for op in view.ops:
         if op[0] != "avgpool" or op[1] != op[2]:
@@ -180,16 +180,48 @@ def _fold_into_conv(weight: np.ndarray, spec: dict, view: _View, name: str, orig
             raise UserError(f"{origin}: layer '{name}': the {op[1]}x{op[1]} average pool before it does not tile "
                             f"its input {view.shape_at_sources} exactly; export cannot fold it into the conv")
         spatial = tuple(size // op[1] for size in spatial)
+    for op in reversed(view.ops):
+        stride, padding = stride * op[1], padding * op[1]
+    return stride, padding
+
+
+def _fold_into_conv(weight: np.ndarray, spec: dict, view: _View, name: str, origin: str):
+    """A conv after pooling: spread the kernel over the pooling blocks; returns (weight, stride, padding)."""
+    stride, padding = _check_conv_folding(spec, view, name, origin)
     kernel_weight = torch.from_numpy(weight)
     for op in reversed(view.ops):
         block = op[1]
         kernel_weight = kernel_weight.repeat_interleave(block, dim=2).repeat_interleave(block, dim=3) / block**2
-        stride, padding = stride * block, padding * block
     return kernel_weight.numpy(), (stride, stride), (padding, padding)
 
 
-def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
-    """Frozen float network of a loaded checkpoint (dsatgo_deploy.checkpoint.load_checkpoint)."""
+def _folded_shape(spec: dict, weight_shape: tuple[int, ...], view: _View) -> tuple[int, ...]:
+    """The shape _fold_into_conv / _fold_into_dense give a synapse weight of ``weight_shape`` after ``view``."""
+    if spec["op"] != "conv2d":
+        return (weight_shape[0], math.prod(view.shape_at_sources))
+    block = math.prod(op[1] for op in view.ops)
+    return (*weight_shape[:2], weight_shape[2] * block, weight_shape[3] * block)
+
+
+def _shape_stand_in(arch: dict, spec: dict, view: _View, name: str, origin: str) -> FrozenLayer:
+    """A layer from the architecture alone, no tensor read: zero weights of the folded shape (a broadcast
+    view, no memory), zero bias and thresholds; for what reads shapes only (the Loihi 2 system model)."""
+    from dsatgo_deploy.architecture import state_dict_shapes
+
+    shape = state_dict_shapes(arch)[synapse_key(name, "weight")]
+    weight = np.broadcast_to(np.float64(0.0), _folded_shape(spec, shape, view))
+    conv = None
+    if spec["op"] == "conv2d":
+        stride, padding = _check_conv_folding(spec, view, name, origin)
+        conv = FrozenConv(tuple(view.shape_at_sources), (stride, stride), (padding, padding))
+    spiking = spec["neuron"] == "lif"
+    return FrozenLayer(name, list(view.sources), weight, np.zeros(shape[0]), 0.5 if spiking else None,
+                       np.zeros(int(arch["timesteps"])) if spiking else None, conv)
+
+
+def freeze(checkpoint: dict, origin: str = "checkpoint", weights: bool = True) -> FrozenNetwork:
+    """Frozen float network of a loaded checkpoint (dsatgo_deploy.checkpoint.load_checkpoint). ``weights=False``:
+    its shapes and wiring only, from the architecture (no tensor is read: zero weights, bias, thresholds)."""
     arch, state = checkpoint["arch"], checkpoint["state_dict"]
     timesteps = int(arch["timesteps"])
     shapes = layer_shapes(arch, origin)
@@ -217,6 +249,10 @@ def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
             raise UserError(f"{origin}: layer '{name}': export needs a neuron after every {op} "
                             "(a synapse without neuron has no Loihi counterpart)")
         view = views[inputs[0]]
+        if not weights:
+            layers.append(_shape_stand_in(arch, spec, view, name, origin))
+            views[name] = _View([name], tuple(shapes[name]))
+            continue
         weight = _tensor(state, synapse_key(name, "weight"), name, origin)
         bias = (_tensor(state, synapse_key(name, "bias"), name, origin) if spec.get("bias")
                 else np.zeros(weight.shape[0]))
@@ -338,7 +374,7 @@ def record_statistics(stats: FloatStatistics, layer: FrozenLayer, current: torch
     if spikes is None:
         stats.readout = current.mean(dim=1).numpy()
     else:
-        stats.spike_counts[layer.name] = int(spikes.sum())
+        stats.spike_counts[layer.name] = int(torch.count_nonzero(spikes))
 
 
 #: Calibration's float runs: float32, twice as fast as float64 (several times for convolutions); they

@@ -42,11 +42,11 @@ def spike_count(current: torch.Tensor, tau: float, theta: float) -> int:
     comparison sees), in place, so a bisection step costs a few passes over the currents."""
     potential = current[:, 0].clone()
     fired = potential >= theta
-    count = int(fired.sum())
+    count = int(torch.count_nonzero(fired))
     for t in range(1, current.shape[1]):
         potential.mul_(tau).masked_fill_(fired, 0.0).add_(current[:, t])
         fired = potential >= theta
-        count += int(fired.sum())
+        count += int(torch.count_nonzero(fired))
     return count
 
 

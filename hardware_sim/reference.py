@@ -25,6 +25,7 @@ import torch
 
 from dsatgo_deploy import loihi
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
+from dsatgo_deploy.neurons.cuba_lif import CubaLIF
 from dsatgo_deploy.runs import RunRecord
 
 
@@ -39,7 +40,7 @@ class _PreparedLayer:
         self.bias = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, device=device), layer.bias_exp)
         self.graded = layer.input_message_bits > 0
         # A conv whose sums over all its sources stay below NO_WRAP_BOUND meets no wrap: its synaptic input
-        # is the float32 conv sums, added over sources and handed to the neurons as int32.
+        # is the float32 conv sums, added over sources and handed to the neurons as they are.
         self.unwrapped = (layer.kind == "conv" and self.dtype == torch.float32 and len(layer.sources)
                           * loihi.synaptic_sum_bound(layer.weight, max_message) < loihi.NO_WRAP_BOUND)
 
@@ -69,20 +70,22 @@ def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], ste
     layer = prepared.layer
     if layer.sources == [INPUT] and static_input:
         # Direct encoding: the same payload every step, so the synapse is computed once.
-        a = _synaptic_input(prepared, outputs[INPUT][:, :1])
-        return (a.to(torch.int32) if prepared.unwrapped else a).expand(-1, steps, -1)
+        return _synaptic_input(prepared, outputs[INPUT][:, :1]).expand(-1, steps, -1)
     total = _synaptic_input(prepared, outputs[layer.sources[0]])
     for source in layer.sources[1:]:
         total = total + _synaptic_input(prepared, outputs[source])
-    if prepared.unwrapped:  # exact float32 integers below 2**23: no wrap, no int64
-        return total.to(torch.int32)
+    if prepared.unwrapped:  # exact float32 integers below 2**23: no wrap; lif_sequence takes them as they are
+        return total
     return loihi.wrap_signed(total, 32)
 
 
 def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The neuron kind's recurrence over T (dsatgo_deploy.neurons); returns (spikes (B, T, n) bool, v after
     each step (B, T, n) for the non-spiking readout, None for spiking layers, whose v nobody reads)."""
-    return layer.neuron_kind.reference(layer, bias, a, steps)
+    kind = layer.neuron_kind
+    if a.is_floating_point() and not isinstance(kind, CubaLIF):  # lif_sequence takes float sums; others integers
+        a = a.to(torch.int64)
+    return kind.reference(layer, bias, a, steps)
 
 
 def encode_input(net: DeployableNetwork, x: np.ndarray | torch.Tensor, payloads: bool = False) -> torch.Tensor:
