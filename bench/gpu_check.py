@@ -133,10 +133,24 @@ def reference_against_float(checkpoint: Path, out: Path, device: str, batch: int
     return result
 
 
+def noise_cifar10(root: Path, samples: int) -> Path:
+    """A CIFAR-10 binary-version folder of uniform noise images (label byte + 3072 pixel bytes per record),
+    so that parity reads CIFAR shapes through the real loader without the data set."""
+    rng = np.random.default_rng(3)
+    folder = root / "cifar-10-batches-bin"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, count in [(f"data_batch_{i}.bin", 10) for i in range(1, 6)] + [("test_batch.bin", samples)]:
+        records = np.concatenate([rng.integers(0, 10, (count, 1)), rng.integers(0, 256, (count, 3072))], axis=1)
+        (folder / name).write_bytes(records.astype(np.uint8).tobytes())
+    return root
+
+
 def sharded_parity(checkpoint: Path, network: Path, device: str, processes: int, samples: int) -> dict:
     """torchrun parity (torch, reference) over ``processes`` against one process: equal reports?"""
+    data_root = noise_cifar10(network.parent / "noise_cifar10", samples)
     args = ["parity", "--model", str(checkpoint), "--network", str(network), "--sides", "torch,reference",
-            "--samples", str(samples), "--dataset", "synthetic", "--device", device, "--json",
+            "--samples", str(samples), "--dataset", "cifar10", "--data-root", str(data_root), "--device", device,
+            "--json",
             "--min-class-agreement", "0", "--min-spike-agreement", "0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     timings, reports = {}, {}
