@@ -2,6 +2,7 @@
 simulator and Lava, timed in one run. A bench: it prints measured figures and ratios, asserts nothing.
 
     .venv/bin/python bench/paper_scale.py [--calibrate 64] [--targets loihi,onnx,nir] [--lava-budget 600]
+                                         [--lava-v-th0 0.3]
 
 The weights are an untrained model's (seed 0) and the images uniform noise: the times depend on the
 shapes, not on what the network learnt. Printed, in order:
@@ -61,8 +62,11 @@ def _images(count: int, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).random((count, *SHAPE), dtype=np.float32)
 
 
-def write_checkpoint(path: Path, width: float) -> Path:
-    arch = resnet19_architecture(SHAPE, 10, TIMESTEPS, NeuronConfig()._asdict(), width=width)
+def write_checkpoint(path: Path, width: float, v_th0: float | None = None) -> Path:
+    """Untrained ResNet-19 (seed 0); ``v_th0``: fixed thresholds of that value instead of the running ones
+    (an untrained net's deeper layers barely fire; low fixed thresholds make a spike-by-spike check bite)."""
+    neuron = NeuronConfig() if v_th0 is None else NeuronConfig(threshold_mode="fixed", v_th0=v_th0)
+    arch = resnet19_architecture(SHAPE, 10, TIMESTEPS, neuron._asdict(), width=width)
     torch.manual_seed(0)
     save_checkpoint(path, arch, build_model(arch).state_dict(), {"epoch": 0})
     return path
@@ -135,7 +139,7 @@ def reference_against_float(checkpoint: Path, calibrate: int) -> None:
           f"{cpu['reference'] / cpu['float']:.2f}x CPU (goal <= 1.5x); peak RSS {_peak_mib():.0f} MiB; {_load()}")
 
 
-def lava_seconds_per_sample(width: float, samples: int) -> float:
+def lava_seconds_per_sample(width: float, samples: int, v_th0: float | None = None) -> float:
     """One width in Lava; run in its own process (see main)."""
     from dsatgo_deploy.export.freeze import freeze
     from dsatgo_deploy.export.quantize import quantize
@@ -144,7 +148,7 @@ def lava_seconds_per_sample(width: float, samples: int) -> float:
     from dsatgo_deploy.hardware_sim.reference import simulate
 
     with tempfile.TemporaryDirectory() as tmp:
-        net, _ = quantize(freeze(load_checkpoint(write_checkpoint(Path(tmp) / "model.pt", width))), _images(8))
+        net, _ = quantize(freeze(load_checkpoint(write_checkpoint(Path(tmp) / "model.pt", width, v_th0))), _images(8))
     x = _images(samples, seed=2)
     started = time.perf_counter()
     lava = run_lava(net, x)
@@ -159,7 +163,7 @@ def lava_seconds_per_sample(width: float, samples: int) -> float:
     return seconds
 
 
-def lava_widths(budget: float, samples: int) -> None:
+def lava_widths(budget: float, samples: int, v_th0: float | None = None) -> None:
     deadline = time.perf_counter() + budget
     for width in WIDTHS:
         left = deadline - time.perf_counter()
@@ -167,6 +171,7 @@ def lava_widths(budget: float, samples: int) -> None:
             print(f"Lava, width {width:g}: not run ({budget:.0f} s budget spent)")
             continue
         command = [sys.executable, __file__, "--lava-worker", str(width), "--lava-samples", str(samples)]
+        command += [] if v_th0 is None else ["--lava-v-th0", str(v_th0)]
         started = time.perf_counter()
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=left)
@@ -188,10 +193,12 @@ def main() -> None:
     parser.add_argument("--targets", default="loihi,onnx,nir", help="export targets to time ('' for none)")
     parser.add_argument("--lava-budget", type=float, default=600.0, help="seconds for all Lava widths together")
     parser.add_argument("--lava-samples", type=int, default=2)
+    parser.add_argument("--lava-v-th0", type=float,
+                        help="Lava widths with fixed thresholds of this value (more spikes to compare), e.g. 0.3")
     parser.add_argument("--lava-worker", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.lava_worker is not None:
-        print(lava_seconds_per_sample(args.lava_worker, args.lava_samples))
+        print(lava_seconds_per_sample(args.lava_worker, args.lava_samples, args.lava_v_th0))
         return
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as folder:
@@ -201,7 +208,7 @@ def main() -> None:
         reference_against_float(checkpoint, args.calibrate)
         exports(checkpoint, tmp, [t for t in args.targets.split(",") if t], args.calibrate)
     if args.lava_budget > 0:
-        lava_widths(args.lava_budget, args.lava_samples)
+        lava_widths(args.lava_budget, args.lava_samples, args.lava_v_th0)
 
 
 if __name__ == "__main__":
