@@ -78,14 +78,14 @@ def _what_else(head: bytes) -> str:
     return "torch.save writes a zip archive, and this file is not one"
 
 
-def _read_payload(path: Path) -> Any:
+def _read_payload(path: Path, mmap: bool = False) -> Any:
     with open(path, "rb") as handle:
         head = handle.read(8)
     if not is_torch_archive(path):
         raise CheckpointError(f"{path}: not a dsatgo-deploy checkpoint: {_what_else(head)}")
     limits.check_zip_size(path, str(path), "the checkpoint's contents")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
         raise CheckpointError(f"{path}: the checkpoint holds something other than tensors and plain values, which is "
@@ -94,14 +94,18 @@ def _read_payload(path: Path) -> Any:
         raise CheckpointError(f"{path}: a damaged checkpoint archive ({limits.reason(exc)})") from None
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read and check a checkpoint; CheckpointError with one clear line otherwise."""
+def load_checkpoint(path: str | os.PathLike, contents: bool = True) -> dict:
+    """Read and check a checkpoint; CheckpointError with one clear line otherwise.
+
+    ``contents=False``: the header and the architecture only, checked; the tensors stay mapped from the
+    file, unread and unchecked, and there is no ``sha256`` yet (what a check from the shapes alone needs,
+    in a fraction of the time); :func:`check_loaded_contents` completes the payload."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
     if not path.is_file():
         raise CheckpointError(f"{path}: not a file")
-    payload = _read_payload(path)
+    payload = _read_payload(path, mmap=not contents)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: not a dsatgo-deploy model checkpoint (no '{FORMAT_NAME}' header; "
                               "train one with `dsatgo train`)")
@@ -121,6 +125,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         check_architecture(arch, str(path))
     except ValueError as exc:
         raise CheckpointError(str(exc)) from None
+    _neuron_config(arch, str(path))
+    _check_memory(arch, str(path))  # from the declared shapes: before anything is sized from them
+    return check_loaded_contents(payload, path) if contents else payload
+
+
+def check_loaded_contents(payload: dict, path: str | os.PathLike) -> dict:
+    """What ``load_checkpoint(path, contents=False)`` left out: the state dict's checks and the file's SHA-256."""
     check_contents(payload, str(path))
     payload["sha256"] = sha256_file(path)
     return payload

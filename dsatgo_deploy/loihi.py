@@ -166,6 +166,28 @@ def conv_accumulate(
     return wrap_signed(total.to(torch.int64), STATE_BITS)
 
 
+#: A layer whose synaptic sums, over all its sources together, stay below this bound (2**23) meets no wrap
+#: on the way to its neurons: the Conv's 24-bit buffer, the in-port's 32-bit sum and a Dense sum shifted by
+#: up to 2**7 are identities there, and float32 adds such integers exactly.
+NO_WRAP_BOUND = 1 << (STATE_BITS - 1)
+
+
+def conv_sum_within_bound(
+    weight: torch.Tensor,
+    inputs: torch.Tensor,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    graded: bool,
+) -> torch.Tensor:
+    """:func:`conv_accumulate` of a synapse whose :func:`synaptic_sum_bound` is below NO_WRAP_BOUND, where
+    its 24-bit wrap is an identity: the float32 sums themselves (exact integers), no int64 round trip."""
+    if weight.dtype != torch.float32:
+        raise ValueError("conv_sum_within_bound: float32 weights only (a sum bound below 2**23)")
+    messages = _as_messages(inputs, weight.dtype, graded)
+    return torch.nn.functional.conv2d(messages, weight, stride=stride, padding=padding, dilation=dilation)
+
+
 def synaptic_sum_bound(weight: "np.ndarray | torch.Tensor", max_abs_message: int) -> int:
     """Largest |partial sum| a synapse can form: max over output neurons (conv: output channels) of
     ``sum |W| * max |message|``, a message counting as 1 when binary (max_abs_message 0 or 1)."""
@@ -276,15 +298,15 @@ def lif_sequence(
     """A LIF population from rest (u = v = 0) over T steps of synaptic input a (B, T, *n).
 
     Equal, bit for bit, to T calls of :func:`lif_step` from :func:`lif_initial_state` with
-    ``LIFParameters(du, dv, bias, thresholds[t])``; returns spikes (B, T, *n) bool and, with
+    ``LIFParameters(du, dv, bias, thresholds[t])`` (a: any integer dtype, or floats holding integers below
+    2**31); returns spikes (B, T, *n) bool and, with
     ``record_voltage``, v after each step (B, T, *n) int64 (else None).
 
     Fast path (the common case, about 6x fewer memory passes): when |a| <= 2**17 and
     |bias| <= 2**24 the state lives in int32. By induction u stays in (-2**23, 2**23]: the decayed u
     is no larger, so u + (a << 6) lies in [-2**24, 2**24], where Lava's single +-2**24 correction
     equals the modular wrap ``((x + 2**23 - 1) & (2**24 - 1)) - (2**23 - 1)``; then
-    |decay(v) + u + bias| < 2**25, so no int32 wrap ever triggers and none is computed. The
-    spike test ``v > vth << 6`` is the sign bit of ``(vth << 6) - v``, which also masks the reset.
+    |decay(v) + u + bias| < 2**25, so no int32 wrap ever triggers and none is computed.
     Otherwise (|a| up to int32, possible with wide fan-in) every step goes through :func:`lif_step`.
     """
     steps = a.shape[1]
@@ -292,8 +314,10 @@ def lif_sequence(
         raise ValueError(f"lif_sequence: {len(thresholds)} thresholds for {steps} timesteps")
     # The same input every step (an expanded view, stride 0 over T) is bounded and shifted once.
     distinct = a[:, :1] if a.stride(1) == 0 else a
-    fits_int32 = _max_magnitude(distinct) <= INT32_SAFE_INPUT and _max_magnitude(bias) <= INT32_SAFE_BIAS
+    magnitude = _max_magnitude(distinct)
+    fits_int32 = magnitude <= INT32_SAFE_INPUT and _max_magnitude(bias) <= INT32_SAFE_BIAS
     if not fits_int32:
+        a = a.to(torch.int64)  # integers held as floats (an unwrapped conv's sums) too
         state = lif_initial_state(a[:, 0].shape, a.device)
         spikes, voltages = [], []
         for t in range(steps):
@@ -306,24 +330,28 @@ def lif_sequence(
     wrap_offset = STATE_HALF - 1
     wrap_mask = (1 << STATE_BITS) - 1
     current_factor, voltage_factor = current_decay_factor(du), voltage_decay_factor(dv)
+    # du = 4095 keeps no u: u = a << 6, which |a| < 2**17 keeps inside (-2**23, 2**23), where the wrap is an identity
+    u_is_input = current_factor == 0 and magnitude < INT32_SAFE_INPUT
     a_shifted = (distinct.to(torch.int32) << ACTIVATION_SHIFT).expand(a.shape)
     bias32 = bias.to(device=a.device, dtype=torch.int32)
-    u = torch.zeros(a[:, 0].shape, dtype=torch.int32, device=a.device)
-    v = torch.zeros_like(u)
-    fired_masks = torch.empty(a.shape, dtype=torch.int8, device=a.device)  # -1 where fired
+    u = v = None
+    fired_all = torch.empty(a.shape, dtype=torch.bool, device=a.device)
     voltages = torch.empty(a.shape, dtype=torch.int64, device=a.device) if record_voltage else None
     for t in range(steps):
-        u = ((_decay_split(u, current_factor) + a_shifted[:, t] + wrap_offset) & wrap_mask) - wrap_offset
-        v = (_decay_split(v, voltage_factor) + u + bias32).clamp_(-VOLTAGE_LIMIT, VOLTAGE_LIMIT)
+        # from rest (u = v = 0) the decays at t = 0 give 0, and du = 4095 leaves u nothing: both are skipped
+        u_in = a_shifted[:, t] if t == 0 or current_factor == 0 else _decay_split(u, current_factor) + a_shifted[:, t]
+        u = u_in if u_is_input else ((u_in + wrap_offset) & wrap_mask) - wrap_offset
+        v = (u + bias32) if t == 0 else (_decay_split(v, voltage_factor) + u + bias32)
+        v.clamp_(-VOLTAGE_LIMIT, VOLTAGE_LIMIT)
         threshold = thresholds[t]
         if isinstance(threshold, torch.Tensor):
             threshold = threshold.to(device=a.device, dtype=torch.int32)
-        fired = ((threshold << THRESHOLD_SHIFT) - v) >> 31  # -1 where v > vth << 6, else 0
-        v = v & ~fired
-        fired_masks[:, t] = fired
+        fired = v > (threshold << THRESHOLD_SHIFT)
+        v.masked_fill_(fired, 0)  # v is this step's own tensor
+        fired_all[:, t] = fired
         if voltages is not None:
             voltages[:, t] = v
-    return fired_masks.neg_().view(torch.bool), voltages
+    return fired_all, voltages
 
 
 def _max_magnitude(x: torch.Tensor) -> int:

@@ -38,7 +38,7 @@ from .targets import ExportInput, get_target
 from .targets.loihi import NETX_FILE
 from .targets.nir import NIR_FILE
 from .targets.onnx import ONNX_FILE, ONNX_FLOAT_FILE
-from .thresholds import POLICIES, calibrate_per_layer, compare_policies
+from .thresholds import POLICIES, calibrate, compare_statistics
 
 NETWORK_FILE = "network.npz"
 MANIFEST_FILE = "manifest.json"
@@ -57,10 +57,11 @@ class ExportResult:
 def check_export_fits(checkpoint: dict, checkpoint_path: str | os.PathLike, target: str,
                       system: str | None = None, chips: int | None = None) -> None:
     """UserError when ``target``'s chip or system cannot hold the checkpoint's network, from its shapes
-    alone: the CLI calls it before it loads any calibration data."""
+    alone (no tensor read: ``load_checkpoint(path, contents=False)`` suffices): the CLI calls it before it
+    loads any calibration data."""
     writer = get_target(target)
     if writer.chip:
-        check_system_fits(freeze(checkpoint, str(checkpoint_path)), writer.chip, system, chips)
+        check_system_fits(freeze(checkpoint, str(checkpoint_path), weights=False), writer.chip, system, chips)
 
 
 def export_checkpoint(
@@ -97,11 +98,13 @@ def export_checkpoint(
         raise UserError(f"unknown threshold policy {threshold_policy!r} (known: {', '.join(POLICIES)})")
     if writer.chip:  # a network too big for the system is refused from its shapes, before calibration
         check_system_fits(frozen, writer.chip, system, chips)
-    per_layer = calibrate_per_layer(frozen, calibration_x)
-    policy_cost = (compare_policies(frozen, per_layer, calibration_x, calibration_y)
-                   if calibration_x is not None and len(calibration_x) else None)
-    chosen = frozen if threshold_policy == "schedule" else per_layer
-    net, layer_reports = quantize(chosen, calibration_x, input_bits, threshold_policy, provenance)
+    calibration = calibrate(frozen, calibration_x)  # two float passes over the calibration samples
+    per_layer, schedule_run, per_layer_run = calibration.per_layer, calibration.schedule_run, calibration.per_layer_run
+    policy_cost = (compare_statistics(frozen, per_layer, schedule_run, per_layer_run, len(calibration_x), calibration_y)
+                   if schedule_run is not None else None)
+    chosen, chosen_run = (frozen, schedule_run) if threshold_policy == "schedule" else (per_layer, per_layer_run)
+    net, layer_reports = quantize(chosen, calibration_x, input_bits, threshold_policy, provenance,
+                                  max_currents=None if chosen_run is None else chosen_run.max_abs_current)
     # before anything is written; a target that runs anywhere (onnx, nir) has no chip's limits
     resources = check_resources(net, writer.chip, system, chips) if writer.chip else None
     manifest = write_export_folder(out_dir, ExportInput(target, net, chosen, per_layer, source_sha256=checkpoint["sha256"],

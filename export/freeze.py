@@ -92,10 +92,12 @@ class FrozenLayer:
     def kind(self) -> str:
         return "conv" if self.conv is not None else "dense"
 
-    def synapse(self, messages: torch.Tensor) -> torch.Tensor:
-        """syn(W, m) + b on (N, *input) float64 messages -> (N, neurons) flattened (C, H, W)."""
-        weight = torch.from_numpy(self.weight)
-        bias = torch.from_numpy(self.bias)
+    def synapse(self, messages: torch.Tensor, weight: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """syn(W, m) + b on (N, *input) float64 messages -> (N, neurons) flattened (C, H, W); ``weight`` and
+        ``bias``: W and b in the messages' dtype when that is not float64."""
+        weight = torch.from_numpy(self.weight) if weight is None else weight
+        bias = torch.from_numpy(self.bias) if bias is None else bias
         if self.conv is None:
             return messages.reshape(len(messages), -1) @ weight.T + bias
         out = F.conv2d(messages.reshape(len(messages), *self.conv.input_shape), weight, bias,
@@ -175,8 +177,8 @@ def _fold_into_dense(weight: np.ndarray, view: _View) -> np.ndarray:
     return w.reshape(len(w), -1).numpy()
 
 
-def _fold_into_conv(weight: np.ndarray, spec: dict, view: _View, name: str, origin: str):
-    """A conv after pooling: spread the kernel over the pooling blocks; returns (weight, stride, padding)."""
+def _check_conv_folding(spec: dict, view: _View, name: str, origin: str) -> tuple[int, int]:
+    """UserError unless the pooling before a conv folds into it; returns the conv's folded (stride, padding)."""
     stride, padding = int(spec["stride"]), int(spec["padding"])
     for op in view.ops:
         if op[0] != "avgpool" or op[1] != op[2]:
@@ -188,16 +190,48 @@ def _fold_into_conv(weight: np.ndarray, spec: dict, view: _View, name: str, orig
             raise UserError(f"{origin}: layer '{name}': the {op[1]}x{op[1]} average pool before it does not tile "
                             f"its input {view.shape_at_sources} exactly; export cannot fold it into the conv")
         spatial = tuple(size // op[1] for size in spatial)
+    for op in reversed(view.ops):
+        stride, padding = stride * op[1], padding * op[1]
+    return stride, padding
+
+
+def _fold_into_conv(weight: np.ndarray, spec: dict, view: _View, name: str, origin: str):
+    """A conv after pooling: spread the kernel over the pooling blocks; returns (weight, stride, padding)."""
+    stride, padding = _check_conv_folding(spec, view, name, origin)
     kernel_weight = torch.from_numpy(weight)
     for op in reversed(view.ops):
         block = op[1]
         kernel_weight = kernel_weight.repeat_interleave(block, dim=2).repeat_interleave(block, dim=3) / block**2
-        stride, padding = stride * block, padding * block
     return kernel_weight.numpy(), (stride, stride), (padding, padding)
 
 
-def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
-    """Frozen float network of a loaded checkpoint (dsatgo_deploy.checkpoint.load_checkpoint)."""
+def _folded_shape(spec: dict, weight_shape: tuple[int, ...], view: _View) -> tuple[int, ...]:
+    """The shape _fold_into_conv / _fold_into_dense give a synapse weight of ``weight_shape`` after ``view``."""
+    if spec["op"] != "conv2d":
+        return (weight_shape[0], math.prod(view.shape_at_sources))
+    block = math.prod(op[1] for op in view.ops)
+    return (*weight_shape[:2], weight_shape[2] * block, weight_shape[3] * block)
+
+
+def _shape_stand_in(arch: dict, spec: dict, view: _View, name: str, origin: str) -> FrozenLayer:
+    """A layer from the architecture alone, no tensor read: zero weights of the folded shape (a broadcast
+    view, no memory), zero bias and thresholds; for what reads shapes only (the Loihi 2 system model)."""
+    from dsatgo_deploy.architecture import state_dict_shapes
+
+    shape = state_dict_shapes(arch)[synapse_key(name, "weight")]
+    weight = np.broadcast_to(np.float64(0.0), _folded_shape(spec, shape, view))
+    conv = None
+    if spec["op"] == "conv2d":
+        stride, padding = _check_conv_folding(spec, view, name, origin)
+        conv = FrozenConv(tuple(view.shape_at_sources), (stride, stride), (padding, padding))
+    spiking = spec["neuron"] == "lif"
+    return FrozenLayer(name, list(view.sources), weight, np.zeros(shape[0]), 0.5 if spiking else None,
+                       np.zeros(int(arch["timesteps"])) if spiking else None, conv)
+
+
+def freeze(checkpoint: dict, origin: str = "checkpoint", weights: bool = True) -> FrozenNetwork:
+    """Frozen float network of a loaded checkpoint (dsatgo_deploy.checkpoint.load_checkpoint). ``weights=False``:
+    its shapes and wiring only, from the architecture (no tensor is read: zero weights, bias, thresholds)."""
     arch, state = checkpoint["arch"], checkpoint["state_dict"]
     timesteps = int(arch["timesteps"])
     shapes = layer_shapes(arch, origin)
@@ -225,6 +259,10 @@ def freeze(checkpoint: dict, origin: str = "checkpoint") -> FrozenNetwork:
             raise UserError(f"{origin}: layer '{name}': export needs a neuron after every {op} "
                             "(a synapse without neuron has no Loihi counterpart)")
         view = views[inputs[0]]
+        if not weights:
+            layers.append(_shape_stand_in(arch, spec, view, name, origin))
+            views[name] = _View([name], tuple(shapes[name]))
+            continue
         weight = _tensor(state, synapse_key(name, "weight"), name, origin)
         bias = (_tensor(state, synapse_key(name, "bias"), name, origin) if spec.get("bias")
                 else np.zeros(weight.shape[0]))
@@ -309,6 +347,89 @@ def lif_spikes(current: torch.Tensor, tau: float, thresholds: np.ndarray) -> tor
     return neuron_kind(FROZEN_NEURON).float_spikes(current, tau, thresholds)
 
 
+class FrozenRun:
+    """The float simulation of a frozen network one layer at a time, in the network's order: ``current``
+    gives a layer's input currents (B, T, n) from its sources' outputs, ``fire`` its spikes under the
+    thresholds given (so calibration can choose them in between). A source's output is dropped once
+    every layer that reads it has run, so a deep network holds only the outputs still needed."""
+
+    def __init__(self, net: FrozenNetwork, x: np.ndarray, dtype: torch.dtype = torch.float64) -> None:
+        self.net, self.batch, self.steps, self.dtype = net, len(x), net.timesteps, dtype
+        frames = torch.from_numpy(normalized_input(net, x)).to(dtype)
+        if net.encoding == "sequence":  # one frame per timestep
+            self.outputs = {INPUT: frames.reshape(self.batch, self.steps, *net.input_shape)}
+        else:  # direct encoding: the same input every timestep
+            self.outputs = {INPUT: frames.unsqueeze(1).expand(-1, self.steps, *net.input_shape)}
+        self._index = {layer.name: index for index, layer in enumerate(net.layers)}
+        self._last_reader = {source: index for index, layer in enumerate(net.layers) for source in layer.sources}
+
+    @torch.no_grad()
+    def current(self, layer: FrozenLayer) -> torch.Tensor:
+        batch, steps = self.batch, self.steps
+        parameters = {}
+        if self.dtype != torch.float64:
+            parameters = {"weight": torch.from_numpy(layer.weight).to(self.dtype),
+                          "bias": torch.from_numpy(layer.bias).to(self.dtype)}
+        if layer.sources == [INPUT] and self.net.encoding != "sequence":
+            current = layer.synapse(self.outputs[INPUT][:, 0], **parameters).unsqueeze(1).expand(-1, steps, -1)
+        else:
+            total = self.outputs[layer.sources[0]]
+            for source in layer.sources[1:]:  # the same sum as sum(), without its first copy (0 + x)
+                total = total + self.outputs[source]
+            flat = total.reshape(batch * steps, *total.shape[2:])
+            current = layer.synapse(flat, **parameters).reshape(batch, steps, -1)
+        index = self._index[layer.name]
+        for source in layer.sources:
+            if self._last_reader[source] == index:
+                del self.outputs[source]
+        return synaptic_current(current, layer.bias, layer.current_tau)
+
+    @torch.no_grad()
+    def fire(self, layer: FrozenLayer, current: torch.Tensor, thresholds: np.ndarray) -> torch.Tensor:
+        out = lif_spikes(current, layer.tau, thresholds)
+        if layer.name in self._last_reader:
+            self.outputs[layer.name] = out
+        return out
+
+
+@dataclass
+class FloatStatistics:
+    """What export reads of a float run on the calibration samples, without keeping every layer's
+    currents and spikes: the readout (B, classes), total spikes per spiking layer, max |current| per layer."""
+
+    readout: np.ndarray | None
+    spike_counts: dict[str, int]
+    max_abs_current: dict[str, float]
+
+
+def record_statistics(stats: FloatStatistics, layer: FrozenLayer, current: torch.Tensor,
+                      spikes: torch.Tensor | None) -> None:
+    """Add one layer's figures to ``stats`` (the same numbers run_frozen's arrays give)."""
+    low, high = torch.aminmax(current) if current.numel() else (torch.zeros(()), torch.zeros(()))
+    stats.max_abs_current[layer.name] = max(-float(low), float(high))
+    if spikes is None:
+        stats.readout = readout_output(current, layer.tau).numpy()
+    else:
+        stats.spike_counts[layer.name] = int(torch.count_nonzero(spikes))
+
+
+#: Calibration's float runs: float32, twice as fast as float64 (several times for convolutions); they
+#: size scales (with a 2x margin) and choose per-layer thresholds by spike counts, where float32's
+#: rounding is far below what either decision resolves.
+CALIBRATION_DTYPE = torch.float32
+
+
+@torch.inference_mode()
+def float_statistics(net: FrozenNetwork, x: np.ndarray, dtype: torch.dtype = CALIBRATION_DTYPE) -> FloatStatistics:
+    """FloatStatistics of the frozen network on samples x, in one layer-by-layer pass."""
+    run, stats = FrozenRun(net, x, dtype), FloatStatistics(None, {}, {})
+    for layer in net.layers:
+        current = run.current(layer)
+        spikes = run.fire(layer, current, layer.threshold_schedule) if layer.spiking else None
+        record_statistics(stats, layer, current, spikes)
+    return stats
+
+
 @torch.no_grad()
 def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
                ) -> tuple[np.ndarray | None, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -318,30 +439,17 @@ def run_frozen(net: FrozenNetwork, x: np.ndarray, until: str | None = None
     bool, input currents per layer (B, T, n)). With ``until``, stops after that
     layer (the readout is then None).
     """
-    batch, steps = len(x), net.timesteps
-    frames = torch.from_numpy(normalized_input(net, x))
-    if net.encoding == "sequence":  # one frame per timestep
-        outputs = {INPUT: frames.reshape(batch, steps, *net.input_shape)}
-    else:  # direct encoding: the same input every timestep
-        outputs = {INPUT: frames.unsqueeze(1).expand(-1, steps, *net.input_shape)}
+    run = FrozenRun(net, x)
     currents: dict[str, np.ndarray] = {}
     spikes: dict[str, np.ndarray] = {}
     readout = None
     for layer in net.layers:
-        if layer.sources == [INPUT] and net.encoding != "sequence":
-            current = layer.synapse(outputs[INPUT][:, 0]).unsqueeze(1).expand(-1, steps, -1)
-        else:
-            total = sum(outputs[source] for source in layer.sources)
-            flat = total.reshape(batch * steps, *total.shape[2:])
-            current = layer.synapse(flat).reshape(batch, steps, -1)
-        current = synaptic_current(current, layer.bias, layer.current_tau)
+        current = run.current(layer)
         currents[layer.name] = current.numpy()
         if not layer.spiking:
             readout = readout_output(current, layer.tau).numpy()
             continue
-        out = lif_spikes(current, layer.tau, layer.threshold_schedule)
-        spikes[layer.name] = out.numpy().astype(bool)
-        outputs[layer.name] = out
+        spikes[layer.name] = run.fire(layer, current, layer.threshold_schedule).numpy().astype(bool)
         if layer.name == until:
             break
     return readout, spikes, currents

@@ -144,12 +144,18 @@ def write_netx(net: DeployableNetwork, path: str | os.PathLike,
     return thresholds
 
 
+#: gzip level 1 with byte shuffling: most of level 9's size in a fraction of its time.
+NETX_COMPRESSION = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+
+
 def _write_netx_layer(group, layer: Layer, vth: int) -> None:
     """One dense or conv layer group, with its CUBA neuron, as lava-dl's blocks export them."""
     group.create_dataset("name", data=np.array([layer.name.encode("utf-8")]))
     group.create_dataset("shape", data=np.array(layer.output_shape, dtype=np.int64))
-    group.create_dataset("weight", data=layer.weight.astype(np.float64))
-    group.create_dataset("bias", data=layer.bias_mant.astype(np.float64))
+    # float32, as lava-dl's own files hold them: exact for these integers (|w| <= 2**8, |bias| < 2**13),
+    # half float64's size; the weights gzip-compressed (h5py and so netx read that transparently).
+    group.create_dataset("weight", data=layer.weight.astype(np.float32), **NETX_COMPRESSION)
+    group.create_dataset("bias", data=layer.bias_mant.astype(np.float32))
     if layer.kind == "conv":
         geometry = layer.conv
         _netx_type(group, "conv")

@@ -34,7 +34,7 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, ConvGeometry, DeployableNetwork, InputEncoding, Layer
 
-from .freeze import FrozenLayer, FrozenNetwork, normalized_input, run_frozen
+from .freeze import FrozenLayer, FrozenNetwork, float_statistics, normalized_input
 from .thresholds import one_threshold_per_layer
 
 SYNAPSE_LIMIT = 1 << 17  # |a| below this keeps a << 6 inside u's 24 bits
@@ -189,15 +189,16 @@ def quantize(
     input_bits: int = 8,
     threshold_policy: str = "schedule",
     provenance: dict | None = None,
+    max_currents: dict[str, float] | None = None,
 ) -> tuple[DeployableNetwork, list[LayerQuantization]]:
     """Quantize a frozen network. threshold_policy: 'schedule' (T values per layer)
-    or 'per-layer' (one value: the mean of the schedule)."""
+    or 'per-layer' (one value: the mean of the schedule). ``max_currents``: max |current| per layer of
+    ``frozen`` on ``calibration_x`` when the caller has run it already (export/thresholds.py calibrate)."""
     if threshold_policy not in ("schedule", "per-layer"):
         raise UserError(f"unknown threshold policy {threshold_policy!r} (known: schedule, per-layer)")
     encoding = choose_input_encoding(frozen, calibration_x, input_bits)
-    currents = None
-    if calibration_x is not None and len(calibration_x):
-        _, _, currents = run_frozen(frozen, calibration_x)
+    if max_currents is None and calibration_x is not None and len(calibration_x):
+        max_currents = float_statistics(frozen, calibration_x).max_abs_current
     layers: list[Layer] = []
     reports: list[LayerQuantization] = []
     steps = frozen.timesteps
@@ -210,8 +211,8 @@ def quantize(
         if max_abs_w == 0.0:
             raise UserError(f"layer '{layer.name}': field 'weight': all weights are zero; Loihi export needs a non-zero weight")
         base_scale = 254.0 / (max_abs_w * q_in)  # a per unit current at weight_exp = 0
-        if currents is not None:
-            max_current = CALIBRATION_MARGIN * float(np.max(np.abs(currents[layer.name])))
+        if max_currents is not None:
+            max_current = CALIBRATION_MARGIN * max_currents[layer.name]
         else:
             per_output = np.abs(layer.weight).reshape(len(layer.weight), -1).sum(axis=1)
             memory = 1.0 / (1.0 - layer.current_tau) if layer.current_tau else 1.0  # a synaptic current sums

@@ -29,6 +29,7 @@ import torch
 from dsatgo_deploy import loihi, loihi_sdn
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
+from dsatgo_deploy.neurons.cuba_lif import CubaLIF
 from dsatgo_deploy.runs import RunRecord
 
 
@@ -47,17 +48,25 @@ class _PreparedLayer:
         self.weight_rec = (None if layer.weight_rec is None else
                            torch.as_tensor(layer.weight_rec, dtype=loihi.exact_float_dtype(layer.weight_rec, 1),
                                            device=device))
+        # A conv whose sums over all its sources stay below NO_WRAP_BOUND meets no wrap: its synaptic input
+        # is the float32 conv sums, added over sources and handed to the neurons as they are.
+        self.unwrapped = (layer.kind == "conv" and self.dtype == torch.float32 and len(layer.sources)
+                          * loihi.synaptic_sum_bound(layer.weight, max_message) < loihi.NO_WRAP_BOUND)
 
 
 def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
-    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a;
-    an identity layer's neuron receives the messages themselves."""
+    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a
+    (an unwrapped conv: its float32 sums); an identity layer's neuron receives the messages themselves."""
     layer = prepared.layer
     batch, steps = messages.shape[:2]
     if layer.kind == "identity":
         return messages.reshape(batch, steps, -1).to(torch.int64)
     flat = messages.reshape(batch * steps, *layer.input_shape)
-    if layer.kind == "conv":
+    if prepared.unwrapped:
+        geometry = layer.conv
+        acc = loihi.conv_sum_within_bound(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
+                                          prepared.graded)
+    elif layer.kind == "conv":
         geometry = layer.conv
         acc = loihi.conv_accumulate(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
                                     prepared.graded)
@@ -90,7 +99,11 @@ def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], ste
     if layer.sources == [INPUT] and static_input and prepared.delay is None:
         # Direct encoding: the same payload every step, so the synapse is computed once.
         return _synaptic_input(prepared, outputs[INPUT][:, :1]).expand(-1, steps, -1)
-    total = sum(_synaptic_input(prepared, outputs[source]) for source in layer.sources)
+    total = _synaptic_input(prepared, outputs[layer.sources[0]])
+    for source in layer.sources[1:]:
+        total = total + _synaptic_input(prepared, outputs[source])
+    if prepared.unwrapped:  # exact float32 integers below 2**23: no wrap; lif_sequence takes them as they are
+        return total
     return loihi.wrap_signed(total, 32)
 
 
@@ -99,6 +112,8 @@ def _neuron_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: i
     """The neuron kind's recurrence over T (dsatgo_deploy.neurons): {"s": messages (B, T, n) (bool spikes, or
     int64 graded), the readout's trace under its kind's readout_var, and each state in ``record``}."""
     kind = layer.neuron_kind
+    if a.is_floating_point() and not isinstance(kind, CubaLIF):  # lif_sequence takes float sums; others integers
+        a = a.to(torch.int64)
     wanted = tuple(record) + (() if layer.spiking or kind.readout_var in record else (kind.readout_var,))
     return kind.run_reference(layer, bias, a, steps, wanted)
 

@@ -11,7 +11,7 @@ from .common import EXIT_OK, _Formatter, _load_data, _print_json
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_checkpoint
+    from ..checkpoint import check_loaded_contents, load_checkpoint
     from ..export.exporter import check_export_fits, export_checkpoint
 
     from ..export.targets import target_names
@@ -23,12 +23,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if is_nir(model):
         return _export_nir(args, model)
-    checkpoint = load_checkpoint(model)  # fail early, with one line, before any data is loaded
+    # header and architecture only: a network too big for the system is refused from its shapes, before
+    # the tensors are read and checked (then the whole checkpoint is, before any data is loaded)
+    checkpoint = load_checkpoint(model, contents=False)
     out = Path(args.out) if args.out else model.with_name(f"{model.stem}_{args.target}")
     from ..fileio import check_output_folder
 
     check_output_folder(out, overwrite=args.overwrite, protect=[model])  # before any data is loaded
     check_export_fits(checkpoint, model, args.target, args.system, args.chips)  # from shapes, in seconds
+    check_loaded_contents(checkpoint, model)
     calibration = labels = None
     if args.calibrate > 0:
         data = _load_data(checkpoint["meta"], args, checkpoint["arch"]["input_shape"])

@@ -48,12 +48,16 @@ class CubaLIF(NeuronKind):
 
     @torch.no_grad()
     def float_spikes(self, current: torch.Tensor, tau: float, thresholds: np.ndarray) -> torch.Tensor:
-        potential = torch.zeros_like(current[:, 0])
-        fired = torch.zeros_like(potential)
-        out = torch.zeros_like(current)
+        # tau U (1 - S) + I in place: a reset written as 0 instead of multiplied by 0 differs only in the
+        # sign of a zero, which no threshold comparison sees.
+        out = torch.empty_like(current)
+        potential, fired = None, None
         for t in range(current.shape[1]):
-            potential = tau * potential * (1.0 - fired) + current[:, t]
-            fired = (potential >= float(thresholds[t])).to(potential.dtype)
+            if potential is None:
+                potential = current[:, t].clone()
+            else:
+                potential.mul_(tau).masked_fill_(fired, 0.0).add_(current[:, t])
+            fired = potential >= float(thresholds[t])
             out[:, t] = fired
         return out
 
@@ -71,7 +75,8 @@ class CubaLIF(NeuronKind):
             states = {"s": spikes} | ({"v": voltage} if voltage is not None else {})
             self.check_record(record, states)
             return states
-        # u asked for: step by step (lif_sequence keeps only v)
+        # u asked for: step by step (lif_sequence keeps only v), on integer sums
+        a = a.to(torch.int64) if a.is_floating_point() else a
         states = {name: torch.empty(a.shape, dtype=torch.int64, device=a.device) for name in ("u", "v")}
         spikes = torch.empty(a.shape, dtype=torch.bool, device=a.device)
         state = loihi.lif_initial_state(a[:, 0].shape, a.device)

@@ -116,6 +116,31 @@ def test_the_architecture_check_allocates_what_the_quantized_network_gets(tmp_pa
     quantized = [dataclasses.asdict(a) for a in l2.allocate_network(net, limits)]
     assert [dataclasses.asdict(a) for a in l2.allocate_network(wiring_network(frozen), limits)] == quantized
     assert any("relays" in a["name"] for a in quantized) and len(quantized) > 20
+    # what the CLI's refusal reads: the header and architecture, no tensor (weights=False)
+    shapes_only = freeze(load_checkpoint(tmp_path / "r19.pt", contents=False), weights=False)
+    assert [dataclasses.asdict(a) for a in l2.allocate_network(wiring_network(shapes_only), limits)] == quantized
+
+
+def test_shapes_only_freeze_folds_pooling_into_convs_as_freeze_does(tmp_path):
+    """VGGSNN's average pools fold into the next conv (kernel spread, stride and padding scaled) and into the
+    readout: freeze(weights=False) gives every layer the shape and geometry freeze gives it."""
+    import torch
+
+    from dsatgo_deploy.checkpoint import load_checkpoint, save_checkpoint
+    from dsatgo_deploy.export.freeze import freeze
+    from dsatgo_deploy.train.models import build_model
+    from dsatgo_deploy.train.neuron import NeuronConfig
+    from dsatgo_deploy.train.zoo import vggsnn_architecture
+
+    arch = vggsnn_architecture((2, 48, 48), 10, 2, NeuronConfig()._asdict(), width=1 / 16)
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "vgg.pt", arch, build_model(arch).state_dict(), {"epoch": 0})
+    full = freeze(load_checkpoint(tmp_path / "vgg.pt"))
+    shapes = freeze(load_checkpoint(tmp_path / "vgg.pt", contents=False), weights=False)
+    assert any(layer.conv is not None and layer.conv.stride != (1, 1) for layer in full.layers)  # a folded pool
+    for ours, theirs in zip(shapes.layers, full.layers, strict=True):
+        assert (ours.name, ours.sources, ours.weight.shape, ours.bias.shape, ours.conv, ours.spiking) == \
+               (theirs.name, theirs.sources, theirs.weight.shape, theirs.bias.shape, theirs.conv, theirs.spiking)
 
 
 def test_full_width_resnet19_is_refused_before_calibration(tmp_path, monkeypatch):
@@ -126,7 +151,7 @@ def test_full_width_resnet19_is_refused_before_calibration(tmp_path, monkeypatch
     def calibrating(*args, **kwargs):
         raise AssertionError("export calibrated before refusing")
 
-    monkeypatch.setattr(exporter, "calibrate_per_layer", calibrating)
+    monkeypatch.setattr(exporter, "calibrate", calibrating)
     checkpoint = _resnet19_checkpoint(tmp_path / "r19.pt", 1.0)
     with pytest.raises(UserError, match=r"layer 'stem': the network needs \d+ Loihi 2 cores.*--system hala-point"):
         exporter.export_checkpoint(checkpoint, tmp_path / "out", calibration_x=np.zeros((4, 3, 32, 32)))
