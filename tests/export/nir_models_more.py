@@ -109,3 +109,48 @@ def write_sinabs(model: SinabsMLP, sample: np.ndarray, path: Path) -> Path:
     _reset(model)
     nir.write(str(path), graph)
     return path
+
+
+ROCKPOOL_DT = 1e-3  # LIFTorch's default dt; rockpool's to_nir writes no dt
+ROCKPOOL_KEYS = ("1_LIFTorch", "3_LIFTorch")
+
+
+def rockpool_mlp(seed: int = 0):
+    """Rockpool 3.1.0: LinearTorch 64 -> 48 -> 10 (no bias), LIFTorch (tau_mem 20 ms, tau_syn 4 ms, one spike
+    per step: max_spikes_per_dt = 1; Rockpool's reset always subtracts), untrained with the readout's weights
+    doubled so that both layers fire. to_nir writes each LIFTorch as a CubaLIF with w_in = 1 and
+    r = tau_mem exp(-dt / tau_mem) / dt."""
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules import LIFTorch, LinearTorch
+
+    torch.manual_seed(seed)
+    lif = dict(tau_mem=0.02, tau_syn=0.004, dt=ROCKPOOL_DT, max_spikes_per_dt=1)
+    model = Sequential(LinearTorch((64, HIDDEN), has_bias=False), LIFTorch(HIDDEN, **lif),
+                       LinearTorch((HIDDEN, 10), has_bias=False), LIFTorch(10, **lif))
+    with torch.no_grad():
+        model[2].weight.mul_(2.0)
+    return model
+
+
+@torch.no_grad()
+def run_rockpool(model, x: np.ndarray, steps: int) -> RunRecord:
+    """Rockpool's own run (state reset first), input (B, T, 64); spikes per NIR node key; the class: the output
+    layer's spike count argmax."""
+    model.reset_state()
+    inputs = torch.from_numpy(np.asarray(x, np.float32))[:, None, :].expand(-1, steps, -1).contiguous()
+    output, _, record = model(inputs, record=True)
+    spikes = {ROCKPOOL_KEYS[0]: record[f"{ROCKPOOL_KEYS[0]}_output"].numpy().astype(bool),
+              ROCKPOOL_KEYS[1]: output.numpy().astype(bool)}
+    model.reset_state()
+    return RunRecord("rockpool", spikes, spikes[ROCKPOOL_KEYS[1]].sum(axis=1).argmax(axis=1))
+
+
+def write_rockpool(model, path: Path) -> Path:
+    import nir
+    from rockpool.nn.modules.torch.nir import to_nir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = to_nir(model, torch.zeros(1, 64))
+    nir.write(str(path), graph)
+    return path
