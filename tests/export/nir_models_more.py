@@ -154,3 +154,51 @@ def write_rockpool(model, path: Path) -> Path:
         graph = to_nir(model, torch.zeros(1, 64))
     nir.write(str(path), graph)
     return path
+
+
+SPIKINGJELLY_DT = 1e-4  # export_to_nir's default: it writes tau * dt and, for an IF, r = 1 / dt
+SPIKINGJELLY_KEYS = ("_1", "_3")
+
+
+def spikingjelly_mlp(seed: int = 0) -> torch.nn.Module:
+    """SpikingJelly 2.0.0 (single-step mode): Linear 64 -> 48 LIFNode (tau 1 / 0.15) -> 10 LIFNode (tau 10);
+    hard reset to 0 and input decayed by 1 / tau (its defaults, the spec's Euler step with the file's dt);
+    untrained, the weights scaled so that both layers fire."""
+    from spikingjelly.activation_based import layer, neuron
+
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(layer.Linear(64, HIDDEN), neuron.LIFNode(tau=1 / (1 - BETA_HIDDEN)),
+                                layer.Linear(HIDDEN, 10), neuron.LIFNode(tau=10.0))
+    with torch.no_grad():
+        model[0].weight.mul_(8.0)
+        model[2].weight.mul_(30.0)
+    return model
+
+
+@torch.no_grad()
+def run_spikingjelly(model: torch.nn.Module, x: np.ndarray, steps: int) -> RunRecord:
+    """SpikingJelly's own run, one step at a time (state reset first); spikes per NIR node key."""
+    from spikingjelly.activation_based import functional
+
+    functional.reset_net(model)
+    inputs = torch.from_numpy(np.asarray(x, np.float32))
+    trains: dict[str, list[np.ndarray]] = {key: [] for key in SPIKINGJELLY_KEYS}
+    for _ in range(steps):
+        hidden = model[1](model[0](inputs))
+        output = model[3](model[2](hidden))
+        trains[SPIKINGJELLY_KEYS[0]].append(hidden.numpy())
+        trains[SPIKINGJELLY_KEYS[1]].append(output.numpy())
+    functional.reset_net(model)
+    spikes = {key: np.stack(train, axis=1).astype(bool) for key, train in trains.items()}
+    return RunRecord("spikingjelly", spikes, spikes[SPIKINGJELLY_KEYS[1]].sum(axis=1).argmax(axis=1))
+
+
+def write_spikingjelly(model: torch.nn.Module, path: Path) -> Path:
+    import nir
+    from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = export_to_nir(model, torch.zeros(1, 64), dt=SPIKINGJELLY_DT)
+    nir.write(str(path), graph)
+    return path
