@@ -34,7 +34,8 @@ def sinabs_files(tmp_path_factory, digits):
     folder = tmp_path_factory.mktemp("nir_sinabs")
     files = {}
     for kind in KINDS:
-        model = models.train_sinabs_mlp(kind, digits.x_train, digits.y_train, STEPS)
+        # the LIF's input is normalised by 1 - exp(-1 / tau) = 0.14: it learns slower (4 epochs: 62 % accuracy)
+        model = models.train_sinabs_mlp(kind, digits.x_train, digits.y_train, STEPS, epochs=8 if kind == "lif" else 4)
         files[kind] = (models.write_sinabs(model, digits.x_test, folder / f"{kind}.nir"), model)
     return files
 
@@ -112,8 +113,7 @@ def test_reference_agrees_with_sinabs_within_quantization(sinabs_files, digits, 
     assert report.class_agreement >= FLOAT_MIN_CLASS_AGREEMENT, report.first_divergence
     for layer in report.layers:
         assert layer.spike_count_agreement >= FLOAT_MIN_SPIKE_AGREEMENT, (layer, report.first_divergence)
-    if kind == "iaf":
-        assert report.accuracy[1] >= 0.8  # trained: the deployed network classifies digits
+    assert report.accuracy[1] >= 0.8  # trained: the deployed network classifies digits
 
 
 @pytest.mark.parametrize("kind", KINDS)
