@@ -16,7 +16,9 @@ LAVA := lava-nc==0.10.0 lava-dl==0.6.0
 # declares torchvision, Sinabs declares samna (DYNAP-CNN hardware) and nir<=1.0.4: none is needed
 # to import NIR, so both are installed without their declared dependencies; extra "interop" holds
 # their real ones. spyx 1.0.0 (JAX) needs numpy>=2 and cannot live beside numpy<2.
-INTEROP := norse==1.1.0 sinabs==3.1.3
+# Rockpool 3.1.0 (its NIR writer, tests/export/test_nir_import_more.py) needs only numpy and scipy.
+# SpikingJelly 2.0.0 (its NIR writer, the same tests) imports loguru (pure Python).
+INTEROP := norse==1.1.0 sinabs==3.1.3 rockpool==3.1.0 spikingjelly==2.0.0 loguru==0.7.3
 # lava-dl's own netx files and ground truths, kept from its wheel at install.
 LAVA_DL_FILES := $(VENV)/share/lava-dl-0.6.0-netx
 
