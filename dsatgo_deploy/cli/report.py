@@ -64,7 +64,8 @@ def _refuse_work_flags(args: argparse.Namespace) -> None:
         given.append("backend")
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise UserError(f"{args.network}: a report.json is rendered again as it is; {flags} need the network "
+        verb = "needs" if len(given) == 1 else "need"
+        raise UserError(f"{args.network}: a report.json is rendered again as it is; {flags} {verb} the network "
                         "(pass the export folder, network.npz or netx file instead)")
 
 
