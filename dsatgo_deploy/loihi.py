@@ -161,9 +161,15 @@ def conv_accumulate(
     weight: (C_out, C_in, KH, KW) float holding integers; inputs: (N, C_in, H, W) messages as
     for :func:`dense_accumulate`. Returns int64 (N, C_out, Ho, Wo).
     """
-    messages = _as_messages(inputs, weight.dtype, graded)
-    total = torch.nn.functional.conv2d(messages, weight, stride=stride, padding=padding, dilation=dilation)
+    total = _conv_sums(weight, inputs, stride, padding, dilation, graded)
     return wrap_signed(total.to(torch.int64), STATE_BITS)
+
+
+def _conv_sums(weight: torch.Tensor, inputs: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
+               dilation: tuple[int, int], graded: bool) -> torch.Tensor:
+    """The convolution's sums in the weights' float dtype (exact integers where the caller's bound holds)."""
+    messages = _as_messages(inputs, weight.dtype, graded)
+    return torch.nn.functional.conv2d(messages, weight, stride=stride, padding=padding, dilation=dilation)
 
 
 #: A layer whose synaptic sums, over all its sources together, stay below this bound (2**23) meets no wrap
@@ -184,8 +190,7 @@ def conv_sum_within_bound(
     its 24-bit wrap is an identity: the float32 sums themselves (exact integers), no int64 round trip."""
     if weight.dtype != torch.float32:
         raise ValueError("conv_sum_within_bound: float32 weights only (a sum bound below 2**23)")
-    messages = _as_messages(inputs, weight.dtype, graded)
-    return torch.nn.functional.conv2d(messages, weight, stride=stride, padding=padding, dilation=dilation)
+    return _conv_sums(weight, inputs, stride, padding, dilation, graded)
 
 
 def synaptic_sum_bound(weight: "np.ndarray | torch.Tensor", max_abs_message: int) -> int:
