@@ -180,17 +180,24 @@ NO_WRAP_BOUND = 1 << (STATE_BITS - 1)
 
 def conv_sum_within_bound(
     weight: torch.Tensor,
-    inputs: torch.Tensor,
+    sources: Sequence[torch.Tensor],
     stride: tuple[int, int],
     padding: tuple[int, int],
     dilation: tuple[int, int],
     graded: bool,
 ) -> torch.Tensor:
-    """:func:`conv_accumulate` of a synapse whose :func:`synaptic_sum_bound` is below NO_WRAP_BOUND, where
-    its 24-bit wrap is an identity: the float32 sums themselves (exact integers), no int64 round trip."""
+    """The sum over ``sources`` (each (N, C_in, H, W) messages as for :func:`dense_accumulate`) of
+    :func:`conv_accumulate`, for a synapse whose sums over all its sources together stay below
+    NO_WRAP_BOUND (``len(sources) * synaptic_sum_bound``): no wrap applies anywhere, and convolution is
+    linear, so the sources' messages are added first and convolved once, ``W (*) m_1 + W (*) m_2 =
+    W (*) (m_1 + m_2)`` exactly (a residual layer costs one convolution, as in the float model). Returns
+    the float32 sums themselves (exact integers), no int64 round trip."""
     if weight.dtype != torch.float32:
         raise ValueError("conv_sum_within_bound: float32 weights only (a sum bound below 2**23)")
-    return _conv_sums(weight, inputs, stride, padding, dilation, graded)
+    messages = _as_messages(sources[0], weight.dtype, graded)
+    for source in sources[1:]:
+        messages = messages + _as_messages(source, weight.dtype, graded)
+    return _conv_sums(weight, messages, stride, padding, dilation, graded=True)
 
 
 def synaptic_sum_bound(weight: "np.ndarray | torch.Tensor", max_abs_message: int) -> int:

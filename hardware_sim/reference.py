@@ -55,18 +55,14 @@ class _PreparedLayer:
 
 
 def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
-    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a
-    (an unwrapped conv: its float32 sums); an identity layer's neuron receives the messages themselves."""
+    """One synapse (Dense or Conv) on (B, T, ...) integer (or bool spike) messages -> (B, T, neurons) int64 a;
+    an identity layer's neuron receives the messages themselves."""
     layer = prepared.layer
     batch, steps = messages.shape[:2]
     if layer.kind == "identity":
         return messages.reshape(batch, steps, -1).to(torch.int64)
     flat = messages.reshape(batch * steps, *layer.input_shape)
-    if prepared.unwrapped:
-        geometry = layer.conv
-        acc = loihi.conv_sum_within_bound(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
-                                          prepared.graded)
-    elif layer.kind == "conv":
+    if layer.kind == "conv":
         geometry = layer.conv
         acc = loihi.conv_accumulate(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
                                     prepared.graded)
@@ -75,6 +71,17 @@ def _synaptic_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.T
     else:
         acc = loihi.dense_accumulate(prepared.weight, flat, layer.weight_exp, prepared.graded)
     return acc.reshape(batch, steps, -1)
+
+
+def _unwrapped_conv_input(prepared: _PreparedLayer, sources: list[torch.Tensor]) -> torch.Tensor:
+    """An unwrapped conv's synaptic input from all its sources' (B, T, ...) messages at once: one convolution
+    of their sum (loihi.conv_sum_within_bound), (B, T, neurons) float32 exact integers."""
+    layer, geometry = prepared.layer, prepared.layer.conv
+    batch, steps = sources[0].shape[:2]
+    flat = [messages.reshape(batch * steps, *layer.input_shape) for messages in sources]
+    sums = loihi.conv_sum_within_bound(prepared.weight, flat, geometry.stride, geometry.padding, geometry.dilation,
+                                       prepared.graded)
+    return sums.reshape(batch, steps, -1)
 
 
 def _delayed_dense_input(prepared: _PreparedLayer, messages: torch.Tensor) -> torch.Tensor:
@@ -98,12 +105,14 @@ def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], ste
     layer = prepared.layer
     if layer.sources == [INPUT] and static_input and prepared.delay is None:
         # Direct encoding: the same payload every step, so the synapse is computed once.
-        return _synaptic_input(prepared, outputs[INPUT][:, :1]).expand(-1, steps, -1)
+        once = outputs[INPUT][:, :1]
+        a = _unwrapped_conv_input(prepared, [once]) if prepared.unwrapped else _synaptic_input(prepared, once)
+        return a.expand(-1, steps, -1)
+    if prepared.unwrapped:  # exact float32 integers below 2**23: no wrap; lif_sequence takes them as they are
+        return _unwrapped_conv_input(prepared, [outputs[source] for source in layer.sources])
     total = _synaptic_input(prepared, outputs[layer.sources[0]])
     for source in layer.sources[1:]:
         total = total + _synaptic_input(prepared, outputs[source])
-    if prepared.unwrapped:  # exact float32 integers below 2**23: no wrap; lif_sequence takes them as they are
-        return total
     return loihi.wrap_signed(total, 32)
 
 

@@ -21,6 +21,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -497,6 +498,26 @@ def test_exact_float_dtype_worst_case_integers(max_w, fan_in, max_m, weight_exp,
     got = loihi.dense_accumulate(torch.tensor(weights, dtype=dtype), torch.tensor(messages, dtype=dtype), weight_exp, graded)
     for b, msg in enumerate(messages):
         assert as_list(got[b]) == o_dense(weights, msg, weight_exp, graded)
+
+
+def test_conv_sum_within_bound_of_several_sources_is_the_sum_of_their_convolutions():
+    """A residual layer's sources are added before one convolution: equal, integer for integer, to each
+    source's conv_accumulate added in the in-port (no wrap below NO_WRAP_BOUND), binary and graded."""
+    rng = np.random.default_rng(5)
+    weight = torch.as_tensor(rng.integers(-255, 256, (6, 4, 3, 3)), dtype=torch.float32)
+    geometry = ((2, 1), (1, 0), (1, 2))  # stride, padding, dilation
+    for graded, sources in ((False, [torch.as_tensor(rng.random((3, 4, 9, 8)) < 0.4) for _ in range(3)]),
+                            (True, [torch.as_tensor(rng.integers(-90, 91, (3, 4, 9, 8))) for _ in range(2)])):
+        assert len(sources) * loihi.synaptic_sum_bound(weight, 90 if graded else 1) < loihi.NO_WRAP_BOUND
+        merged = loihi.conv_sum_within_bound(weight, sources, *geometry, graded)
+        separate = sum(loihi.conv_accumulate(weight, source, *geometry, graded) for source in sources)
+        assert merged.dtype == torch.float32 and separate.abs().max() > 1000
+        assert torch.equal(merged.to(torch.int64), separate)
+        originals = [source.clone() for source in sources]
+        loihi.conv_sum_within_bound(weight, sources, *geometry, graded)
+        assert all(torch.equal(a, b) for a, b in zip(sources, originals))  # the callers' messages stay as they were
+    with pytest.raises(ValueError, match="float32"):
+        loihi.conv_sum_within_bound(weight.double(), sources, *geometry, True)
 
 
 def test_exact_float_dtype_bound_is_tight():
