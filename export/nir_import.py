@@ -4,12 +4,12 @@ validated DeployableNetwork for Loihi.
     nir.read -> export/nir_graph.py (the graph walked into freeze's float layers; neurons: nir_neurons.py)
              -> export/quantize.py (one threshold per layer; worst-case bounds, or calibration data)
 
-Time: NIR's neurons are continuous; the file is run as T steps of dt seconds (forward Euler). dt is the
-graph's metadata ``dt`` (our nir target writes it) or the caller's (``--dt``); T is the metadata's
-``timesteps`` or the caller's (``--timesteps``). A caller's value wins over the file's. Frameworks differ
-in what they write for the same model (docs/interop.md, Importing NIR): snnTorch 1.0.0 writes its neurons
-for dt = 1e-4 s; Norse 1.1.0 writes tau = dt / tau_mem_inv (with its dt, default 1e-3), so dt**2 (1e-6)
-reproduces Norse's own run of such a file.
+Time: NIR's neurons are continuous; the file is run as T steps of dt seconds (forward Euler). T and dt are
+the caller's (``--timesteps``, ``--dt``), else the graph's metadata ``timesteps`` and ``dt`` (our nir target
+writes both): graph_timing (dsatgo_deploy/importers/nir.py), the rule the nir:<framework> sides share too.
+Frameworks differ in what they write for the same model (docs/interop.md, Importing NIR): snnTorch 1.0.0
+writes its neurons for dt = 1e-4 s; Norse 1.1.0 writes tau = dt / tau_mem_inv (with its dt, default 1e-3),
+so dt**2 (1e-6) reproduces Norse's own run of such a file.
 
 The input is analog, the same x at every step (direct encoding), sent as graded spikes of ``input_bits``
 bits: its range comes from the calibration data when given, else x in [0, 1] is assumed.
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dsatgo_deploy.errors import UserError
-from dsatgo_deploy.importers.nir import is_nir
+from dsatgo_deploy.importers.nir import graph_timing, is_nir
 from dsatgo_deploy.importers.registry import Importer, register_importer
 
 if TYPE_CHECKING:
@@ -61,39 +61,6 @@ def read_graph(path: str | os.PathLike) -> Any:
         raise UserError(f"{origin}: not a readable NIR file ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
 
-def _metadata_number(graph: Any, key: str) -> float | None:
-    value = (getattr(graph, "metadata", None) or {}).get(key)
-    try:
-        return None if value is None else float(value.item() if hasattr(value, "item") else value)
-    except (TypeError, ValueError):
-        return None
-
-
-def time_step(graph: Any, origin: str, dt: float | None) -> float:
-    """dt in seconds: the caller's, else the graph's metadata ``dt``; UserError when neither says."""
-    if dt is None:
-        dt = _metadata_number(graph, "dt")
-        if dt is None:
-            raise UserError(f"{origin}: the NIR file holds no time step (no 'dt' in its metadata) and none was given: "
-                            "pass --dt SECONDS, the step the source framework ran with (snnTorch 1.0.0: 1e-4)")
-    if not (dt > 0 and dt < float("inf")):
-        raise UserError(f"{origin}: the time step dt must be a positive number of seconds, got {dt}")
-    return float(dt)
-
-
-def sample_steps(graph: Any, origin: str, timesteps: int | None) -> int:
-    """T: the caller's, else the graph's metadata ``timesteps``; UserError when neither says."""
-    from dsatgo_deploy import limits
-
-    if timesteps is None:
-        found = _metadata_number(graph, "timesteps")
-        if found is None:
-            raise UserError(f"{origin}: the NIR file holds no timestep count (no 'timesteps' in its metadata) and "
-                            "none was given: pass --timesteps T, the steps per sample")
-        timesteps = int(found)
-    return limits.check_timesteps(origin, "timesteps", int(timesteps))
-
-
 def frozen_from_nir(path: str | os.PathLike, *, dt: float | None = None,
                     timesteps: int | None = None) -> tuple[FrozenNetwork, dict[str, Any]]:
     """The float network of a NIR file and its provenance (the file, its SHA-256, dt, T)."""
@@ -103,8 +70,7 @@ def frozen_from_nir(path: str | os.PathLike, *, dt: float | None = None,
 
     origin = str(path)
     graph = read_graph(path)
-    step = time_step(graph, origin, dt)
-    steps = sample_steps(graph, origin, timesteps)
+    steps, step = graph_timing(graph, origin, timesteps, dt)  # the rule every side shares (importers/nir.py)
     frozen = frozen_network(graph, origin, step, steps)
     provenance = {"imported_from": "NIR", "file": origin, "source_sha256": sha256_file(path), "dt": step,
                   "timesteps": steps, "discretisation": "forward Euler, T steps of dt (export/nir_neurons.py)"}

@@ -16,9 +16,9 @@ the graph's output: the predicted class is the argmax of the output summed over 
 current, or the last layer's spikes), and the readout trace is that sum after each step, in the
 file's units.
 
-T and dt come from the graph's metadata (dsatgo-deploy's NIR writer stores ``timesteps`` and ``dt``);
-a file without them needs them given. The input is presented unchanged at every step (direct
-encoding), after the host normalisation the metadata states (``input_mean``, ``input_std``).
+The caller passes T and dt (dsatgo_deploy/importers/nir.py graph_timing decides them, for the NIR importer
+too). The input is presented unchanged at every step (direct encoding), after the host normalisation
+the metadata states (``input_mean``, ``input_std``).
 
 Consumer quirks handled here, each measured by tests/export/test_nir_consumers.py:
 snnTorch 1.0.0 and Norse 1.1.0 map ``nir.Flatten(start_dim=0)`` to ``torch.nn.Flatten(0)``, which
@@ -86,20 +86,6 @@ def read_graph(path: str) -> Any:
         return nir.read(str(path))
     except (OSError, KeyError, ValueError, TypeError) as error:
         raise UserError(f"{path}: not a readable NIR file ({type(error).__name__}: {error})") from None
-
-
-def graph_timing(graph: Any, path: str, timesteps: int | None = None, dt: float | None = None) -> tuple[int, float]:
-    """(T, dt) of a graph: its metadata's ``timesteps`` and ``dt`` (dsatgo-deploy's writer stores both), the
-    caller's values where the metadata has none (dt: 1 without either); a UserError naming the file and the
-    field when T is given nowhere."""
-    meta = graph.metadata or {}
-    if "timesteps" not in meta and timesteps is None:
-        raise UserError(f"{path}: the NIR file's metadata has no 'timesteps': give the timesteps per sample")
-    steps = int(meta["timesteps"]) if "timesteps" in meta else int(timesteps)
-    step = float(meta["dt"]) if "dt" in meta else float(dt if dt is not None else 1.0)
-    if steps <= 0 or not (np.isfinite(step) and step > 0):
-        raise UserError(f"{path}: timesteps {steps} and dt {step} must be positive")
-    return steps, step
 
 
 def input_shape(graph: Any) -> tuple[int, ...]:

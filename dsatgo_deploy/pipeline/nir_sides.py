@@ -22,8 +22,9 @@ import numpy as np
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.export.nir_writer import node_names
 from dsatgo_deploy.fileio import TOOL_NAME
-from dsatgo_deploy.hardware_sim.nir_frameworks import (KNOWN_FRAMEWORKS, READS_THE_SPEC, SIDE_PREFIX, graph_timing, input_shape,
+from dsatgo_deploy.hardware_sim.nir_frameworks import (KNOWN_FRAMEWORKS, READS_THE_SPEC, SIDE_PREFIX, input_shape,
                                                       read_graph, run_framework)
+from dsatgo_deploy.importers.nir import graph_timing
 from dsatgo_deploy.runs import RunRecord
 
 NIR_SIDES = tuple(SIDE_PREFIX + framework for framework in KNOWN_FRAMEWORKS)
@@ -31,7 +32,7 @@ NIR_SIDES = tuple(SIDE_PREFIX + framework for framework in KNOWN_FRAMEWORKS)
 
 @dataclass(frozen=True)
 class NirSource:
-    """The NIR files the nir sides may run, and what a file's metadata may lack (T, dt)."""
+    """The NIR files the nir sides may run, and the caller's T and dt (before a file's metadata, as the importer)."""
 
     files: tuple[str, ...]
     timesteps: int | None = None
@@ -97,7 +98,7 @@ def run_nir_side(side: str, source: NirSource, x: np.ndarray) -> RunRecord:
     framework = framework_of(side)
     path, _ = side_file(side, source)
     graph = read_graph(path)  # each side its own copy: an importer may alter the graph
-    timesteps, dt = graph_timing(graph, path, source.timesteps, source.dt)
+    timesteps, dt = graph_timing(graph, path, source.timesteps, source.dt)  # as the reference's import runs it
     record = run_framework(framework, graph, x, timesteps, dt)
     producer = (graph.metadata or {}).get("producer")
     spikes = {layer_name(key, producer): value for key, value in record.spikes.items()}

@@ -20,7 +20,8 @@ from dsatgo_deploy.checkpoint import load_checkpoint
 from dsatgo_deploy.export.freeze import freeze, run_frozen
 from dsatgo_deploy.export.nir_writer import NIR_FOR, build_nir
 from dsatgo_deploy.export.thresholds import calibrate_per_layer
-from dsatgo_deploy.hardware_sim.nir_frameworks import FRAMEWORKS, graph_timing, run_framework, unavailable_reason
+from dsatgo_deploy.hardware_sim.nir_frameworks import FRAMEWORKS, run_framework, unavailable_reason
+from dsatgo_deploy.importers.nir import graph_timing
 from dsatgo_deploy.hardware_sim.parity import compare
 from dsatgo_deploy.pipeline.nir_sides import layer_name
 from dsatgo_deploy.runs import RunRecord

@@ -17,10 +17,14 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.export.freeze import freeze
 from dsatgo_deploy.export.nir_writer import build_nir
 from dsatgo_deploy.export.thresholds import calibrate_per_layer
+from dsatgo_deploy.export.nir_import import import_nir
 from dsatgo_deploy.hardware_sim.nir_frameworks import (FRAMEWORKS, FrameworkUnavailable, batch_safe_flatten,
-                                                      graph_timing, run_framework, unavailable_reason)
+                                                      run_framework, unavailable_reason)
 from dsatgo_deploy.hardware_sim.parity import (FLOAT_MIN_CLASS_AGREEMENT, FLOAT_MIN_SPIKE_AGREEMENT, compare_many,
                                                default_tolerance, format_many)
+from dsatgo_deploy.importers.nir import graph_timing
+from dsatgo_deploy.pipeline.nir_sides import NirSource
+from dsatgo_deploy.pipeline.sides import run_side
 from dsatgo_deploy.runs import RunRecord
 
 BATCH = 8
@@ -71,14 +75,38 @@ def test_without_the_flatten_fix_a_batch_fails_in_snntorch_and_norse(framework, 
     assert batch_safe_flatten(module, graph) == 1  # fc1's Flatten: moved one axis on
 
 
-def test_timing_comes_from_the_metadata_and_else_from_the_caller(conv_graphs):
+def test_timing_comes_from_the_caller_and_else_from_the_metadata(conv_graphs):
     paths, _ = conv_graphs
     graph = nir.read(paths["norse"])
-    assert graph_timing(graph, "f.nir", timesteps=9, dt=0.5) == (3, pytest.approx(1e-4))  # the file's own
+    assert graph_timing(graph, "f.nir") == (3, pytest.approx(1e-4))  # the file's own
+    assert graph_timing(graph, "f.nir", timesteps=9, dt=0.5) == (9, 0.5)  # the caller's first
+    assert graph_timing(graph, "f.nir", dt=0.5) == (3, 0.5)  # each field on its own
     graph.metadata = {}
     assert graph_timing(graph, "f.nir", timesteps=9, dt=0.5) == (9, 0.5)
-    with pytest.raises(UserError, match="f.nir: the NIR file's metadata has no 'timesteps'"):
+    with pytest.raises(UserError, match="f.nir: the NIR file holds no timestep count .no 'timesteps' in its metadata"):
+        graph_timing(graph, "f.nir", dt=0.5)
+    with pytest.raises(UserError, match="f.nir: the NIR file holds no time step .no 'dt' in its metadata.*--dt"):
+        graph_timing(graph, "f.nir", timesteps=9)  # no default: tau / dt sets every decay
+    graph.metadata = {"timesteps": 2.5, "dt": 0.0}
+    with pytest.raises(UserError, match="f.nir: field 'timesteps' must be an integer"):
         graph_timing(graph, "f.nir")
+    with pytest.raises(UserError, match="f.nir: the time step dt must be a positive number of seconds, got 0.0"):
+        graph_timing(graph, "f.nir", timesteps=2)
+
+
+def test_flags_that_differ_from_the_metadata_reach_the_reference_and_the_nir_side_alike(conv_graphs):
+    """The file says T = 3, dt = 1e-4; --timesteps 5 --dt 5e-5 say otherwise: the imported network (the reference
+    side's) and the nir:norse side both run 5 steps of 5e-5 s, the side exactly as Norse runs them."""
+    paths, x = conv_graphs
+    net = import_nir(paths["norse"], timesteps=5, dt=5e-5)[0]
+    assert (net.timesteps, net.provenance["timesteps"], net.provenance["dt"]) == (5, 5, 5e-5)
+    reference = run_side("reference", net=net, checkpoint=None, x=x)
+    side = run_side("nir:norse", net=None, checkpoint=None, x=x, nir=NirSource((paths["norse"],), 5, 5e-5))
+    assert {s.shape[:2] for s in [*reference.spikes.values(), *side.spikes.values()]} == {(BATCH, 5)}
+    as_flagged, at_metadata_dt = (run_framework("norse", nir.read(paths["norse"]), x, 5, dt) for dt in (5e-5, 1e-4))
+    for key, spikes in as_flagged.spikes.items():
+        np.testing.assert_array_equal(side.spikes[key.removesuffix(".lif")], spikes)
+    assert sum(s.sum() for s in at_metadata_dt.spikes.values()) > 2 * sum(s.sum() for s in side.spikes.values())
 
 
 def test_frameworks_that_cannot_run_say_why(conv_graphs, monkeypatch):
