@@ -132,7 +132,10 @@ def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-bits", type=types_.integer(*NETX_INPUT_BITS), default=None,
                         help="netx file: bits of graded input payloads (0: binary spikes, x != 0; at most "
                              f"{NETX_INPUT_BITS[1]}; default: what the file says, else 0); NIR file: bits of its "
-                             "analog input's payloads, 2 or more (default 8)")
+                             "analog input's payloads, 2 or more (default 8). A lava-dl netx file whose input layer "
+                             "is a LIF (mnist.net, PilotNet) is driven by its bias without this flag: each sample "
+                             "value becomes the bias mantissa, so 0/1 samples never fire it; scale them (PilotNet's "
+                             "image holds 1..76) or give --input-bits to send them as messages")
     parser.add_argument("--dt", type=types_.SECONDS, metavar="SECONDS",
                         help="NIR file: the time step its neurons are integrated with (forward Euler; default: the "
                              "file's metadata 'dt'; snnTorch 1.0.0 writes for 1e-4, Norse 1.1.0's to_nir for "
@@ -145,7 +148,8 @@ def _add_input_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", metavar="FILE",
                         help="samples to run instead of a data set: a .npy (N, *input_shape) or (N, T, *input_shape), "
                              "or an .npz with x and optional integer labels y (for netx and NIR files; "
-                             "accuracy only with labels)")
+                             "accuracy only with labels). A netx file driven by its input's bias (see --input-bits) "
+                             "takes each value as a bias mantissa: samples within [0, 1] must be scaled")
 
 
 def _add_timeout_argument(parser: argparse.ArgumentParser) -> None:

@@ -20,18 +20,24 @@ lives here, above the stages.
 
 from __future__ import annotations
 
+import sys
+import weakref
 from typing import Callable
 
 import numpy as np
 import torch
 
 from dsatgo_deploy.hardware_sim.reference import simulate
-from dsatgo_deploy.network import DeployableNetwork
+from dsatgo_deploy.network import INPUT, DeployableNetwork
 from dsatgo_deploy.runs import RunRecord
 
 from .nir_sides import NirSource, is_nir_side, run_nir_side
 
 SIDES = ("torch", "reference", "lava", "lava-float", "onnx", "recorded")
+#: the sides that feed x to the deployable network itself (through its input encoding)
+NETWORK_SIDES = ("reference", "lava", "lava-float", "onnx")
+#: networks whose bias-input note was printed: one note per network, however many sides run it
+_NOTED: weakref.WeakValueDictionary[int, DeployableNetwork] = weakref.WeakValueDictionary()
 
 
 def load_model(checkpoint: dict, device: str = "cpu") -> torch.nn.Module:
@@ -84,6 +90,30 @@ def run_onnx(net: DeployableNetwork, x: np.ndarray) -> RunRecord:
     return _run(build_onnx(net), x)
 
 
+def bias_input_note(net: DeployableNetwork, x: np.ndarray) -> str | None:
+    """A one-line note when ``net``'s input layer is driven by its bias (a lava-dl netx file whose input is a
+    LIF, read without --input-bits) and every sample gives a bias mantissa of 0 or 1 (values within [0, 1]):
+    such a bias reaches no usual threshold (mnist.net's input: v settles near 2100, its threshold is 80 << 6),
+    so nothing fires (docs/netx_kinds.md). None otherwise."""
+    if net.input_encoding.kind != "bias" or not len(x):
+        return None
+    mantissas = net.encode_input(x)
+    if mantissas.min() < 0 or mantissas.max() > 1:
+        return None
+    inputs = [layer for layer in net.layers if layer.sources == [INPUT]]
+    thresholds = ", ".join(sorted({str(int(layer.threshold_schedule.max())) for layer in inputs}))
+    names = ", ".join(layer.name for layer in inputs)
+    return (f"note: the input layer {names} is driven by its bias: each sample value becomes its neurons' bias "
+            f"mantissa, and these samples all lie within [0, 1] (threshold mantissa {thresholds}), so it will hardly "
+            "fire: scale them as lava-dl does (PilotNet's image holds 1..76) or pass --input-bits to send messages")
+
+
+def _note_bias_input(net: DeployableNetwork, x: np.ndarray) -> None:
+    if _NOTED.get(id(net)) is not net and (note := bias_input_note(net, x)) is not None:
+        _NOTED[id(net)] = net
+        print(note, file=sys.stderr)
+
+
 def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
              device: str = "cpu", progress: bool = False, recording: str | None = None,
              nir: NirSource | None = None) -> RunRecord:
@@ -98,6 +128,8 @@ def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | Non
         return run_torch(checkpoint, x, device)
     if net is None:
         raise ValueError(f"the {side} side needs the deployable network (--network)")
+    if side in NETWORK_SIDES:
+        _note_bias_input(net, x)
     if side == "reference":
         return run_reference(net, x, device)
     if side == "lava":

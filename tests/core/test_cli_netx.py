@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
+import pytest
 
 from dsatgo_deploy.cli import main
 from dsatgo_deploy.export.exporter import NETX_FILE
 from dsatgo_deploy.importers.netx import read_netx
 from dsatgo_deploy.hardware_sim.reference import simulate
+from dsatgo_deploy.pipeline.sides import run_side
 
 
 def test_sim_runs_a_netx_file(exported, digits, tmp_path, capsys):
@@ -179,3 +182,36 @@ def test_report_runs_lava_dls_pilotnet_sdnn(lava_dl_files, tmp_path, capsys):
     for name, messages in run.messages.items():
         assert layers[name]["per_inference"]["spikes"] == float(np.count_nonzero(messages)), name
     assert layers["conv1"]["per_inference"]["synops"] > 0 and layers["conv1"]["graded_input"]
+
+
+def test_bias_driven_input_with_samples_within_0_1_gets_a_note(lava_dl_files, tmp_path, capsys):
+    """mnist.net's input LIF is driven by its bias: 0/1 samples give bias mantissas of at most 1, which never reach
+    its threshold (v settles near 2100, the threshold is 80 << 6 = 5120): nothing fires, and one note on stderr says
+    why, once per run however many sides run the network. Scaled (x 60) the same samples fire, and no note."""
+    x = (np.random.default_rng(0).random((3, 1, 28, 28)) > 0.5).astype(np.float32)
+    mnist, spikes, errors = str(lava_dl_files / "mnist.net"), {}, {}
+    for scale in (1, 60):
+        np.save(tmp_path / f"x{scale}.npy", x * scale)
+        assert main(["sim", mnist, "--timesteps", "8", "--input", str(tmp_path / f"x{scale}.npy"), "--json"]) == 0
+        out, errors[scale] = capsys.readouterr()
+        spikes[scale] = json.loads(out)["spikes_per_inference"]["input0"]
+    assert spikes[1] == 0 and spikes[60] > 100
+    assert errors[60] == "" and errors[1].splitlines() == [
+        "note: the input layer input0 is driven by its bias: each sample value becomes its neurons' bias mantissa, "
+        "and these samples all lie within [0, 1] (threshold mantissa 80), so it will hardly fire: scale them as "
+        "lava-dl does (PilotNet's image holds 1..76) or pass --input-bits to send messages"]
+    net = read_netx(mnist, timesteps=8)
+    for _ in range(2):  # two sides of one parity run: one note
+        run_side("reference", net=net, checkpoint=None, x=x)
+    assert capsys.readouterr().err.count("note: the input layer input0 is driven by its bias") == 1
+    assert main(["sim", mnist, "--timesteps", "8", "--input-bits", "8", "--input", str(tmp_path / "x1.npy")]) == 0
+    assert "note:" not in capsys.readouterr().err  # messages, not a bias: nothing to say
+
+
+def test_help_says_bias_driven_input_needs_scaled_samples(capsys):
+    with pytest.raises(SystemExit):
+        main(["sim", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("A lava-dl netx file whose input layer is a LIF (mnist.net, PilotNet) is driven by its bias without this "
+            "flag: each sample value becomes the bias mantissa, so 0/1 samples never fire it") in text
+    assert "takes each value as a bias mantissa: samples within [0, 1] must be scaled" in text
