@@ -13,6 +13,12 @@ Format (numpy ``.npz``, loaded with ``allow_pickle=False``):
                     latency, timestep t of a layer is its response to the input's
                     timestep t), neurons in the network's (C, H, W) flatten order,
                     values 0 or 1 (bool or any integer dtype)
+    messages/<layer> (B, T, n) integer, optional, for a graded layer (one that sends
+                    graded messages: a sigma-delta layer, graded spikes): the values
+                    it sent, non-zero exactly where spikes/<layer> is 1; parity then
+                    compares the values, not only which were sent. A recording
+                    without them (older ones, or an engine that cannot read them
+                    out) compares which messages were sent.
     predictions     (B,) integer class per sample; required when the network ends
                     in a non-spiking readout (a recording holds no voltages);
                     otherwise optional, and derived like the reference does (argmax
@@ -36,12 +42,15 @@ from dsatgo_deploy.runs import RunRecord
 
 
 SPIKES_PREFIX = "spikes/"
+MESSAGES_PREFIX = "messages/"
 PREDICTIONS = "predictions"
 
 
 def save_recording(path: str | os.PathLike, record: RunRecord) -> None:
-    """Write ``record`` (spikes as uint8, predictions as int64) atomically."""
+    """Write ``record`` (spikes as uint8, graded layers' message values and predictions as int64) atomically."""
     arrays = {f"{SPIKES_PREFIX}{name}": spikes.astype(np.uint8) for name, spikes in record.spikes.items()}
+    arrays.update({f"{MESSAGES_PREFIX}{name}": np.asarray(values, dtype=np.int64)
+                   for name, values in record.messages.items()})
     arrays[PREDICTIONS] = np.asarray(record.predictions, dtype=np.int64)
     with atomic_file(path, "wb") as handle:
         np.savez_compressed(handle, **arrays)
@@ -64,11 +73,14 @@ def load_recording(path: str | os.PathLike, net: DeployableNetwork, samples: int
     except UserError as exc:
         raise UserError(f"{exc} (not a spike recording)") from None
     spiking = [layer for layer in net.layers if layer.spiking]
+    graded = [layer.name for layer in spiking if layer.message_bits]
     expected = {f"{SPIKES_PREFIX}{layer.name}" for layer in spiking}
-    unknown = sorted(set(arrays) - expected - {PREDICTIONS})
+    unknown = sorted(set(arrays) - expected - {f"{MESSAGES_PREFIX}{name}" for name in graded} - {PREDICTIONS})
     if unknown:
-        raise _fail(origin, unknown[0], f"not a spiking layer of this network (its spiking layers: "
-                                        f"{', '.join(layer.name for layer in spiking)})")
+        what = ("a graded layer of this network (its graded layers: " + (", ".join(graded) or "none") + ")"
+                if unknown[0].startswith(MESSAGES_PREFIX) else
+                f"a spiking layer of this network (its spiking layers: {', '.join(layer.name for layer in spiking)})")
+        raise _fail(origin, unknown[0], f"not {what}")
     spikes: dict[str, np.ndarray] = {}
     count = None
     for layer in spiking:
@@ -86,6 +98,8 @@ def load_recording(path: str | os.PathLike, net: DeployableNetwork, samples: int
         count = len(array)
         spikes[layer.name] = array.astype(bool)
     count = 0 if count is None else count
+    messages = {name: _messages(origin, arrays, name, spikes[name]) for name in graded
+                if f"{MESSAGES_PREFIX}{name}" in arrays}
     if PREDICTIONS in arrays:
         predictions = arrays[PREDICTIONS]
         if predictions.shape != (count,) or predictions.dtype.kind not in "iu":
@@ -100,5 +114,21 @@ def load_recording(path: str | os.PathLike, net: DeployableNetwork, samples: int
         if samples > count:
             raise UserError(f"{origin}: holds {count} samples, fewer than the {samples} to compare")
         spikes = {key: value[:samples] for key, value in spikes.items()}
+        messages = {key: value[:samples] for key, value in messages.items()}
         predictions = predictions[:samples]
-    return RunRecord(name, spikes, predictions)
+    return RunRecord(name, spikes, predictions, messages=messages)
+
+
+def _messages(origin: str, arrays: dict[str, np.ndarray], layer: str, spikes: np.ndarray) -> np.ndarray:
+    """A graded layer's recorded message values (int64), checked against its spikes (non-zero where they are 1)."""
+    field = f"{MESSAGES_PREFIX}{layer}"
+    values = arrays[field]
+    if values.shape != spikes.shape or values.dtype.kind not in "iu":
+        raise _fail(origin, field, f"expected integer messages of shape {spikes.shape} (as spikes/{layer}), got "
+                                   f"{values.dtype} {tuple(values.shape)}")
+    if not np.array_equal(values != 0, spikes):
+        sample, t, neuron = np.argwhere((values != 0) != spikes)[0]
+        raise _fail(origin, field, f"sample {sample}, timestep {t}, neuron {neuron}: message "
+                                   f"{values[sample, t, neuron]} but spike {int(spikes[sample, t, neuron])} "
+                                   f"(a message is sent exactly where a spike is recorded)")
+    return values.astype(np.int64)

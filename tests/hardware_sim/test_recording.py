@@ -11,7 +11,9 @@ from dsatgo_deploy.cli import main
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.hardware_sim.recording import load_recording, save_recording
 from dsatgo_deploy.hardware_sim.reference import simulate
+from dsatgo_deploy.importers.netx import read_netx
 from dsatgo_deploy.pipeline.sides import run_reference
+from tests.core.test_cli_netx import _pilotnet_sdnn_frames
 from tests.hardware_sim.test_lava_backend import random_graph
 
 
@@ -102,3 +104,50 @@ def test_parity_needs_the_file_with_the_recorded_side(exported, capsys):
     assert code == 2 and "--recorded FILE goes with the recorded side" in capsys.readouterr().err
     code = main(["parity", "--network", str(exported.out_dir), "--recorded", "x.npz"])
     assert code == 2 and "--recorded FILE goes with the recorded side" in capsys.readouterr().err
+
+
+def test_an_sdnn_recording_keeps_message_values_and_replays_bit_for_bit(lava_dl_files, tmp_path, capsys):
+    """lava-dl's PilotNet SDNN (graded sigma-delta messages) saved by `dsatgo sim --save-spikes` holds each graded
+    layer's message values, and `parity --sides reference,recorded` finds them equal, values included: one value
+    changed (still non-zero) is found, which a recording of which messages were sent (the older format, still read)
+    cannot see."""
+    steps = 3
+    _pilotnet_sdnn_frames(lava_dl_files, tmp_path, steps)
+    network, recording = str(lava_dl_files / "gts/pilotnet_sdnn/network.net"), tmp_path / "sdnn.npz"
+    data = ["--timesteps", str(steps), "--dataset", "events", "--data-root", str(tmp_path), "--json"]
+    assert main(["sim", network, *data, "--save-spikes", str(recording)]) == 0
+    capsys.readouterr()
+    net = read_netx(network, timesteps=steps)
+    graded = [layer.name for layer in net.layers if layer.spiking and layer.message_bits]
+    with np.load(recording, allow_pickle=False) as archive:
+        arrays = {key: archive[key].copy() for key in archive.files}
+    assert sorted(k for k in arrays if k.startswith("messages/")) == [f"messages/{name}" for name in sorted(graded)]
+    assert len(graded) == 8 and np.abs(arrays["messages/conv1"]).max() > 1  # values, not only 0/1
+    record = load_recording(recording, net)
+    reference = simulate(net, np.load(tmp_path / "test.npz")["frames"], payloads=True)
+    for name in graded:
+        np.testing.assert_array_equal(record.messages[name], reference.messages[name])
+
+    def parity(path) -> dict:
+        code = main(["parity", "--network", network, "--sides", "reference,recorded", "--recorded", str(path),
+                     "--samples", "1", *data])
+        report = json.loads(capsys.readouterr().out)
+        assert code == (0 if report["bit_exact"] else 1)
+        return report
+
+    assert parity(recording)["bit_exact"]
+    sample, t, neuron = np.argwhere(arrays["messages/conv1"] > 1)[0]
+    arrays["messages/conv1"][sample, t, neuron] -= 1  # another value, still sent
+    np.savez(tmp_path / "changed.npz", **arrays)
+    report = parity(tmp_path / "changed.npz")
+    assert report["first_divergence"]["layer"] == "conv1" and report["layers"][1]["mismatched_entries"] == 1
+    np.savez(tmp_path / "older.npz", **{k: v for k, v in arrays.items() if not k.startswith("messages/")})
+    assert parity(tmp_path / "older.npz")["bit_exact"]  # which messages were sent: all equal
+    arrays["messages/conv1"][sample, t, neuron] = 0
+    np.savez(tmp_path / "unsent.npz", **arrays)
+    with pytest.raises(UserError, match=f"field 'messages/conv1': sample {sample}, timestep {t}, neuron {neuron}: "
+                                        "message 0 but spike 1"):
+        load_recording(tmp_path / "unsent.npz", net)
+    np.savez(tmp_path / "spiking.npz", **{**arrays, "messages/nothing": arrays["messages/conv1"]})
+    with pytest.raises(UserError, match="field 'messages/nothing': not a graded layer of this network"):
+        load_recording(tmp_path / "spiking.npz", net)
