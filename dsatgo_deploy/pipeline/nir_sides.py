@@ -8,14 +8,16 @@ whether its framework reads it as written (Norse and Sinabs read a spec file oth
 
 Layer names: a file dsatgo-deploy wrote names each layer's LIF node ``<layer>.lif``
 (export/nir_writer.py :func:`node_names`): the side records it as ``<layer>``, as the reference does.
-A foreign file's layers keep the key of their neuron node (how the NIR importer names deployable layers).
+A foreign file's layers keep the key of their neuron node (how the NIR importer names deployable layers),
+and so does any node whose key names a layer of the network the other sides run (our file imported as
+the network: its layers are named by the node keys too).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 
@@ -92,16 +94,16 @@ def layer_name(key: str, producer: str | None) -> str:
     return layer if node_names(layer)["lif"] == key else key
 
 
-def run_nir_side(side: str, source: NirSource, x: np.ndarray) -> RunRecord:
+def run_nir_side(side: str, source: NirSource, x: np.ndarray, layers: Collection[str] = ()) -> RunRecord:
     """Run ``side`` on x (B, ...): FrameworkUnavailable (hardware_sim/nir_frameworks.py) when its framework
-    cannot run here."""
+    cannot run here. ``layers``: the layer names of the network the other sides run (module doc)."""
     framework = framework_of(side)
     path, _ = side_file(side, source)
     graph = read_graph(path)  # each side its own copy: an importer may alter the graph
     timesteps, dt = graph_timing(graph, path, source.timesteps, source.dt)  # as the reference's import runs it
     record = run_framework(framework, graph, x, timesteps, dt)
     producer = (graph.metadata or {}).get("producer")
-    spikes = {layer_name(key, producer): value for key, value in record.spikes.items()}
+    spikes = {key if key in layers else layer_name(key, producer): value for key, value in record.spikes.items()}
     return RunRecord(record.name, spikes, record.predictions, record.readout_trace)
 
 

@@ -121,7 +121,7 @@ def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | Non
     Lava sides (on a terminal only), the slow ones; ``recording``: the file of the ``recorded`` side,
     whose first len(x) samples are taken; ``nir``: the NIR files of the ``nir:<framework>`` sides."""
     if is_nir_side(side):
-        return run_nir_side(side, nir or NirSource(()), x)
+        return run_nir_side(side, nir or NirSource(()), x, [layer.name for layer in net.layers] if net else ())
     if side == "torch":
         if checkpoint is None:
             raise ValueError("the torch side needs the trained checkpoint (--model)")

@@ -4,6 +4,7 @@ cannot run, and parity's tolerance and N-side report for nir sides."""
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from dsatgo_deploy.checkpoint import load_checkpoint
+from dsatgo_deploy.cli import main
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.export.freeze import freeze
 from dsatgo_deploy.export.nir_writer import build_nir
@@ -107,6 +109,20 @@ def test_flags_that_differ_from_the_metadata_reach_the_reference_and_the_nir_sid
     for key, spikes in as_flagged.spikes.items():
         np.testing.assert_array_equal(side.spikes[key.removesuffix(".lif")], spikes)
     assert sum(s.sum() for s in at_metadata_dt.spikes.values()) > 2 * sum(s.sum() for s in side.spikes.values())
+
+
+def test_parity_of_an_imported_nir_file_against_its_framework_runs_the_flags_timing(conv_graphs, capsys):
+    """`dsatgo parity --network FILE.nir --timesteps 5 --sides reference,nir:norse` (the file says T = 3): both
+    sides run 5 steps, and meet layer by layer under the node keys the import names our file's layers by."""
+    paths, x = conv_graphs
+    code = main(["parity", "--network", paths["norse"], "--timesteps", "5", "--sides", "reference,nir:norse",
+                 "--dataset", "digits", "--samples", str(BATCH), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code in (0, 1) and report["sides"] == ["reference", "nir:norse"]
+    reference = run_side("reference", net=import_nir(paths["norse"], timesteps=5)[0], checkpoint=None, x=x)
+    norse = run_framework("norse", nir.read(paths["norse"]), x, 5, 1e-4)
+    assert [(layer["layer"], layer["spikes"]) for layer in report["layers"]] == [
+        (key, [int(reference.spikes[key].sum()), int(spikes.sum())]) for key, spikes in norse.spikes.items()]
 
 
 def test_frameworks_that_cannot_run_say_why(conv_graphs, monkeypatch):
