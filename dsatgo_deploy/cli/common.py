@@ -134,8 +134,9 @@ def _add_netx_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{NETX_INPUT_BITS[1]}; default: what the file says, else 0); NIR file: bits of its "
                              "analog input's payloads, 2 or more (default 8). A lava-dl netx file whose input layer "
                              "is a LIF (mnist.net, PilotNet) is driven by its bias without this flag: each sample "
-                             "value becomes the bias mantissa, so 0/1 samples never fire it; scale them (PilotNet's "
-                             "image holds 1..76) or give --input-bits to send them as messages")
+                             "value becomes its bias mantissa, and 0/1 samples reach no usual threshold (mnist.net's "
+                             "input never fires): scale them (PilotNet's image holds 1..76) or give --input-bits to "
+                             "send them as messages")
     parser.add_argument("--dt", type=types_.SECONDS, metavar="SECONDS",
                         help="NIR file: the time step its neurons are integrated with (forward Euler; default: the "
                              "file's metadata 'dt'; snnTorch 1.0.0 writes for 1e-4, Norse 1.1.0's to_nir for "

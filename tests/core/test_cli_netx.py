@@ -213,5 +213,6 @@ def test_help_says_bias_driven_input_needs_scaled_samples(capsys):
         main(["sim", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert ("A lava-dl netx file whose input layer is a LIF (mnist.net, PilotNet) is driven by its bias without this "
-            "flag: each sample value becomes the bias mantissa, so 0/1 samples never fire it") in text
+            "flag: each sample value becomes its bias mantissa, and 0/1 samples reach no usual threshold (mnist.net's "
+            "input never fires)") in text
     assert "takes each value as a bias mantissa: samples within [0, 1] must be scaled" in text
