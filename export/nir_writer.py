@@ -74,6 +74,11 @@ DEFAULT_DT = 1e-4
 # integration with dt = 1 step, the only reading Sinabs 3.1.3 has.
 NIR_FOR = ("spec", "snntorch", "norse", "sinabs")
 SNNTORCH_DT = 1e-4
+#: The synapses' weights and biases are stored in float32: snnTorch, Norse and Sinabs cast them to float32 when
+#: they load a file (torch layers), so a consumer computes with exactly the numbers it computed with from
+#: float64, in half the bytes. The neurons' parameters stay float64 (beta = 1 - dt / tau_mem must come out as
+#: before; one value per layer repeated per neuron, they compress to almost nothing).
+SYNAPSE_DTYPE = np.float32
 MAPPING = ("forward Euler, one NIR step of dt per DS-ATGO timestep: tau_mem = dt / (1 - tau), "
            "r = tau_mem / dt, v_leak = 0, v_reset = 0 (reset to zero), v_threshold = theta; "
            "beta = 1 - dt / tau_mem = tau")
@@ -238,6 +243,7 @@ def _synapse_nodes(nir: Any, nodes: dict[str, Any], layer: FrozenLayer, weight: 
     """Add a layer's synapse node (and a Flatten before a dense one that reads (C, H, W)) to ``nodes``; return the
     edges from its sources' nodes."""
     names = node_names(layer.name)
+    weight, bias = weight.astype(SYNAPSE_DTYPE), bias.astype(SYNAPSE_DTYPE)
     if layer.conv is not None:
         geometry = layer.conv
         nodes[names["synapse"]] = nir.Conv2d(

@@ -49,6 +49,10 @@ float model (export/freeze.py), float32, same interface shape:
 
     U(t) = tau U(t-1) (1 - S(t-1)) + I(t),  S(t) = U(t) >= theta(t)
 
+Large constants are stored compactly and rebuilt in the graph (export/onnx_storage.py): the integer graph's
+weights as int8 (Loihi's mantissas over their common factor 2) Cast to the compute dtype, per-neuron biases
+once per channel, each array once however many synapses read it.
+
 Both models carry a ``dsatgo`` metadata entry (JSON: kind, T, input shape and
 encoding, layers with names, neurons, spiking; input_names, output_name and usage in
 words; the integer graph's input_quantum) from which the runner needs nothing else.
@@ -68,6 +72,8 @@ from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
 from dsatgo_deploy.onnx_metadata import METADATA_KEY, input_name, output_name
+
+from .onnx_storage import stored_constant
 
 OPSET = 17
 BATCH = "batch"
@@ -92,6 +98,7 @@ class _Builder:
         self.nodes: list = []
         self.initializers: list = []
         self._constants: dict[tuple, str] = {}
+        self._stored: dict[tuple, str] = {}
         self._count = 0
 
     def _fresh(self, hint: str) -> str:
@@ -110,6 +117,15 @@ class _Builder:
         if key is not None:
             self._constants[key] = name
         return name
+
+    def stored(self, values: np.ndarray, dtype: Any, hint: str, groups: tuple[int, ...] = (),
+               shape: tuple[int, ...] | None = None) -> str:
+        """A large constant stored compactly (export/onnx_storage.py), once per ``hint`` (which names one
+        array, e.g. a layer's weights, read by each of the layer's synapses)."""
+        key = (hint, np.dtype(dtype).str, shape)
+        if key not in self._stored:
+            self._stored[key] = stored_constant(self, values, dtype, hint, groups, shape)
+        return self._stored[key]
 
     def i64(self, value: int) -> str:
         return self.const(value, np.int64, "k")
@@ -195,8 +211,10 @@ def _conv_chunks(layer: Layer, max_message: int) -> list[tuple[int, int]]:
     return chunks
 
 
-def _dense_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_message: int) -> str:
-    """a = wrap32((W @ m) shifted by weight_exp), with a graded sum wrapped to int32 first."""
+def _dense_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_message: int,
+                   source_shape: tuple[int, ...]) -> str:
+    """a = wrap32((W @ m) shifted by weight_exp), with a graded sum wrapped to int32 first; a source of
+    shape (C, H, W) lets the weights be stored once per channel where they repeat over H and W."""
     import torch
 
     dtype = loihi.exact_float_dtype(layer.weight, max_message)
@@ -205,16 +223,18 @@ def _dense_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_m
         raise UserError(f"layer '{layer.name}': dense synaptic sums can reach 2**53; the onnx target cannot "
                         "compute this layer exactly")
     flat = b.reshape(b.cast(messages, onnx_type), (-1, layer.input_size))
-    weight_t = b.const(layer.weight.T.astype(np_dtype), np_dtype, f"{layer.name}.weight_t")
+    channels = (source_shape[0],) if len(source_shape) == 3 else ()
+    weight_t = b.stored(layer.weight.T, np_dtype, f"{layer.name}.weight_t", channels)
     total = b.cast(b.op("MatMul", [flat, weight_t]), b.TP.INT64)
     if graded:
         total = b.wrap(total, 32)
     return b.wrap(b.shift(total, layer.weight_exp), 32)
 
 
-def _conv_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_message: int) -> str:
+def _conv_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_message: int,
+                  source_shape: tuple[int, ...]) -> str:
     """a = wrap24(W (*) m), float32 Conv per exact chunk of the messages, flattened (C, H, W)."""
-    weight = b.const(layer.weight.astype(np.float32), np.float32, f"{layer.name}.weight")
+    weight = b.stored(layer.weight, np.float32, f"{layer.name}.weight")
     attrs = _conv_attrs(layer)
     chunks = _conv_chunks(layer, max_message if graded else 1)
     rest, total = messages, None
@@ -245,6 +265,7 @@ def build_onnx(net: DeployableNetwork):
     flat_x = b.reshape("x", (-1, net.input_size)) if len(net.input_shape) > 1 else "x"
     produced: dict[str, str] = {INPUT: flat_x}  # layer -> its messages of this step (int64 payloads or bool spikes)
     binary: dict[str, str] = {}
+    shapes = {layer.name: tuple(layer.output_shape) for layer in net.layers}
     for layer in net.layers:
         for field_name in ("delay", "weight_rec"):  # one timestep per call: no buffers of past steps
             if getattr(layer, field_name) is not None:
@@ -256,7 +277,8 @@ def build_onnx(net: DeployableNetwork):
             # binary input spikes: every non-zero payload is one spike, as in the reference (m = x != 0)
             binary[INPUT] = produced[INPUT] = b.op("Not", [b.op("Equal", [flat_x, b.i64(0)])], hint="input_spikes")
         synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
-        parts = [synapse(b, layer, produced[source], graded, max_payload if source == INPUT else 1)
+        source_shape = tuple(net.input_shape) if layer.sources[0] == INPUT else shapes[layer.sources[0]]
+        parts = [synapse(b, layer, produced[source], graded, max_payload if source == INPUT else 1, source_shape)
                  for source in layer.sources]
         a = parts[0]
         for part in parts[1:]:
@@ -328,6 +350,7 @@ def build_float_onnx(frozen):
         std = np.asarray(frozen.normalize["std"], np.float32).reshape(shape)
         x = b.op("Div", [b.op("Sub", [x, b.const(mean, np.float32, "mean")]), b.const(std, np.float32, "std")])
     produced: dict[str, str] = {INPUT: x}
+    shapes: dict[str, tuple[int, ...]] = {INPUT: input_shape}
     layers_meta = []
     for layer in frozen.layers:
         n = int(layer.weight.shape[0]) if layer.conv is None else None
@@ -335,8 +358,9 @@ def build_float_onnx(frozen):
         messages = sources[0] if len(sources) == 1 else b.op("Sum", sources)
         if layer.conv is None:
             flat = b.reshape(messages, (-1, int(layer.weight.shape[1])))
-            current = b.op("MatMul", [flat, b.const(layer.weight.T.astype(np.float32), np.float32,
-                                                    f"{layer.name}.weight_t")])
+            source_shape = shapes[layer.sources[0]]  # after a global pool: one weight row per channel, stored once
+            channels = (source_shape[0],) if len(source_shape) == 3 else ()
+            current = b.op("MatMul", [flat, b.stored(layer.weight.T, np.float32, f"{layer.name}.weight_t", channels)])
             current = b.add(current, b.const(layer.bias.astype(np.float32), np.float32, f"{layer.name}.bias"))
             shape = (n,)
         else:
@@ -353,6 +377,7 @@ def build_float_onnx(frozen):
             shape = (c_out, h, w)
             n = c_out * h * w
             current = b.reshape(conv, (-1, n))
+        shapes[layer.name] = shape
         layers_meta.append({"name": layer.name, "neurons": n, "spiking": layer.spiking, "shape": list(shape)})
         if not layer.spiking:
             out = b.op("Identity", [current], output=output_name(layer.name, "current"))

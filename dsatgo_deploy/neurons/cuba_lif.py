@@ -121,7 +121,7 @@ def cuba_onnx_state(b: Any, layer: Any, a: str, state: dict[str, str]) -> tuple[
     # v' = clip(wrap32(decay(v) + u' + bias), +-(2**23 - 1))
     bias = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, dtype=torch.int64), layer.bias_exp).numpy()
     v_sum = b.add(b.add(b.decay(state["v"], loihi.voltage_decay_factor(layer.voltage_decay)), u_out),
-                  b.const(bias.reshape(1, layer.num_neurons), np.int64, f"{layer.name}.bias"))
+                  b.stored(bias, np.int64, f"{layer.name}.bias", layer.output_shape[:1], (1, layer.num_neurons)))
     v = b.op("Clip", [b.wrap(v_sum, 32), b.i64(-loihi.VOLTAGE_LIMIT), b.i64(loihi.VOLTAGE_LIMIT)])
     return v, {"u_next": u_out, "v_next": output_name(layer.name, "v_next")}
 
