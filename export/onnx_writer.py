@@ -22,8 +22,9 @@ wraps of the synaptic input (dsatgo_deploy/loihi.py states every rule).
                                                      spike counts over T)
 
 Every layer's synapse reads its sources' spikes of the SAME timestep (sample
-time, no synaptic latency), as the reference does. How integers stay exact in
-a graph whose MatMul/Conv are float:
+time, no synaptic latency), as the reference does; identity layers, bias input and
+what the graph refuses: export/onnx_support.py. How integers stay exact in a graph
+whose MatMul/Conv are float:
 
 * Dense: ``MatMul`` in float32 when every partial sum is an integer below 2**24
   (``loihi.exact_float_dtype``), else float64 (exact below 2**53); Cast to int64.
@@ -74,6 +75,7 @@ from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
 from dsatgo_deploy.onnx_metadata import METADATA_KEY, input_name, output_name
 
 from .onnx_storage import stored_constant
+from .onnx_support import check_onnx_expressible, identity_input
 
 OPSET = 17
 BATCH = "batch"
@@ -252,44 +254,50 @@ def _conv_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_me
     return b.reshape(b.wrap(total, loihi.STATE_BITS), (-1, layer.num_neurons))
 
 
+def _synaptic_input(b: _Builder, net: DeployableNetwork, layer: Layer, produced: dict[str, str], flat_x: str,
+                    binary: dict[str, str], shapes: dict[str, tuple[int, ...]]) -> str:
+    """a(t) of a Dense or Conv layer: its synapse on each source's messages, summed (wrap32 when several)."""
+    graded = layer.input_message_bits > 0
+    max_payload = max(abs(v) for v in net.input_encoding.payload_range)
+    if INPUT in layer.sources and not graded and INPUT not in binary:
+        # binary input spikes: every non-zero payload is one spike, as in the reference (m = x != 0)
+        binary[INPUT] = b.op("Not", [b.op("Equal", [flat_x, b.i64(0)])], hint="input_spikes")
+    synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
+    source_shape = tuple(net.input_shape) if layer.sources[0] == INPUT else shapes[layer.sources[0]]
+    parts = [synapse(b, layer, binary[INPUT] if source == INPUT and not graded else produced[source], graded,
+                     max_payload if source == INPUT else 1, source_shape) for source in layer.sources]
+    a = parts[0]
+    for part in parts[1:]:
+        a = b.add(a, part)
+    return b.wrap(a, 32) if len(parts) > 1 else a
+
+
 def build_onnx(net: DeployableNetwork):
-    """The integer-exact one-timestep ONNX model (onnx.ModelProto) of a deployable network."""
+    """The integer-exact one-timestep ONNX model (onnx.ModelProto) of a deployable network; what it cannot hold
+    (onnx_support.py) is refused before any node is built."""
     net.validate()
+    check_onnx_expressible(net)
     b = _Builder()
     TP, helper = b.TP, b.helper
     # x has the network's input shape (images for conv nets), as the float graph's x; flattened inside
     inputs = [helper.make_tensor_value_info("x", TP.INT64, [BATCH, *net.input_shape]),
               helper.make_tensor_value_info("t", TP.INT64, [])]
     outputs = []
-    max_payload = max(abs(v) for v in net.input_encoding.payload_range)
     flat_x = b.reshape("x", (-1, net.input_size)) if len(net.input_shape) > 1 else "x"
     produced: dict[str, str] = {INPUT: flat_x}  # layer -> its messages of this step (int64 payloads or bool spikes)
     binary: dict[str, str] = {}
     shapes = {layer.name: tuple(layer.output_shape) for layer in net.layers}
     for layer in net.layers:
-        for field_name in ("delay", "weight_rec"):  # one timestep per call: no buffers of past steps
-            if getattr(layer, field_name) is not None:
-                raise UserError(f"layer '{layer.name}': field '{field_name}': the onnx target has no synaptic delays "
-                                "or recurrent synapses")
         n = layer.num_neurons
-        graded = layer.input_message_bits > 0
-        if INPUT in layer.sources and not graded and INPUT not in binary:
-            # binary input spikes: every non-zero payload is one spike, as in the reference (m = x != 0)
-            binary[INPUT] = produced[INPUT] = b.op("Not", [b.op("Equal", [flat_x, b.i64(0)])], hint="input_spikes")
-        synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
-        source_shape = tuple(net.input_shape) if layer.sources[0] == INPUT else shapes[layer.sources[0]]
-        parts = [synapse(b, layer, produced[source], graded, max_payload if source == INPUT else 1, source_shape)
-                 for source in layer.sources]
-        a = parts[0]
-        for part in parts[1:]:
-            a = b.add(a, part)
-        if len(parts) > 1:
-            a = b.wrap(a, 32)
+        if layer.kind == "identity":  # no synapse; under bias input the samples set its bias (onnx_support.py)
+            a, bias = identity_input(b, net, layer, produced, flat_x)
+        else:
+            a, bias = _synaptic_input(b, net, layer, produced, flat_x, binary, shapes), None
         u_in, v_in = input_name(layer.name, "u"), input_name(layer.name, "v")
         inputs += [helper.make_tensor_value_info(u_in, TP.INT64, [BATCH, n]),
                    helper.make_tensor_value_info(v_in, TP.INT64, [BATCH, n])]
         # the neuron kind's step (dsatgo_deploy.neurons): u', v' and, for a spiking kind, the spikes
-        step = layer.neuron_kind.onnx_step(b, layer, a, {"u": u_in, "v": v_in}, net.timesteps)
+        step = layer.neuron_kind.onnx_step(b, layer, a, {"u": u_in, "v": v_in}, net.timesteps, bias=bias)
         if "spikes" in step:
             outputs.append(helper.make_tensor_value_info(step["spikes"], TP.BOOL, [BATCH, n]))
             produced[layer.name] = step["spikes"]
@@ -313,7 +321,8 @@ def _interface(last: str, has_readout: bool, integer: bool) -> dict[str, Any]:
     if integer:
         x = ("x: int64 (batch, *input_shape): the input payloads m = clip(round(x' / input_quantum)) within "
              "input_payload_range, x' = (x - mean) / std per channel when input_encoding has mean and std; "
-             "binary spikes when its kind is 'spikes'")
+             "binary spikes when its kind is 'spikes'; when it is 'bias', the bias mantissas of the input layer's "
+             "neurons (the same at every step)")
         state = "<layer>.u, <layer>.v: int64 (batch, neurons), zeros at t = 0, then <layer>.u_next, <layer>.v_next"
         result = (f"{last}.v_next after step T-1" if has_readout else f"the spike counts of {last}.spikes over T")
     else:

@@ -135,6 +135,9 @@ def _encode(array: np.ndarray, meta: dict[str, Any], payloads: bool) -> np.ndarr
     else:
         raise UserError(f"the ONNX graph takes {size} input values per sample (input shape {shape}, or T = {steps} "
                         f"frames of it), got samples shaped {rest}")
+    if frames and meta["input_encoding"].get("kind") == "bias":  # as the reference simulator refuses them
+        raise UserError("bias input sets the input neurons' bias once per sample: samples must be static "
+                        f"(B, {', '.join(map(str, shape))}), not time-varying")
     batch = len(array)
     if payloads:
         return np.asarray(array, dtype=np.int64).reshape(batch, *frames, size)

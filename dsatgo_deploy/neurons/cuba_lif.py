@@ -93,9 +93,9 @@ class CubaLIF(NeuronKind):
         schedule = np.array(self.thresholds(layer, steps), dtype=np.float64 if floating else np.int32)
         return lava.ScheduledLIF(vth_schedule=schedule, **common)
 
-    def onnx_step(self, builder: Any, layer: Any, a: str, state: dict[str, str], timesteps: int
-                  ) -> dict[str, str]:
-        v, outputs = cuba_onnx_state(builder, layer, a, state)
+    def onnx_step(self, builder: Any, layer: Any, a: str, state: dict[str, str], timesteps: int,
+                  bias: str | None = None) -> dict[str, str]:
+        v, outputs = cuba_onnx_state(builder, layer, a, state, bias)
         from dsatgo_deploy.onnx_metadata import output_name
 
         table = builder.const(np.asarray(self.thresholds(layer, timesteps), np.int64) << loihi.THRESHOLD_SHIFT,
@@ -106,9 +106,11 @@ class CubaLIF(NeuronKind):
         return {"spikes": spikes, **outputs}
 
 
-def cuba_onnx_state(b: Any, layer: Any, a: str, state: dict[str, str]) -> tuple[str, dict[str, str]]:
+def cuba_onnx_state(b: Any, layer: Any, a: str, state: dict[str, str], bias: str | None = None
+                    ) -> tuple[str, dict[str, str]]:
     """u' and v' (before the spike test) of a CUBA population in the ONNX integer graph; returns (v', names
-    of the outputs u_next (written) and v_next (left for the kind to write))."""
+    of the outputs u_next (written) and v_next (left for the kind to write)). ``bias``: a graph tensor of
+    effective biases per sample (bias input) in place of the layer's own."""
     from dsatgo_deploy.onnx_metadata import output_name
 
     # u' = wrap24(wrap32(decay(u) + wrap32(a << 6))) with Lava's single +-2**24 correction
@@ -119,9 +121,10 @@ def cuba_onnx_state(b: Any, layer: Any, a: str, state: dict[str, str]) -> tuple[
     u_out = output_name(layer.name, "u_next")
     b.op("Where", [b.op("LessOrEqual", [summed, b.i64(-half)]), b.add(summed, b.i64(2 * half)), u], output=u_out)
     # v' = clip(wrap32(decay(v) + u' + bias), +-(2**23 - 1))
-    bias = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, dtype=torch.int64), layer.bias_exp).numpy()
-    v_sum = b.add(b.add(b.decay(state["v"], loihi.voltage_decay_factor(layer.voltage_decay)), u_out),
-                  b.stored(bias, np.int64, f"{layer.name}.bias", layer.output_shape[:1], (1, layer.num_neurons)))
+    if bias is None:
+        values = loihi.effective_bias(torch.as_tensor(layer.bias_per_neuron, dtype=torch.int64), layer.bias_exp)
+        bias = b.stored(values.numpy(), np.int64, f"{layer.name}.bias", layer.output_shape[:1], (1, layer.num_neurons))
+    v_sum = b.add(b.add(b.decay(state["v"], loihi.voltage_decay_factor(layer.voltage_decay)), u_out), bias)
     v = b.op("Clip", [b.wrap(v_sum, 32), b.i64(-loihi.VOLTAGE_LIMIT), b.i64(loihi.VOLTAGE_LIMIT)])
     return v, {"u_next": u_out, "v_next": output_name(layer.name, "v_next")}
 

@@ -31,9 +31,9 @@ class Readout(CubaLIF):
         # float v does not saturate: only an infinite threshold is never reached
         return lava.LIFReset(vth=float("inf") if floating else loihi.NEVER_FIRES_VTH, reset_interval=steps, **common)
 
-    def onnx_step(self, builder: Any, layer: Any, a: str, state: dict[str, str], timesteps: int
-                  ) -> dict[str, str]:
-        v, outputs = cuba_onnx_state(builder, layer, a, state)
+    def onnx_step(self, builder: Any, layer: Any, a: str, state: dict[str, str], timesteps: int,
+                  bias: str | None = None) -> dict[str, str]:
+        v, outputs = cuba_onnx_state(builder, layer, a, state, bias)
         builder.op("Identity", [v], output=outputs["v_next"])  # v <= 2**23 - 1 < NEVER_FIRES_VTH << 6
         return outputs
 

@@ -90,11 +90,12 @@ class NeuronKind:
         to Lava's float models)."""
         raise self._missing("Lava process")
 
-    def onnx_step(self, builder: Any, layer: Layer, a: str, state: dict[str, str], timesteps: int
-                  ) -> dict[str, str]:
+    def onnx_step(self, builder: Any, layer: Layer, a: str, state: dict[str, str], timesteps: int,
+                  bias: str | None = None) -> dict[str, str]:
         """One timestep in the ONNX integer graph (export/onnx_writer.py's builder): from synaptic input
         ``a`` and the state inputs {"u": ..., "v": ...} add nodes; return the outputs by field name
-        ("u_next", "v_next", and "spikes" for a spiking kind), named with ``output_name``."""
+        ("u_next", "v_next", and "spikes" for a spiking kind), named with ``output_name``. ``bias``: a graph
+        tensor (batch, neurons) of effective biases that replaces the layer's own (bias input), else None."""
         raise self._missing("ONNX step")
 
 

@@ -1,0 +1,102 @@
+"""lava-dl 0.6.0's own netx files through the onnx target: the integer step graph looped by onnxruntime equals the
+reference simulator bit for bit (identity input layers, bias input, the 'average' readout), and what the graph
+cannot hold (delays, recurrent synapses, sigma-delta kinds) is refused in one line naming file, layer and field."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dsatgo_deploy.cli import main
+from dsatgo_deploy.errors import UserError
+from dsatgo_deploy.export.onnx_writer import build_onnx
+from dsatgo_deploy.hardware_sim.onnx_runner import run_onnx
+from dsatgo_deploy.hardware_sim.reference import simulate
+from dsatgo_deploy.importers.netx import read_netx
+
+
+def assert_same_run(net, x, payloads=False):
+    """onnx == reference: every spiking layer's spikes and the readout trace (None when the last layer spikes)."""
+    reference = simulate(net, x, payloads=payloads)
+    onnx = run_onnx(build_onnx(net), x, payloads=payloads)
+    assert onnx.spikes.keys() == reference.spikes.keys() == {layer.name for layer in net.layers if layer.spiking}
+    for name, spikes in reference.spikes.items():
+        np.testing.assert_array_equal(onnx.spikes[name], spikes, err_msg=name)
+    assert (onnx.readout_trace is None) == (reference.readout_trace is None)
+    if reference.readout_trace is not None:
+        np.testing.assert_array_equal(onnx.readout_trace, reference.readout_trace)
+    return onnx, reference
+
+
+def test_mnist_net_bias_input_and_readout(lava_dl_files):
+    net = read_netx(lava_dl_files / "mnist.net", timesteps=8)
+    assert net.input_encoding.kind == "bias" and net.layers[0].kind == "identity" and net.has_readout
+    x = (np.random.default_rng(0).random((3, 784)) * 100).astype(np.float32)
+    onnx, _ = assert_same_run(net, x)
+    assert all(onnx.spikes[name].sum() > 100 for name in ("input0", "dense1", "dense2"))
+    assert np.unique(onnx.readout_trace[:, -1]).size > 10  # a readout that moved
+
+
+def test_tiny_net_equals_lava_dls_recorded_output(lava_dl_files):
+    """tiny.net's image as its input neurons' bias: conv2's spikes in sample time are lava-dl's recorded window
+    (tests/core/test_lava_dl_files.py relates the two times)."""
+    net = read_netx(lava_dl_files / "tiny.net", timesteps=17)
+    image = np.load(lava_dl_files / "gts/tinynet/input_bias.npy").transpose(2, 1, 0)  # (X, Y, C) -> (C, H, W)
+    x = np.stack([image, image[:, ::-1], 3 * image])
+    onnx, _ = assert_same_run(net, x, payloads=True)
+    truth = np.load(lava_dl_files / "gts/tinynet/output.npy")[0].transpose(2, 1, 0, 3)[..., 1:]  # (X, Y, C, T)
+    conv2 = onnx.spikes["conv2"][0, :15].reshape(15, *net.layer("conv2").output_shape).transpose(3, 2, 1, 0)
+    assert truth.sum() == 92 and np.array_equal(conv2, truth)
+
+
+def test_pilotnet_lif_on_its_own_image(lava_dl_files):
+    net = read_netx(lava_dl_files / "gts/pilotnet_lif/network.net", timesteps=4)
+    image = np.load(lava_dl_files / "gts/pilotnet_lif/image.npy").transpose(2, 1, 0)
+    onnx, _ = assert_same_run(net, np.stack([image, image[:, :, ::-1]]), payloads=True)
+    assert all(onnx.spikes[name].any() for name in ("input0", "conv1", "conv2", "conv3", "conv4", "conv5"))
+
+
+def test_the_average_readout_of_ntidigits_without_its_delays(lava_dl_files):
+    """ntidigits.net's delays are refused (below); with them dropped, its 'average' readout runs bit-exactly."""
+    net = read_netx(lava_dl_files / "gts/ntidigits/ntidigits.net", timesteps=60)
+    net.layers = [dataclasses.replace(layer, delay=None) for layer in net.layers]
+    spikes = np.load(lava_dl_files / "gts/ntidigits/input.npy")[:, :60].T  # (T, 64) lava-dl's own input
+    x = np.stack([spikes, spikes[::-1]]).reshape(2, 60, 64).astype(np.int64)
+    onnx, _ = assert_same_run(net, x, payloads=True)
+    assert net.layers[-1].name == "average5" and onnx.readout_trace[:, -1].any()
+
+
+def test_time_varying_bias_input_is_refused_as_the_reference_refuses_it(lava_dl_files):
+    net = read_netx(lava_dl_files / "mnist.net", timesteps=4)
+    frames = np.ones((1, 4, 784))
+    for run in (lambda: simulate(net, frames), lambda: run_onnx(build_onnx(net), frames)):
+        with pytest.raises(UserError, match="bias input sets the input neurons' bias once per sample"):
+            run()
+
+
+def _recurrent_net(path):
+    from tests.export.test_netx_temporal import _recurrent_file
+
+    _recurrent_file(path, np.random.default_rng(3))
+    return path
+
+
+@pytest.mark.parametrize("where, make, layer, field", [
+    ("gts/ntidigits/ntidigits.net", None, "dense2", "delay"),
+    (None, _recurrent_net, "dense1", "weight_rec"),
+    ("gts/pilotnet_sdnn/network.net", None, "input0", "neuron"),
+], ids=["delay", "recurrent", "sigma-delta"])
+def test_what_the_graph_cannot_hold_is_refused_in_one_line(lava_dl_files, tmp_path, capsys, where, make, layer,
+                                                           field):
+    path = lava_dl_files / where if where else make(tmp_path / "rec.net")
+    net = read_netx(path, timesteps=4)
+    with pytest.raises(UserError, match=f"^{path}: layer '{layer}': field '{field}': "):
+        build_onnx(net)
+    x = np.zeros((1, 4, *net.input_shape)) if net.input_encoding.kind == "spikes" else np.zeros((1, *net.input_shape))
+    np.save(tmp_path / "x.npy", x)
+    code = main(["sim", str(path), "--backend", "onnx", "--timesteps", "4", "--input", str(tmp_path / "x.npy")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert f"{path}: layer '{layer}': field '{field}': " in err and "onnx target" in err
