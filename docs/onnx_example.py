@@ -18,13 +18,13 @@ def run(onnx_path: str, x: np.ndarray) -> np.ndarray:
         x = (x - np.reshape(enc["mean"], shape)) / np.reshape(enc["std"], shape)
     m = (x != 0) if enc["kind"] == "spikes" else np.clip(np.round(x / meta["input_quantum"]), lo, hi)
     state = {i.name: np.zeros((len(x), *i.shape[1:]), np.int64)
-             for i in session.get_inputs() if i.name not in ("x", "t")}  # <layer>.u, <layer>.v: zeros at t = 0
+             for i in session.get_inputs() if i.name not in ("x", "t")}  # <layer>.u, <layer>.v, ...: zeros at t = 0
     names, total = [o.name for o in session.get_outputs()], 0
     for t in range(meta["timesteps"]):  # the same x at every step: direct encoding
         out = dict(zip(names, session.run(None, {"x": m.astype(np.int64), "t": np.array(t, np.int64), **state})))
         state = {name: out[name + "_next"] for name in state}
-        total = total + out[meta["output_name"]].astype(np.int64)  # spike counts when there is no readout
-    return out[meta["output_name"]] if meta["output_name"].endswith(".v_next") else total
+        total = total + (out[meta["output_name"]] != 0)  # spike (message) counts when there is no readout
+    return out[meta["output_name"]] if meta["output_name"].endswith("_next") else total
 
 
 if __name__ == "__main__":

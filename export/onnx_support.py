@@ -10,11 +10,10 @@ Holds (bit-exact to hardware_sim/reference.py, which defines them):
   ``wrap32(x << bias_exp)``, and its synaptic input is 0.
 
 Refuses, one line naming the network's file, the layer and the field (the graph is one timestep, state in,
-state out, with state u and v per layer):
+state out: each layer's neuron state, no messages of earlier steps):
 
 * ``delay`` and ``weight_rec``: synaptic delays and recurrent synapses need messages of earlier steps;
-* a neuron kind without an ONNX step (``neuron``): the sigma-delta kinds (``sigma_delta``, ``delta``,
-  ``sigma``) keep other state than u and v and send graded messages.
+* a neuron kind without an ONNX step (``neuron``; every built-in kind has one).
 """
 
 from __future__ import annotations
@@ -42,10 +41,8 @@ def check_onnx_expressible(net: DeployableNetwork) -> None:
                                 "synaptic delays or recurrent synapses")
         kind = layer.neuron_kind
         if type(kind).onnx_step is NeuronKind.onnx_step:
-            graded = " (a sigma-delta kind: graded messages and state other than u and v)" if kind.graded else ""
             raise UserError(f"{origin}: layer '{layer.name}': field 'neuron': neuron kind {kind.name!r} has no "
-                            f"ONNX step{graded}: the onnx target cannot run its layers; run them with --backend "
-                            "reference or lava")
+                            "ONNX step: the onnx target cannot run its layers")
 
 
 def identity_input(b: Any, net: DeployableNetwork, layer: Layer, produced: dict[str, str], flat_x: str

@@ -72,7 +72,7 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
-from dsatgo_deploy.onnx_metadata import METADATA_KEY, input_name, output_name
+from dsatgo_deploy.onnx_metadata import METADATA_KEY, input_name, interface, output_name
 
 from .onnx_storage import stored_constant
 from .onnx_support import check_onnx_expressible, identity_input
@@ -264,8 +264,10 @@ def _synaptic_input(b: _Builder, net: DeployableNetwork, layer: Layer, produced:
         binary[INPUT] = b.op("Not", [b.op("Equal", [flat_x, b.i64(0)])], hint="input_spikes")
     synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
     source_shape = tuple(net.input_shape) if layer.sources[0] == INPUT else shapes[layer.sources[0]]
+    # the largest |message| of a source, as the reference bounds it (graded layer messages: input_message_bits)
+    bound = 1 << (layer.input_message_bits - 1) if graded else 1
     parts = [synapse(b, layer, binary[INPUT] if source == INPUT and not graded else produced[source], graded,
-                     max_payload if source == INPUT else 1, source_shape) for source in layer.sources]
+                     max_payload if source == INPUT else bound, source_shape) for source in layer.sources]
     a = parts[0]
     for part in parts[1:]:
         a = b.add(a, part)
@@ -293,48 +295,30 @@ def build_onnx(net: DeployableNetwork):
             a, bias = identity_input(b, net, layer, produced, flat_x)
         else:
             a, bias = _synaptic_input(b, net, layer, produced, flat_x, binary, shapes), None
-        u_in, v_in = input_name(layer.name, "u"), input_name(layer.name, "v")
-        inputs += [helper.make_tensor_value_info(u_in, TP.INT64, [BATCH, n]),
-                   helper.make_tensor_value_info(v_in, TP.INT64, [BATCH, n])]
-        # the neuron kind's step (dsatgo_deploy.neurons): u', v' and, for a spiking kind, the spikes
-        step = layer.neuron_kind.onnx_step(b, layer, a, {"u": u_in, "v": v_in}, net.timesteps, bias=bias)
-        if "spikes" in step:
-            outputs.append(helper.make_tensor_value_info(step["spikes"], TP.BOOL, [BATCH, n]))
-            produced[layer.name] = step["spikes"]
-        outputs += [helper.make_tensor_value_info(step["u_next"], TP.INT64, [BATCH, n]),
-                    helper.make_tensor_value_info(step["v_next"], TP.INT64, [BATCH, n])]
-    encoding = net.input_encoding
-    metadata = {"kind": "integer", "format_version": 2, "timesteps": net.timesteps,
+        kind = layer.neuron_kind
+        state = {name: input_name(layer.name, name) for name in kind.onnx_state}
+        inputs += [helper.make_tensor_value_info(name, TP.INT64, [BATCH, n]) for name in state.values()]
+        # the neuron kind's step (dsatgo_deploy.neurons): its next state and, for a spiking kind, its messages
+        step = kind.onnx_step(b, layer, a, state, net.timesteps, bias=bias)
+        for key, dtype in (("spikes", TP.BOOL), ("messages", TP.INT64)):  # binary spikes or graded messages
+            if key in step:
+                outputs.append(helper.make_tensor_value_info(step[key], dtype, [BATCH, n]))
+                produced[layer.name] = step[key]
+        outputs += [helper.make_tensor_value_info(step[f"{name}_next"], TP.INT64, [BATCH, n]) for name in state]
+    encoding, last = net.input_encoding, net.layers[-1]
+    metadata = {"kind": "integer", "format_version": 3, "timesteps": net.timesteps,
                 "input_shape": list(net.input_shape), "input_encoding": asdict(encoding),
                 "input_quantum": None if encoding.kind == "spikes" else float(encoding.step),
                 "input_payload_range": list(encoding.payload_range),
                 "layers": [{"name": layer.name, "neurons": layer.num_neurons, "spiking": layer.spiking,
-                            "shape": list(layer.output_shape)} for layer in net.layers],
-                **_interface(net.layers[-1].name, not net.layers[-1].spiking, integer=True)}
+                            "shape": list(layer.output_shape), "state": list(layer.neuron_kind.onnx_state),
+                            "message_bits": layer.message_bits, "readout_var": layer.neuron_kind.readout_var}
+                           for layer in net.layers],
+                **interface(last.name, not last.spiking, integer=True, readout_var=last.neuron_kind.readout_var,
+                            graded=last.message_bits > 0)}
     return b.model("dsatgo_integer_step", inputs, outputs, metadata,
                    "One timestep of a dsatgo deployable network, integer-exact to the reference simulator "
                    "(state in, state out; see dsatgo_deploy.export.onnx_writer).")
-
-
-def _interface(last: str, has_readout: bool, integer: bool) -> dict[str, Any]:
-    """Names and use of the inputs and outputs, for a reader without this package (docs/interop.md)."""
-    if integer:
-        x = ("x: int64 (batch, *input_shape): the input payloads m = clip(round(x' / input_quantum)) within "
-             "input_payload_range, x' = (x - mean) / std per channel when input_encoding has mean and std; "
-             "binary spikes when its kind is 'spikes'; when it is 'bias', the bias mantissas of the input layer's "
-             "neurons (the same at every step)")
-        state = "<layer>.u, <layer>.v: int64 (batch, neurons), zeros at t = 0, then <layer>.u_next, <layer>.v_next"
-        result = (f"{last}.v_next after step T-1" if has_readout else f"the spike counts of {last}.spikes over T")
-    else:
-        x = "x: float32 (batch, *input_shape): the raw input (the graph normalises when input_normalization is set)"
-        state = "<layer>.u: float32 (batch, neurons) per spiking layer, zeros at t = 0, then <layer>.u_next"
-        result = (f"the mean of {last}.current over the T steps" if has_readout
-                  else f"the spike counts of {last}.spikes over T")
-    return {"input_names": ["x", "t"], "output_name": f"{last}.v_next" if integer and has_readout else
-            (f"{last}.current" if has_readout else f"{last}.spikes"),
-            "usage": {"x": x + "; the same x at every step (direct encoding) for a static sample",
-                      "t": "int64 scalar: the timestep 0..T-1", "state": state,
-                      "output": f"run T = timesteps steps; the network output is {result}; argmax: the class"}}
 
 
 # --------------------------------------------------------------------------- float graph
@@ -406,7 +390,7 @@ def build_float_onnx(frozen):
                 "input_shape": list(input_shape), "layers": layers_meta,
                 "input_normalization": None if frozen.normalize is None else
                 {key: [float(v) for v in frozen.normalize[key]] for key in ("mean", "std")},
-                **_interface(frozen.layers[-1].name, not frozen.layers[-1].spiking, integer=False)}
+                **interface(frozen.layers[-1].name, not frozen.layers[-1].spiking, integer=False)}
     return b.model("dsatgo_float_step", inputs, outputs, metadata,
                    "One timestep of a dsatgo frozen float network (float32; state in, state out; "
                    "see dsatgo_deploy.export.onnx_writer).")

@@ -25,6 +25,10 @@ from dsatgo_deploy.onnx_metadata import input_name, output_name, read_metadata
 from dsatgo_deploy.runs import RunRecord
 
 
+#: the state of every layer in graphs of metadata format_version 1 and 2 (LIF kinds only)
+STATE_BEFORE_V3 = ("u", "v")
+
+
 def _ort():
     try:
         import onnxruntime
@@ -86,15 +90,15 @@ def run_onnx(model_or_path: Any, x: np.ndarray, payloads: bool = False, batch_si
     layers = meta["layers"]
     readout = layers[-1]
     has_readout = not readout["spiking"]
-    spikes: dict[str, list[np.ndarray]] = {layer["name"]: [] for layer in layers if layer["spiking"]}
+    # a layer's messages: bool spikes, or graded values (a sigma-delta kind; format_version 3)
+    sent = {layer["name"]: "messages" if layer.get("message_bits") else "spikes" for layer in layers if layer["spiking"]}
+    spikes: dict[str, list[np.ndarray]] = {name: [] for name in sent}
     traces: list[np.ndarray] = []
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start:start + batch_size]
         batch = len(chunk)
-        state = {}
-        for layer in layers:
-            state[input_name(layer["name"], "u")] = np.zeros((batch, layer["neurons"]), np.int64)
-            state[input_name(layer["name"], "v")] = np.zeros((batch, layer["neurons"]), np.int64)
+        state = {input_name(layer["name"], name): np.zeros((batch, layer["neurons"]), np.int64)
+                 for layer in layers for name in layer.get("state", STATE_BEFORE_V3)}
         per_step: dict[str, list[np.ndarray]] = {name: [] for name in spikes}
         voltages = []
         for t in range(steps):
@@ -103,23 +107,24 @@ def run_onnx(model_or_path: Any, x: np.ndarray, payloads: bool = False, batch_si
                 step_input = step_input.reshape(batch, *meta["input_shape"])
             feeds = {"x": step_input, "t": np.array(t, dtype=np.int64), **state}
             outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, feeds)))
-            for layer in layers:
-                name = layer["name"]
-                state[input_name(name, "u")] = outputs[output_name(name, "u_next")]
-                state[input_name(name, "v")] = outputs[output_name(name, "v_next")]
-                if layer["spiking"]:
-                    per_step[name].append(outputs[output_name(name, "spikes")])
-            voltages.append(outputs[output_name(readout["name"], "v_next")])
+            state = {name: outputs[name + "_next"] for name in state}  # <layer>.<state> -> <layer>.<state>_next
+            for name in spikes:
+                per_step[name].append(outputs[output_name(name, sent[name])])
+            if has_readout:  # the readout's trace: v (LIF), sigma (sigma-delta)
+                voltages.append(outputs[output_name(readout["name"], readout.get("readout_var", "v") + "_next")])
         for name in spikes:
-            spikes[name].append(np.stack(per_step[name], axis=1).astype(bool))
-        traces.append(np.stack(voltages, axis=1).astype(np.int64))
-    empty = {name: np.zeros((0, steps, next(l["neurons"] for l in layers if l["name"] == name)), bool)
-             for name in spikes}
+            spikes[name].append(np.stack(per_step[name], axis=1))
+        if has_readout:
+            traces.append(np.stack(voltages, axis=1).astype(np.int64))
+    neurons = {layer["name"]: layer["neurons"] for layer in layers}
+    messages = {name: np.concatenate(parts) if parts else np.zeros((0, steps, neurons[name]), np.int64)
+                for name, parts in spikes.items()}
     trace = None  # a network whose last layer spikes has no readout (its output: spike counts)
     if has_readout:
         trace = np.concatenate(traces) if traces else np.zeros((0, steps, readout["neurons"]), np.int64)
-    return RunRecord.from_readout(
-        "onnx", {name: np.concatenate(parts) if parts else empty[name] for name, parts in spikes.items()}, trace)
+    run = RunRecord.from_readout("onnx", {name: values != 0 for name, values in messages.items()}, trace)
+    run.messages = {name: values.astype(np.int64) for name, values in messages.items() if sent[name] == "messages"}
+    return run
 
 
 def _encode(array: np.ndarray, meta: dict[str, Any], payloads: bool) -> np.ndarray:

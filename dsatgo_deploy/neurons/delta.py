@@ -14,6 +14,7 @@ from .sigma_delta import SigmaDeltaBase
 
 class Delta(SigmaDeltaBase):
     name = "delta"
+    onnx_state = ("act", "residue")
 
     def validate(self, layer: Any, timesteps: int, check: FieldChecks) -> None:
         if layer.kind != "identity":
@@ -26,6 +27,11 @@ class Delta(SigmaDeltaBase):
     def states(self, layer: Any, a: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
         return {"s": loihi_sdn.delta_input_sequence(a, int(layer.threshold_schedule[0]), spike_exp=layer.bias_exp,
                                                     state_exp=self.state_exp)}
+
+    def onnx_step(self, builder: Any, layer: Any, a: str, state: dict[str, str], timesteps: int,
+                  bias: str | None = None) -> dict[str, str]:
+        act = builder.wrap(builder.shift(a, layer.bias_exp + self.state_exp), 32)  # a << (spike_exp + state_exp)
+        return self.onnx_delta(builder, layer, act, state)
 
     def lava_process(self, lava: Any, layer: Any, steps: int, common: dict, floating: bool) -> Any:
         if floating:

@@ -45,6 +45,8 @@ class NeuronKind:
     readout_var: str = "v"
     #: whether netx's block of this kind honours netx's reset_interval (a LIFReset); netx ignores it for SDNN
     netx_reset: bool = True
+    #: the state its ONNX step takes in and gives out (``<layer>.<name>``, ``<layer>.<name>_next``), zeros at t = 0
+    onnx_state: tuple[str, ...] = ("u", "v")
 
     def __eq__(self, other: object) -> bool:  # one kind per class: a re-imported module registers again
         return type(self) is type(other)
@@ -93,9 +95,10 @@ class NeuronKind:
     def onnx_step(self, builder: Any, layer: Layer, a: str, state: dict[str, str], timesteps: int,
                   bias: str | None = None) -> dict[str, str]:
         """One timestep in the ONNX integer graph (export/onnx_writer.py's builder): from synaptic input
-        ``a`` and the state inputs {"u": ..., "v": ...} add nodes; return the outputs by field name
-        ("u_next", "v_next", and "spikes" for a spiking kind), named with ``output_name``. ``bias``: a graph
-        tensor (batch, neurons) of effective biases that replaces the layer's own (bias input), else None."""
+        ``a`` and the state inputs {name: graph input} of :attr:`onnx_state` add nodes; return the outputs by field
+        name ("<name>_next" for each state, and for a spiking kind "spikes" (bool) or, graded, "messages"
+        (int64)), named with ``output_name``. ``bias``: a graph tensor (batch, neurons) of effective biases that
+        replaces the layer's own (bias input), else None."""
         raise self._missing("ONNX step")
 
 

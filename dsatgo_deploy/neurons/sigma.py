@@ -17,6 +17,7 @@ class Sigma(SigmaDeltaBase):
     spiking = False
     readout_var = "sigma"
     energy_events = ("synops", "neuron_updates")
+    onnx_state = ("sigma",)
 
     def validate(self, layer: Any, timesteps: int, check: FieldChecks) -> None:
         if layer.bias_mant.any():
@@ -30,6 +31,14 @@ class Sigma(SigmaDeltaBase):
     def states(self, layer: Any, a: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
         sigma = loihi_sdn.sigma_sequence(a)
         return {"s": sigma, "sigma": sigma}
+
+    def onnx_step(self, builder: Any, layer: Any, a: str, state: dict[str, str], timesteps: int,
+                  bias: str | None = None) -> dict[str, str]:
+        from dsatgo_deploy.onnx_metadata import output_name
+
+        sigma_next = output_name(layer.name, "sigma_next")
+        builder.op("Identity", [builder.wrap(builder.add(state["sigma"], a), 32)], output=sigma_next)
+        return {"sigma_next": sigma_next}
 
     def lava_process(self, lava: Any, layer: Any, steps: int, common: dict, floating: bool) -> Any:
         if floating:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from dsatgo_deploy import loihi, loihi_sdn
@@ -36,6 +37,7 @@ class SigmaDeltaBase(NeuronKind):
     graded = True
     netx_reset = False
     state_exp = loihi_sdn.NETX_STATE_EXP
+    onnx_state = ("sigma", "act", "residue")
 
     def validate(self, layer: Any, timesteps: int, check: FieldChecks) -> None:
         check.in_range("message_bits", layer.message_bits, *MESSAGE_BITS_RANGE)
@@ -69,6 +71,21 @@ class SigmaDeltaBase(NeuronKind):
     def _bias(self, layer: Any, a: torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(layer.bias_per_neuron, dtype=torch.int64, device=a.device)
 
+    def onnx_delta(self, b: Any, layer: Any, act: str, state: dict[str, str]) -> dict[str, str]:
+        """The delta encoding in the ONNX integer graph (export/onnx_writer.py's builder), as
+        loihi_sdn._delta_encode without cum_error: from the new act and the state inputs act and residue, the
+        outputs "messages" (``s >> state_exp``), "act_next" and "residue_next"."""
+        from dsatgo_deploy.onnx_metadata import output_name
+
+        threshold = int(loihi_sdn.sdnn_scaled(int(layer.threshold_schedule[0]), layer.bias_exp, self.state_exp))
+        delta = b.wrap(b.add(b.op("Sub", [act, state["act"]]), state["residue"]), 32)
+        sent = b.op("Where", [b.op("GreaterOrEqual", [b.op("Abs", [delta]), b.i64(threshold)]), delta, b.i64(0)])
+        names = {key: output_name(layer.name, key) for key in ("messages", "act_next", "residue_next")}
+        b.op("Identity", [b.shift(sent, -self.state_exp)], output=names["messages"])
+        b.op("Identity", [act], output=names["act_next"])
+        b.op("Identity", [b.wrap(b.op("Sub", [delta, sent]), 32)], output=names["residue_next"])
+        return names
+
     def lava_common(self, layer: Any, steps: int, common: dict) -> dict:
         """Lava constructor arguments every reset SDN process takes."""
         return dict(shape=common["shape"], name=common["name"], reset_interval=steps,
@@ -82,6 +99,18 @@ class SigmaDelta(SigmaDeltaBase):
         messages, sigma = loihi_sdn.sigma_delta_reference(int(layer.threshold_schedule[0]), self._bias(layer, a), a,
                                                           steps, spike_exp=layer.bias_exp, state_exp=self.state_exp)
         return {"s": messages, "sigma": sigma}
+
+    def onnx_step(self, builder: Any, layer: Any, a: str, state: dict[str, str], timesteps: int,
+                  bias: str | None = None) -> dict[str, str]:
+        from dsatgo_deploy.onnx_metadata import output_name
+
+        b = builder
+        sigma = b.op("Identity", [b.wrap(b.add(state["sigma"], a), 32)], output=output_name(layer.name, "sigma_next"))
+        scaled = loihi_sdn.sdnn_scaled(torch.as_tensor(layer.bias_per_neuron), layer.bias_exp, self.state_exp)
+        act = b.wrap(b.add(sigma, b.stored(scaled.numpy(), np.int64, f"{layer.name}.bias", layer.output_shape[:1],
+                                           (1, layer.num_neurons))), 32)
+        act = b.op("Where", [b.op("Greater", [act, b.i64(0)]), act, b.i64(0)])  # relu
+        return {"sigma_next": sigma, **self.onnx_delta(b, layer, act, state)}
 
     def lava_process(self, lava: Any, layer: Any, steps: int, common: dict, floating: bool) -> Any:
         if floating:

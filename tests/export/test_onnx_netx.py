@@ -1,6 +1,7 @@
 """lava-dl 0.6.0's own netx files through the onnx target: the integer step graph looped by onnxruntime equals the
-reference simulator bit for bit (identity input layers, bias input, the 'average' readout), and what the graph
-cannot hold (delays, recurrent synapses, sigma-delta kinds) is refused in one line naming file, layer and field."""
+reference simulator bit for bit (identity input layers, bias input, the 'average' readout, the sigma-delta kinds'
+graded messages), and what the graph cannot hold (delays, recurrent synapses) is refused in one line naming
+file, layer and field."""
 
 from __future__ import annotations
 
@@ -68,6 +69,23 @@ def test_the_average_readout_of_ntidigits_without_its_delays(lava_dl_files):
     assert net.layers[-1].name == "average5" and onnx.readout_trace[:, -1].any()
 
 
+@pytest.mark.parametrize("name, steps", [("network.net", 6), ("square_network.net", 4)])
+def test_pilotnet_sdnn_graded_messages_and_sigma_readout(lava_dl_files, name, steps):
+    """The sigma-delta kinds (delta input encoder, sigma_delta, the sigma readout; square_network.net ends in a
+    sigma_delta layer): messages value for value, the sigma trace, on lava-dl's frame scaled step by step."""
+    net = read_netx(lava_dl_files / "gts/pilotnet_sdnn" / name, timesteps=steps)
+    _, height, width = net.input_shape
+    frame = np.load(lava_dl_files / "gts/pilotnet_sdnn/input.npy")[..., 0].transpose(2, 1, 0)[:, :height, :width]
+    x = np.stack([np.stack([frame * (t + 1) // 2 for t in range(steps)]),
+                  np.stack([frame[:, ::-1] * (steps - t) for t in range(steps)])])
+    onnx, reference = assert_same_run(net, x, payloads=True)
+    assert onnx.messages.keys() == reference.messages.keys() == set(onnx.spikes)
+    for layer, values in reference.messages.items():
+        np.testing.assert_array_equal(onnx.messages[layer], values, err_msg=layer)
+        assert np.abs(values).max() > 1, layer  # graded, not 0/1
+    assert (net.has_readout and onnx.readout_trace[1].any()) or onnx.messages["conv4"].any()
+
+
 def test_time_varying_bias_input_is_refused_as_the_reference_refuses_it(lava_dl_files):
     net = read_netx(lava_dl_files / "mnist.net", timesteps=4)
     frames = np.ones((1, 4, 784))
@@ -86,8 +104,7 @@ def _recurrent_net(path):
 @pytest.mark.parametrize("where, make, layer, field", [
     ("gts/ntidigits/ntidigits.net", None, "dense2", "delay"),
     (None, _recurrent_net, "dense1", "weight_rec"),
-    ("gts/pilotnet_sdnn/network.net", None, "input0", "neuron"),
-], ids=["delay", "recurrent", "sigma-delta"])
+], ids=["delay", "recurrent"])
 def test_what_the_graph_cannot_hold_is_refused_in_one_line(lava_dl_files, tmp_path, capsys, where, make, layer,
                                                            field):
     path = lava_dl_files / where if where else make(tmp_path / "rec.net")
@@ -100,3 +117,23 @@ def test_what_the_graph_cannot_hold_is_refused_in_one_line(lava_dl_files, tmp_pa
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert f"{path}: layer '{layer}': field '{field}': " in err and "onnx target" in err
+
+
+def test_a_graph_of_metadata_version_2_still_runs(lava_dl_files):
+    """Graphs written before the per-layer 'state' (u and v for every layer) and 'readout_var' were recorded."""
+    import json
+
+    from dsatgo_deploy.onnx_metadata import METADATA_KEY
+
+    net = read_netx(lava_dl_files / "mnist.net", timesteps=5)
+    model = build_onnx(net)
+    entry = next(prop for prop in model.metadata_props if prop.key == METADATA_KEY)
+    meta = json.loads(entry.value)
+    assert meta["format_version"] == 3 and meta["layers"][0]["state"] == ["u", "v"]
+    meta["format_version"] = 2
+    meta["layers"] = [{key: layer[key] for key in ("name", "neurons", "spiking", "shape")} for layer in meta["layers"]]
+    entry.value = json.dumps(meta)
+    x = (np.random.default_rng(1).random((2, 784)) * 100).astype(np.float32)
+    old, reference = run_onnx(model, x), simulate(net, x)
+    np.testing.assert_array_equal(old.readout_trace, reference.readout_trace)
+    assert all(np.array_equal(old.spikes[name], spikes) for name, spikes in reference.spikes.items())
