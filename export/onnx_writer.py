@@ -61,7 +61,6 @@ words; the integer graph's input_quantum) from which the runner needs nothing el
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
 from typing import Any
@@ -72,113 +71,15 @@ from dsatgo_deploy import loihi
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
-from dsatgo_deploy.onnx_metadata import METADATA_KEY, input_name, interface, output_name
+from dsatgo_deploy.onnx_metadata import input_name, interface, output_name, read_metadata
 
-from .onnx_storage import stored_constant
-from .onnx_support import check_onnx_expressible, identity_input
+from .onnx_builder import OPSET, _Builder  # noqa: F401  (OPSET and _Builder are reached through this module too)
+from .onnx_support import (check_onnx_expressible, delayed_dense_input, identity_input, recurrent_input,
+                           synapse_state)
 
-OPSET = 17
 BATCH = "batch"
 FLOAT32_EXACT = 1 << 24
 FLOAT64_EXACT = 1 << 53
-
-
-def _onnx():
-    try:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise UserError("the onnx target needs the 'onnx' package: pip install 'dsatgo-deploy[onnx]'") from None
-    return onnx, TensorProto, helper, numpy_helper
-
-
-class _Builder:
-    """Collects nodes and initializers; every op returns its (unique) output name."""
-
-    def __init__(self) -> None:
-        self.onnx, self.TP, self.helper, self.numpy_helper = _onnx()
-        self.nodes: list = []
-        self.initializers: list = []
-        self._constants: dict[tuple, str] = {}
-        self._stored: dict[tuple, str] = {}
-        self._count = 0
-
-    def _fresh(self, hint: str) -> str:
-        self._count += 1
-        return f"{hint}_{self._count}"
-
-    def const(self, value: Any, dtype: Any, hint: str = "c") -> str:
-        array = np.asarray(value, dtype=dtype)
-        key = None
-        if array.size <= 8:
-            key = (array.dtype.str, array.shape, array.tobytes())
-            if key in self._constants:
-                return self._constants[key]
-        name = self._fresh(hint)
-        self.initializers.append(self.numpy_helper.from_array(array, name))
-        if key is not None:
-            self._constants[key] = name
-        return name
-
-    def stored(self, values: np.ndarray, dtype: Any, hint: str, groups: tuple[int, ...] = (),
-               shape: tuple[int, ...] | None = None) -> str:
-        """A large constant stored compactly (export/onnx_storage.py), once per ``hint`` (which names one
-        array, e.g. a layer's weights, read by each of the layer's synapses)."""
-        key = (hint, np.dtype(dtype).str, shape)
-        if key not in self._stored:
-            self._stored[key] = stored_constant(self, values, dtype, hint, groups, shape)
-        return self._stored[key]
-
-    def i64(self, value: int) -> str:
-        return self.const(value, np.int64, "k")
-
-    def op(self, op_type: str, inputs: list[str], hint: str | None = None, output: str | None = None,
-           **attrs: Any) -> str:
-        out = output or self._fresh(hint or op_type.lower())
-        self.nodes.append(self.helper.make_node(op_type, inputs, [out], name=self._fresh("n_" + op_type), **attrs))
-        return out
-
-    # integer helpers (int64 tensors)
-    def add(self, a: str, b: str) -> str:
-        return self.op("Add", [a, b])
-
-    def wrap(self, x: str, bits: int) -> str:
-        half = 1 << (bits - 1)
-        shifted = self.op("Mod", [self.add(x, self.i64(half)), self.i64(1 << bits)], fmod=0)
-        return self.op("Sub", [shifted, self.i64(half)], hint=f"wrap{bits}")
-
-    def floor_div(self, x: str, divisor: int) -> str:
-        """floor(x / d) for d > 0, exactly: (x - Mod(x, d)) / d."""
-        rest = self.op("Mod", [x, self.i64(divisor)], fmod=0)
-        return self.op("Div", [self.op("Sub", [x, rest]), self.i64(divisor)])
-
-    def shift(self, x: str, exponent: int) -> str:
-        if exponent == 0:
-            return x
-        if exponent > 0:
-            return self.op("Mul", [x, self.i64(1 << exponent)], hint="shl")
-        return self.floor_div(x, 1 << -exponent)
-
-    def decay(self, x: str, factor: int) -> str:
-        """sign(x f) (|x f| >> 12): Loihi's decay, rounding toward zero."""
-        product = self.op("Mul", [x, self.i64(factor)])
-        magnitude = self.op("Div", [self.op("Abs", [product]), self.i64(loihi.DECAY_UNITY)])
-        return self.op("Mul", [self.op("Sign", [product]), magnitude], hint="decayed")
-
-    def cast(self, x: str, to: int) -> str:
-        return self.op("Cast", [x], to=to)
-
-    def reshape(self, x: str, shape: tuple[int, ...]) -> str:
-        return self.op("Reshape", [x, self.const(list(shape), np.int64, "shape")])
-
-    def model(self, graph_name: str, inputs: list, outputs: list, metadata: dict, doc: str):
-        graph = self.helper.make_graph(self.nodes, graph_name, inputs, outputs, self.initializers)
-        model = self.helper.make_model(graph, opset_imports=[self.helper.make_opsetid("", OPSET)],
-                                       producer_name="dsatgo-deploy", doc_string=doc)
-        model.ir_version = min(model.ir_version, 8)  # opset 17 needs IR 8; older runtimes read it
-        self.helper.set_model_props(model, {METADATA_KEY: json.dumps(metadata)})
-        self.onnx.checker.check_model(model, full_check=True)
-        return model
 
 
 # --------------------------------------------------------------------------- integer graph
@@ -214,19 +115,21 @@ def _conv_chunks(layer: Layer, max_message: int) -> list[tuple[int, int]]:
 
 
 def _dense_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_message: int,
-                   source_shape: tuple[int, ...]) -> str:
+                   source_shape: tuple[int, ...], weight: np.ndarray | None = None, hint: str = "weight_t") -> str:
     """a = wrap32((W @ m) shifted by weight_exp), with a graded sum wrapped to int32 first; a source of
-    shape (C, H, W) lets the weights be stored once per channel where they repeat over H and W."""
+    shape (C, H, W) lets the weights be stored once per channel where they repeat over H and W. ``weight``:
+    another matrix than the layer's (one delay's synapses, the recurrent ones), stored as ``<layer>.<hint>``."""
     import torch
 
-    dtype = loihi.exact_float_dtype(layer.weight, max_message)
+    weight = layer.weight if weight is None else weight
+    dtype = loihi.exact_float_dtype(weight, max_message)
     np_dtype, onnx_type = (np.float32, b.TP.FLOAT) if dtype == torch.float32 else (np.float64, b.TP.DOUBLE)
-    if loihi.synaptic_sum_bound(layer.weight, max_message) >= FLOAT64_EXACT:
+    if loihi.synaptic_sum_bound(weight, max_message) >= FLOAT64_EXACT:
         raise UserError(f"layer '{layer.name}': dense synaptic sums can reach 2**53; the onnx target cannot "
                         "compute this layer exactly")
-    flat = b.reshape(b.cast(messages, onnx_type), (-1, layer.input_size))
+    flat = b.reshape(b.cast(messages, onnx_type), (-1, weight.shape[1]))
     channels = (source_shape[0],) if len(source_shape) == 3 else ()
-    weight_t = b.stored(layer.weight.T, np_dtype, f"{layer.name}.weight_t", channels)
+    weight_t = b.stored(weight.T, np_dtype, f"{layer.name}.{hint}", channels)
     total = b.cast(b.op("MatMul", [flat, weight_t]), b.TP.INT64)
     if graded:
         total = b.wrap(total, 32)
@@ -255,23 +158,28 @@ def _conv_synapse(b: _Builder, layer: Layer, messages: str, graded: bool, max_me
 
 
 def _synaptic_input(b: _Builder, net: DeployableNetwork, layer: Layer, produced: dict[str, str], flat_x: str,
-                    binary: dict[str, str], shapes: dict[str, tuple[int, ...]]) -> str:
-    """a(t) of a Dense or Conv layer: its synapse on each source's messages, summed (wrap32 when several)."""
+                    binary: dict[str, str], shapes: dict[str, tuple[int, ...]], history: str | None
+                    ) -> tuple[str, str | None]:
+    """a(t) of a Dense or Conv layer: its synapse on each source's messages, summed (wrap32 when several); with
+    delays, from its source's ``history`` (onnx_support.py), whose next value is returned too (else None)."""
     graded = layer.input_message_bits > 0
-    max_payload = max(abs(v) for v in net.input_encoding.payload_range)
     if INPUT in layer.sources and not graded and INPUT not in binary:
         # binary input spikes: every non-zero payload is one spike, as in the reference (m = x != 0)
         binary[INPUT] = b.op("Not", [b.op("Equal", [flat_x, b.i64(0)])], hint="input_spikes")
-    synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
     source_shape = tuple(net.input_shape) if layer.sources[0] == INPUT else shapes[layer.sources[0]]
     # the largest |message| of a source, as the reference bounds it (graded layer messages: input_message_bits)
-    bound = 1 << (layer.input_message_bits - 1) if graded else 1
-    parts = [synapse(b, layer, binary[INPUT] if source == INPUT and not graded else produced[source], graded,
-                     max_payload if source == INPUT else bound, source_shape) for source in layer.sources]
+    bounds = [max(abs(v) for v in net.input_encoding.payload_range) if source == INPUT else
+              1 << (layer.input_message_bits - 1) if graded else 1 for source in layer.sources]
+    messages = [binary[INPUT] if source == INPUT and not graded else produced[source] for source in layer.sources]
+    if layer.delay is not None:  # one source (check_onnx_expressible)
+        return delayed_dense_input(b, layer, messages[0], history, lambda m, weight, hint: _dense_synapse(
+            b, layer, m, graded, bounds[0], source_shape, weight, hint))
+    synapse = _conv_synapse if layer.kind == "conv" else _dense_synapse
+    parts = [synapse(b, layer, m, graded, bound, source_shape) for m, bound in zip(messages, bounds)]
     a = parts[0]
     for part in parts[1:]:
         a = b.add(a, part)
-    return b.wrap(a, 32) if len(parts) > 1 else a
+    return (b.wrap(a, 32) if len(parts) > 1 else a), None
 
 
 def build_onnx(net: DeployableNetwork):
@@ -289,31 +197,40 @@ def build_onnx(net: DeployableNetwork):
     produced: dict[str, str] = {INPUT: flat_x}  # layer -> its messages of this step (int64 payloads or bool spikes)
     binary: dict[str, str] = {}
     shapes = {layer.name: tuple(layer.output_shape) for layer in net.layers}
+    layers_meta = []
     for layer in net.layers:
-        n = layer.num_neurons
+        n, kind = layer.num_neurons, layer.neuron_kind
+        sizes = {name: n for name in kind.onnx_state} | synapse_state(layer)  # state per sample: the neuron's, delays'
+        state = {name: input_name(layer.name, name) for name in sizes}
+        inputs += [helper.make_tensor_value_info(state[name], TP.INT64, [BATCH, size]) for name, size in sizes.items()]
+        history_next, bias = None, None
         if layer.kind == "identity":  # no synapse; under bias input the samples set its bias (onnx_support.py)
             a, bias = identity_input(b, net, layer, produced, flat_x)
         else:
-            a, bias = _synaptic_input(b, net, layer, produced, flat_x, binary, shapes), None
-        kind = layer.neuron_kind
-        state = {name: input_name(layer.name, name) for name in kind.onnx_state}
-        inputs += [helper.make_tensor_value_info(name, TP.INT64, [BATCH, n]) for name in state.values()]
+            a, history_next = _synaptic_input(b, net, layer, produced, flat_x, binary, shapes, state.get("history"))
+        if layer.weight_rec is not None:  # its own spikes of the step before, through weight_rec
+            a = recurrent_input(b, layer, a, state["s"], lambda m, weight, hint: _dense_synapse(
+                b, layer, m, False, 1, (n,), weight, hint))
         # the neuron kind's step (dsatgo_deploy.neurons): its next state and, for a spiking kind, its messages
-        step = kind.onnx_step(b, layer, a, state, net.timesteps, bias=bias)
+        step = kind.onnx_step(b, layer, a, {name: state[name] for name in kind.onnx_state}, net.timesteps, bias=bias)
         for key, dtype in (("spikes", TP.BOOL), ("messages", TP.INT64)):  # binary spikes or graded messages
             if key in step:
                 outputs.append(helper.make_tensor_value_info(step[key], dtype, [BATCH, n]))
                 produced[layer.name] = step[key]
-        outputs += [helper.make_tensor_value_info(step[f"{name}_next"], TP.INT64, [BATCH, n]) for name in state]
+        if "s" in sizes:
+            step["s_next"] = b.op("Cast", [step["spikes"]], output=output_name(layer.name, "s_next"), to=TP.INT64)
+        step["history_next"] = history_next
+        outputs += [helper.make_tensor_value_info(step[f"{name}_next"], TP.INT64, [BATCH, size])
+                    for name, size in sizes.items()]
+        layers_meta.append({"name": layer.name, "neurons": n, "spiking": layer.spiking,
+                            "shape": list(layer.output_shape), "state": sizes, "message_bits": layer.message_bits,
+                            "readout_var": kind.readout_var})
     encoding, last = net.input_encoding, net.layers[-1]
     metadata = {"kind": "integer", "format_version": 3, "timesteps": net.timesteps,
                 "input_shape": list(net.input_shape), "input_encoding": asdict(encoding),
                 "input_quantum": None if encoding.kind == "spikes" else float(encoding.step),
                 "input_payload_range": list(encoding.payload_range),
-                "layers": [{"name": layer.name, "neurons": layer.num_neurons, "spiking": layer.spiking,
-                            "shape": list(layer.output_shape), "state": list(layer.neuron_kind.onnx_state),
-                            "message_bits": layer.message_bits, "readout_var": layer.neuron_kind.readout_var}
-                           for layer in net.layers],
+                "layers": layers_meta,
                 **interface(last.name, not last.spiking, integer=True, readout_var=last.neuron_kind.readout_var,
                             graded=last.message_bits > 0)}
     return b.model("dsatgo_integer_step", inputs, outputs, metadata,
@@ -419,11 +336,8 @@ def write_float_onnx(frozen, path: str | os.PathLike) -> dict[str, Any]:
 
 
 def metadata(model) -> dict[str, Any]:
-    """The ``dsatgo`` metadata entry of a model written here."""
-    for prop in model.metadata_props:
-        if prop.key == METADATA_KEY:
-            return json.loads(prop.value)
-    raise UserError(f"this ONNX model has no '{METADATA_KEY}' metadata: it was not written by dsatgo-deploy")
+    """The ``dsatgo`` metadata entry of a model written here (UserError when it has none)."""
+    return read_metadata(model)
 
 
 def describe(model) -> dict[str, Any]:

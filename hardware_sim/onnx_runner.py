@@ -97,8 +97,8 @@ def run_onnx(model_or_path: Any, x: np.ndarray, payloads: bool = False, batch_si
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start:start + batch_size]
         batch = len(chunk)
-        state = {input_name(layer["name"], name): np.zeros((batch, layer["neurons"]), np.int64)
-                 for layer in layers for name in layer.get("state", STATE_BEFORE_V3)}
+        state = {input_name(layer["name"], name): np.zeros((batch, size), np.int64)
+                 for layer in layers for name, size in _state_sizes(layer).items()}
         per_step: dict[str, list[np.ndarray]] = {name: [] for name in spikes}
         voltages = []
         for t in range(steps):
@@ -125,6 +125,11 @@ def run_onnx(model_or_path: Any, x: np.ndarray, payloads: bool = False, batch_si
     run = RunRecord.from_readout("onnx", {name: values != 0 for name, values in messages.items()}, trace)
     run.messages = {name: values.astype(np.int64) for name, values in messages.items() if sent[name] == "messages"}
     return run
+
+
+def _state_sizes(layer: dict[str, Any]) -> dict[str, int]:
+    """A layer's state inputs and their values per sample: metadata 'state' (format_version 3), else u and v."""
+    return layer.get("state") or {name: layer["neurons"] for name in STATE_BEFORE_V3}
 
 
 def _encode(array: np.ndarray, meta: dict[str, Any], payloads: bool) -> np.ndarray:

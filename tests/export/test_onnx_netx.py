@@ -59,14 +59,33 @@ def test_pilotnet_lif_on_its_own_image(lava_dl_files):
     assert all(onnx.spikes[name].any() for name in ("input0", "conv1", "conv2", "conv3", "conv4", "conv5"))
 
 
-def test_the_average_readout_of_ntidigits_without_its_delays(lava_dl_files):
-    """ntidigits.net's delays are refused (below); with them dropped, its 'average' readout runs bit-exactly."""
-    net = read_netx(lava_dl_files / "gts/ntidigits/ntidigits.net", timesteps=60)
-    net.layers = [dataclasses.replace(layer, delay=None) for layer in net.layers]
-    spikes = np.load(lava_dl_files / "gts/ntidigits/input.npy")[:, :60].T  # (T, 64) lava-dl's own input
-    x = np.stack([spikes, spikes[::-1]]).reshape(2, 60, 64).astype(np.int64)
+def test_ntidigits_delays_and_average_readout(lava_dl_files):
+    """ntidigits.net: dense layers with per-input delays up to 62 steps and lava-dl's 'average' readout, on lava-dl's
+    own input spikes."""
+    net = read_netx(lava_dl_files / "gts/ntidigits/ntidigits.net", timesteps=80)
+    assert net.layers[0].max_delay > 40 and net.layers[-1].name == "average5"
+    spikes = np.load(lava_dl_files / "gts/ntidigits/input.npy")[:, :80].T  # (T, 64)
+    x = np.stack([spikes, spikes[::-1]]).astype(np.int64)
     onnx, _ = assert_same_run(net, x, payloads=True)
-    assert net.layers[-1].name == "average5" and onnx.readout_trace[:, -1].any()
+    assert onnx.readout_trace[:, -1].any() and all(s.any() for s in onnx.spikes.values())
+
+
+@pytest.mark.parametrize("make", ["_delay_file", "_recurrent_file"])
+def test_hand_made_delays_and_recurrence(make, tmp_path):
+    """test_netx_temporal's files (runs there equal lava-dl's netx): a delay per input, per synapse, one clipped
+    to 62; a dense_rec block."""
+    import warnings
+
+    from tests.export import test_netx_temporal
+
+    rng = np.random.default_rng(3)
+    getattr(test_netx_temporal, make)(tmp_path / "net.h5", rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the delay clipped to 62
+        net = read_netx(tmp_path / "net.h5", timesteps=70)
+    x = (rng.random((3, 70, net.input_size)) < 0.35).astype(np.int64)
+    onnx, _ = assert_same_run(net, x, payloads=True)
+    assert all(0.02 < s.mean() < 0.9 for s in onnx.spikes.values())
 
 
 @pytest.mark.parametrize("name, steps", [("network.net", 6), ("square_network.net", 4)])
@@ -94,46 +113,27 @@ def test_time_varying_bias_input_is_refused_as_the_reference_refuses_it(lava_dl_
             run()
 
 
-def _recurrent_net(path):
-    from tests.export.test_netx_temporal import _recurrent_file
+def _two_sources_with_delays(path):
+    """A layer summing two sources through delayed synapses: the graph keeps one source's past messages."""
+    from dsatgo_deploy import network as N
 
-    _recurrent_file(path, np.random.default_rng(3))
+    first = N.Layer("first", ["input"], np.array([[2, -4, 6], [8, 2, -2]]), 0, np.zeros(2), 6, [40], 1024, 512)
+    second = N.Layer("second", ["input"], np.array([[4, 2, 6], [2, 8, -2]]), 0, np.zeros(2), 6, [40], 1024, 512)
+    out = N.Layer("out", ["first", "second"], np.array([[4, 6]]), 0, np.zeros(1), 6, [30], 1024, 512,
+                  delay=np.array([[1, 3]]))
+    net = N.DeployableNetwork(5, (3,), N.InputEncoding.spikes(), [first, second, out], provenance={"file": str(path)})
+    N.save(net, path)
     return path
 
 
-@pytest.mark.parametrize("where, make, layer, field", [
-    ("gts/ntidigits/ntidigits.net", None, "dense2", "delay"),
-    (None, _recurrent_net, "dense1", "weight_rec"),
-], ids=["delay", "recurrent"])
-def test_what_the_graph_cannot_hold_is_refused_in_one_line(lava_dl_files, tmp_path, capsys, where, make, layer,
-                                                           field):
-    path = lava_dl_files / where if where else make(tmp_path / "rec.net")
-    net = read_netx(path, timesteps=4)
-    with pytest.raises(UserError, match=f"^{path}: layer '{layer}': field '{field}': "):
-        build_onnx(net)
-    x = np.zeros((1, 4, *net.input_shape)) if net.input_encoding.kind == "spikes" else np.zeros((1, *net.input_shape))
-    np.save(tmp_path / "x.npy", x)
-    code = main(["sim", str(path), "--backend", "onnx", "--timesteps", "4", "--input", str(tmp_path / "x.npy")])
+def test_what_the_graph_cannot_hold_is_refused_in_one_line(tmp_path, capsys):
+    from dsatgo_deploy.network import load
+
+    path = _two_sources_with_delays(tmp_path / "two.npz")
+    message = f"{path}: layer 'out': field 'delay': the onnx target keeps the past messages of one source"
+    with pytest.raises(UserError, match=f"^{message}"):
+        build_onnx(load(path))
+    np.save(tmp_path / "x.npy", np.ones((2, 3)))
+    code = main(["sim", str(path), "--backend", "onnx", "--input", str(tmp_path / "x.npy")])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
-    assert f"{path}: layer '{layer}': field '{field}': " in err and "onnx target" in err
-
-
-def test_a_graph_of_metadata_version_2_still_runs(lava_dl_files):
-    """Graphs written before the per-layer 'state' (u and v for every layer) and 'readout_var' were recorded."""
-    import json
-
-    from dsatgo_deploy.onnx_metadata import METADATA_KEY
-
-    net = read_netx(lava_dl_files / "mnist.net", timesteps=5)
-    model = build_onnx(net)
-    entry = next(prop for prop in model.metadata_props if prop.key == METADATA_KEY)
-    meta = json.loads(entry.value)
-    assert meta["format_version"] == 3 and meta["layers"][0]["state"] == ["u", "v"]
-    meta["format_version"] = 2
-    meta["layers"] = [{key: layer[key] for key in ("name", "neurons", "spiking", "shape")} for layer in meta["layers"]]
-    entry.value = json.dumps(meta)
-    x = (np.random.default_rng(1).random((2, 784)) * 100).astype(np.float32)
-    old, reference = run_onnx(model, x), simulate(net, x)
-    np.testing.assert_array_equal(old.readout_trace, reference.readout_trace)
-    assert all(np.array_equal(old.spikes[name], spikes) for name, spikes in reference.spikes.items())
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1 and message in err
