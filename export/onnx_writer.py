@@ -15,16 +15,21 @@ wraps of the synaptic input (dsatgo_deploy/loihi.py states every rule).
                                         read from its per-timestep table (an initializer)
              <layer>.u      (batch, neurons) int64   state after the previous step,
              <layer>.v      (batch, neurons) int64   zeros at t = 0; every layer, readout too
-    outputs  <layer>.spikes (batch, neurons) bool    every spiking layer
+                                                     (the neuron kind's ``onnx_state``: u, v
+                                                     for LIF kinds; sigma, act, residue for
+                                                     sigma-delta; delays and recurrence add
+                                                     their own, onnx_support.py)
+    outputs  <layer>.spikes (batch, neurons) bool    every spiking layer (<layer>.messages,
+                                                     int64, for graded messages)
              <layer>.u_next, <layer>.v_next          the new state; the readout's v_next
                                                      after step T is the network's output
                                                      (without a readout: the last layer's
                                                      spike counts over T)
 
 Every layer's synapse reads its sources' spikes of the SAME timestep (sample
-time, no synaptic latency), as the reference does; identity layers, bias input and
-what the graph refuses: export/onnx_support.py. How integers stay exact in a graph
-whose MatMul/Conv are float:
+time, no synaptic latency), as the reference does; identity layers, bias input,
+delays, recurrence and what the graph refuses: export/onnx_support.py. How integers
+stay exact in a graph whose MatMul/Conv are float:
 
 * Dense: ``MatMul`` in float32 when every partial sum is an integer below 2**24
   (``loihi.exact_float_dtype``), else float64 (exact below 2**53); Cast to int64.
