@@ -17,7 +17,8 @@ from dsatgo_deploy.export import nir_writer
 from dsatgo_deploy.export.exporter import NIR_FILE, export_checkpoint
 from dsatgo_deploy.export.freeze import freeze
 from dsatgo_deploy.export.thresholds import calibrate_per_layer
-from dsatgo_deploy.hardware_sim.nir_frameworks import FRAMEWORKS, graph_timing, run_framework
+from dsatgo_deploy.hardware_sim.nir_frameworks import FRAMEWORKS, run_framework
+from dsatgo_deploy.importers.nir import graph_timing
 
 SAMPLES = 24
 
