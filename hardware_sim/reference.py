@@ -37,7 +37,7 @@ class _PreparedLayer:
     """A layer's integer parameters as tensors on the simulation device."""
 
     def __init__(self, layer: Layer, max_message: int, device: torch.device) -> None:
-        self.layer = layer
+        self.layer, self.max_message, self.device = layer, max_message, device
         # Each source's synapse is computed on its own, so one source's messages bound the sums.
         self.dtype = loihi.exact_float_dtype(layer.weight, max_message)
         self.weight = torch.as_tensor(layer.weight, dtype=self.dtype, device=device)
@@ -99,9 +99,26 @@ def _delayed_dense_input(prepared: _PreparedLayer, messages: torch.Tensor) -> to
     return loihi.wrap_signed(total, 32)
 
 
+def _for_messages(prepared: _PreparedLayer, sources: list[torch.Tensor]) -> _PreparedLayer:
+    """The layer as prepared for its declared messages, or prepared again for the largest graded message its
+    sources really sent: nothing clips a sigma-delta message to its ``message_bits`` (Lava's are int32; lava-dl's
+    PilotNet SDNN sends 41,772 from a 16-bit layer), and the float sums are exact only below the bound they
+    were chosen for."""
+    if not prepared.graded:
+        return prepared
+    peak = max((int(messages.abs().max()) for messages in sources if messages.numel()), default=0)
+    if peak <= prepared.max_message:
+        return prepared
+    if loihi.synaptic_sum_bound(prepared.layer.weight, peak) >= 1 << 53:
+        raise UserError(f"layer '{prepared.layer.name}': a message of {peak} makes synaptic sums no float "
+                        "computes exactly (2**53 or more)")
+    return _PreparedLayer(prepared.layer, peak, prepared.device)
+
+
 def _layer_input(prepared: _PreparedLayer, outputs: dict[str, torch.Tensor], steps: int,
                  static_input: bool = True) -> torch.Tensor:
     """a(t) of a layer: its synapse applied to each source, summed in the neuron's int32 in-port."""
+    prepared = _for_messages(prepared, [outputs[source] for source in prepared.layer.sources])
     layer = prepared.layer
     if layer.sources == [INPUT] and static_input and prepared.delay is None:
         # Direct encoding: the same payload every step, so the synapse is computed once.
