@@ -45,10 +45,14 @@ class RunSummary:
         return None if labels is None else float((self.predictions == np.asarray(labels).reshape(-1)).mean())
 
 
-def summarize(net: DeployableNetwork, record: RunRecord, x: np.ndarray | None = None) -> RunSummary:
-    """The summary of ``record``, a run of ``net``; with the samples ``x`` of the run, also the operation
-    counts (their input payloads count the input layer's synaptic operations)."""
-    counts = None if x is None else count_operations(net, record.spikes, net.encode_input(np.asarray(x)))
+def summarize(net: DeployableNetwork, record: RunRecord, x: np.ndarray | None = None, *,
+              payloads: np.ndarray | None = None) -> RunSummary:
+    """The summary of ``record``, a run of ``net``; with the samples ``x`` of the run (or their input
+    ``payloads``, DeployableNetwork.encode_input), also the operation counts (the payloads count the input
+    layer's synaptic operations)."""
+    if payloads is None and x is not None:
+        payloads = net.encode_input(np.asarray(x))
+    counts = None if payloads is None else count_operations(net, record.spikes, payloads)
     return RunSummary(record.name, np.asarray(record.predictions, dtype=np.int64), spike_counts(net, record.spikes),
                       counts)
 

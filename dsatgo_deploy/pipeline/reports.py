@@ -33,11 +33,13 @@ def write_network_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | 
                          checkpoint: dict | None = None, calibration_x: np.ndarray | None = None, lava: bool = False,
                          fmt: str = "md", source: str | None = None, device: str = "cpu",
                          json_name: str = REPORT_JSON, system: str | None = None,
-                         chips: int | None = None, summary: RunSummary | None = None) -> tuple[dict[str, Any], list[Path]]:
+                         chips: int | None = None, summary: RunSummary | None = None,
+                         chunk: int | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Report of ``net`` on (x, y) written to ``folder`` (report.json, report.md|html, PNGs).
 
     ``record``: an engine's run on x to count (default: the reference simulator); or ``summary``: that run
-    reduced block by block with its counts (pipeline/streaming.py), which the ladder cannot reuse.
+    reduced chunk by chunk with its counts (pipeline/streaming.py). ``chunk``: run the ladder's rungs that many
+    samples at a time (pipeline/ladder.py; None: whole records).
     ``checkpoint``: the trained model ``net`` was exported from; adds the accuracy
     ladder (needs y), with Lava as its last rung when ``lava`` (or when ``record``
     is a Lava run, which is then reused). ``system`` / ``chips``: the Loihi 2 system of the
@@ -49,8 +51,8 @@ def write_network_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | 
     ladder = None
     if checkpoint is not None and y is not None:
         ladder = compute_ladder(checkpoint, net, x, y, calibration_x=calibration_x, profiles=profiles,
-                                lava=lava, runs=None if record is None else {record.name: record},
-                                device=device)
+                                lava=lava, runs={run.name: run for run in (record, summary) if run is not None},
+                                device=device, chunk=chunk)
     report = build_report(net, x, y, profiles=profiles, record=record, ladder=ladder, source=source,
                           system=system, chips=chips, summary=summary)
     return report, write_report(report, folder, fmt, json_name)

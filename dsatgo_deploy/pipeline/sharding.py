@@ -1,7 +1,7 @@
 """Samples shared across processes under torchrun: each process runs a side on one contiguous block
 of the samples and reduces it chunk by chunk (pipeline/streaming.py: parity tallies, run summaries);
 rank 0 gathers the blocks' small summaries, merges them and alone prints and writes. Only ``dsatgo sim
---save-spikes`` and the report's accuracy ladder gather whole RunRecords, which hold every spike.
+--save-spikes`` gathers whole RunRecords, which hold every spike.
 
 ``torchrun --nproc_per_node=N -m dsatgo_deploy.cli sim|parity|report ...`` sets RANK, WORLD_SIZE and
 LOCAL_RANK; each process then uses the CPU (gloo) or, with ``--device cuda``, the GPU cuda:LOCAL_RANK

@@ -169,3 +169,17 @@ def test_peak_memory_does_not_grow_with_the_samples():
     assert large_spikes > 7 * small_spikes > 7 * 128 * 100  # the same kind of run, with spikes to hold
     assert small > 64 * SPIKE_BYTES  # the measure sees a chunk's spikes (64 samples)...
     assert large - small < (1024 - 128) * SPIKE_BYTES // 16  # ...and 8x the samples add < 1/16 of theirs
+
+
+def test_chunked_ladder_equals_the_whole_ladder(exported, trained_checkpoint, digits):
+    """Every rung chunk by chunk (the adaptive rung's chunk rounded up to whole batches of its thresholds)."""
+    from dsatgo_deploy.pipeline.ladder import compute_ladder
+
+    checkpoint = load_checkpoint(trained_checkpoint)
+    x, y = digits.x_test[:SAMPLES], digits.y_test[:SAMPLES]
+    kwargs = {"calibration_x": digits.x_train[:64], "profiles": ["loihi1"], "batch_size": 10}
+    whole = compute_ladder(checkpoint, exported.network, x, y, **kwargs)
+    chunked = compute_ladder(checkpoint, exported.network, x, y, chunk=7, **kwargs)
+    assert chunked == whole
+    rungs = [rung for rung in whole["rungs"] if rung["available"]]
+    assert len(rungs) == 4 and all(rung["accuracy"] > 0.5 and rung["spikes_per_inference"] > 0 for rung in rungs)
