@@ -91,17 +91,19 @@ def test_sharded_chunked_sim_equals_one_process(exported, tmp_path, capsys):
     assert sharded["accuracy"] > 0.5 and all(v > 0 for v in sharded["spikes_per_inference"].values())
 
 
-def test_sharded_report_equals_one_process(exported, tmp_path, capsys):
+def test_sharded_report_equals_one_process(exported, trained_checkpoint, tmp_path, capsys):
+    """The backend's counts sharded and chunked; the ladder's rungs chunked on rank 0."""
     one, two = tmp_path / "one" / "report.json", tmp_path / "two" / "report.json"
     for path in (one, two):
         path.parent.mkdir()
-    args = ["report", str(exported.out_dir), "--samples", str(SAMPLES), "--json"]
+    args = ["report", str(exported.out_dir), "--samples", str(SAMPLES), "--json", "--model", str(trained_checkpoint),
+            "--calibrate", "64"]
     assert main([*args, "--out", str(one)]) == 0
     capsys.readouterr()
     _torchrun([*args, "--out", str(two), "--chunk", "7"], tmp_path)
     single, sharded = json.loads(one.read_text()), json.loads(two.read_text())
     assert sharded == single  # every count, rate and energy figure
-    assert sharded["samples"] == SAMPLES and sharded["totals"]["synops"] > 0
+    assert sharded["samples"] == SAMPLES and sharded["totals"]["synops"] > 0 and len(sharded["ladder"]["rungs"]) == 5
 
 
 def test_sharded_parity_of_three_sides_in_chunks_equals_one_process(exported, trained_checkpoint, tmp_path, capsys):
