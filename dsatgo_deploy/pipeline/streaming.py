@@ -116,9 +116,10 @@ def summarize_side(side: str, x: np.ndarray, chunk: int = DEFAULT_CHUNK, *, net:
                    counts: bool = False, device: str = "cpu", progress: bool = False) -> RunSummary:
     """``side`` of ``net`` on the samples x reduced chunk by chunk (hardware_sim/run_summary.py), with the
     operation counts when ``counts`` (a report needs them)."""
-    parts = [summarize(net, records[side], x[part] if counts else None)
-             for part, records in stream([side], x, chunk, {}, net=net, checkpoint=None, device=device,
-                                         progress=progress)]
+    parts = []
+    for part, records in stream([side], x, chunk, {}, net=net, checkpoint=None, device=device, progress=progress):
+        parts.append(summarize(net, records[side], x[part] if counts else None))
+        del records  # before the next chunk runs: memory holds one chunk's spikes, not two
     return merge_summaries(parts)
 
 
@@ -138,4 +139,5 @@ def tally_sides(sides: list[str], x: np.ndarray, labels: np.ndarray | None, chun
         for side in ran[1:]:
             parts.setdefault(side, []).append(tally(records[ran[0]], records[side], chunk_labels,
                                                     offset=offset + part.start))
+        del records  # before the next chunk runs: memory holds one chunk's spikes, not two
     return {side: merge_tallies(found) for side, found in parts.items()}, unavailable
