@@ -85,7 +85,6 @@ class Shard:
         dist.gather_object(record, gathered, dst=0)
         return merge_records(gathered) if self.main else None
 
-
     def _gather(self, part: object) -> list | None:
         """Every process's ``part`` in rank order on rank 0 (None elsewhere); small summaries only."""
         gathered: list | None = [None] * self.world if self.main else None
