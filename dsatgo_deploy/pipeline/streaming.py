@@ -1,16 +1,18 @@
 """A whole test set in bounded memory: sides run chunk by chunk of samples, each chunk reduced at once.
 
-A run's spikes grow with the samples: the paper's full-width ResNet-19 (4 M neurons, T = 2) makes about
-6 MB of spikes per sample and side, 60 GB for the 10,000 CIFAR-10 test images. ``dsatgo sim``, ``parity``
+A run's spikes grow with the samples: the paper's full-width ResNet-19 (1.5 million spiking neurons, T = 2)
+makes about 3 MB of spikes per sample and side, 60 GB for two sides over the 10,000 CIFAR-10 test images. ``dsatgo sim``, ``parity``
 and ``report`` need only integers from them: each chunk's records are reduced (parity:
 hardware_sim/parity.py :class:`ParityTally`; sim and report: hardware_sim/run_summary.py
 :class:`RunSummary`) and dropped before the next chunk runs, so memory holds one chunk of spikes per side,
 whatever the number of samples. The sides of a parity run in lockstep, chunk after chunk, on the same samples.
 
-:data:`DEFAULT_CHUNK` = 256 samples: the full-width ResNet-19's spikes of one chunk are about 2 GB per side
-(a few GB with the simulator's working tensors), which fits a 23 GB machine with two sides, while a chunk
-is large enough that what a side does once per chunk (a layer's connection counts, a batch's launch)
-costs little next to simulating it; a smaller network's chunk is far smaller still.
+:data:`DEFAULT_CHUNK` = 256 samples. A chunk costs the engines' working memory for it more than the spikes
+kept: at full width about 23 MiB per sample of the chunk (the torch model's float32 spike traces, the
+simulator's int64 tensors), measured with bench/stream_memory.py as a peak RSS of 6.8 GiB for a parity
+reference vs torch in chunks of 256 (0.9 GiB before the run) and 1.2 GiB in chunks of 16. 256 fits a 23 GB
+machine with two processes under torchrun and gives an engine (a GPU above all) batches large enough to
+keep it busy; ``--chunk 64`` (about 2.4 GiB) fits more processes; a smaller network's chunk is far smaller.
 
 Lava compiles and starts one graph per run, seconds each: a Lava side runs its whole block at once, as
 before (hardware_sim/lava_backend.py already streams the samples through one graph); its record is then
