@@ -7,12 +7,14 @@ hardware_sim/parity.py :class:`ParityTally`; sim and report: hardware_sim/run_su
 :class:`RunSummary`) and dropped before the next chunk runs, so memory holds one chunk of spikes per side,
 whatever the number of samples. The sides of a parity run in lockstep, chunk after chunk, on the same samples.
 
-:data:`DEFAULT_CHUNK` = 256 samples. A chunk costs the engines' working memory for it more than the spikes
+:data:`DEFAULT_CHUNK` = 64 samples. A chunk costs the engines' working memory for it more than the spikes
 kept: at full width about 23 MiB per sample of the chunk (the torch model's float32 spike traces, the
-simulator's int64 tensors), measured with bench/stream_memory.py as a peak RSS of 6.8 GiB for a parity
-reference vs torch in chunks of 256 (0.9 GiB before the run) and 1.2 GiB in chunks of 16. 256 fits a 23 GB
-machine with two processes under torchrun and gives an engine (a GPU above all) batches large enough to
-keep it busy; ``--chunk 64`` (about 2.4 GiB) fits more processes; a smaller network's chunk is far smaller.
+simulator's int64 tensors). Measured with bench/stream_memory.py (parity reference vs torch, noise images;
+0.9 GiB before the run), the peak RSS is 1.2 GiB in chunks of 16, 2.5 GiB in chunks of 64 and 6.8 GiB in
+chunks of 256, the same for 256 and 1,024 images; CPU time per image 0.39 s, 0.44 s and 0.61 s (larger
+chunks run slower on the CPU: their tensors leave the caches). 64 keeps several processes within a 23 GB
+machine under torchrun at nearly the speed of the smallest chunks; on a GPU a larger ``--chunk`` gives
+larger batches; a smaller network's chunk is far smaller.
 
 Lava compiles and starts one graph per run, seconds each: a Lava side runs its whole block at once, as
 before (hardware_sim/lava_backend.py already streams the samples through one graph); its record is then
@@ -34,7 +36,7 @@ from dsatgo_deploy.runs import RunRecord
 from .nir_sides import NirSource
 from .sides import load_model, record_model, run_side
 
-DEFAULT_CHUNK = 256  # samples per chunk (module doc)
+DEFAULT_CHUNK = 64  # samples per chunk (module doc)
 WHOLE_SIDES = ("lava", "lava-float", "recorded")  # run (or read) once per block, then reduced chunk by chunk
 
 __all__ = ["DEFAULT_CHUNK", "WHOLE_SIDES", "slice_record", "stream", "summarize_side", "tally_sides"]
