@@ -41,7 +41,8 @@ Time-varying input (B, T, *input_shape) is counted step by step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -167,7 +168,24 @@ def spike_counts(net: DeployableNetwork, spikes: dict[str, np.ndarray]) -> dict[
 def spikes_per_inference(net: DeployableNetwork, spikes: dict[str, np.ndarray]) -> dict[str, float]:
     """Per counted layer, its spikes summed over timesteps and neurons, averaged over samples."""
     samples = max((len(s) for s in spikes.values()), default=0)
-    return {name: float(counts.sum()) / max(samples, 1) for name, counts in spike_counts(net, spikes).items()}
+    return mean_spikes(spike_counts(net, spikes), samples)
+
+
+def mean_spikes(counted: dict[str, np.ndarray], samples: int) -> dict[str, float]:
+    """Per layer, its spikes per timestep (T,) summed over ``samples`` samples -> spikes per inference."""
+    return {name: float(counts.sum()) / max(samples, 1) for name, counts in counted.items()}
+
+
+def merge_counts(parts: Sequence[OperationCounts]) -> OperationCounts:
+    """The counts of the union of disjoint blocks of samples of one network (at least one part): the
+    per-timestep sums add; everything else is the network's and the same in every part."""
+    first = parts[0]
+    layers = [replace(layer, samples=sum(p.layers[i].samples for p in parts),
+                      spikes=sum(p.layers[i].spikes for p in parts), synops=sum(p.layers[i].synops for p in parts),
+                      active_updates=sum(p.layers[i].active_updates for p in parts))
+              for i, layer in enumerate(first.layers)]
+    return OperationCounts(layers, sum(p.samples for p in parts), first.timesteps,
+                           all(p.input_payloads_known for p in parts))
 
 
 def count_operations(net: DeployableNetwork, spikes: dict[str, np.ndarray],

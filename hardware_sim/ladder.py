@@ -39,7 +39,7 @@ from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.profiles import BUILTIN_PROFILES, Profile, load_profiles
 from dsatgo_deploy.runs import RunRecord
 
-from .counts import count_operations
+from .run_summary import RunSummary, summarize
 from .energy import estimate_energy
 
 LADDER_FORMAT = "dsatgo-accuracy-ladder"
@@ -55,11 +55,12 @@ TITLES = {
 
 @dataclass
 class Rung:
-    """One rung: what ran, and its record (None when skipped, with the reason)."""
+    """One rung: what ran, and its record, or that record reduced chunk by chunk with its operation counts
+    (run_summary.py; None when skipped, with the reason)."""
 
     name: str
     description: str
-    record: RunRecord | None = None
+    record: RunRecord | RunSummary | None = None
     skipped: str | None = None
 
 
@@ -68,17 +69,19 @@ def summarize_ladder(rungs: Sequence[Rung], net: DeployableNetwork, x: np.ndarra
                      **context: Any) -> dict[str, Any]:
     """JSON-able ladder: per rung accuracy, agreement with the previous rung, spikes, synops, energy."""
     loaded = load_profiles(profiles)
-    payloads = net.encode_input(np.asarray(x))
+    records = [rung.record for rung in rungs if isinstance(rung.record, RunRecord)]
+    payloads = net.encode_input(np.asarray(x)) if records else None  # summaries carry their counts
     y = np.asarray(y)
     items = []
-    previous: RunRecord | None = None
+    previous: RunSummary | None = None
     for rung in rungs:
         item: dict[str, Any] = {"name": rung.name, "title": TITLES.get(rung.name, rung.name),
                                 "description": rung.description, "available": rung.record is not None,
                                 "skipped": rung.skipped}
         if rung.record is not None:
-            record = rung.record
-            counts = count_operations(net, record.spikes, payloads)
+            record = (rung.record if isinstance(rung.record, RunSummary) else
+                      summarize(net, rung.record, payloads=payloads))
+            counts = record.counts
             estimates = [estimate_energy(counts, p) for p in loaded]
             spiking = [lc for lc in counts.layers if lc.spiking]
             neurons_steps = sum(lc.neurons for lc in spiking) * counts.timesteps

@@ -34,7 +34,7 @@ that could not run (a framework not installed) is listed with its reason and fai
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -107,17 +107,62 @@ class ParityReport:
         return asdict(self)
 
 
-def compare(a: RunRecord, b: RunRecord, labels: np.ndarray | None = None) -> ParityReport:
-    """Compare two runs layer by layer (layers in a's order; both must have the same layers)."""
+@dataclass
+class LayerTally:
+    """One layer's integers behind its :class:`LayerParity`: non-zero entries of each side, mismatched and
+    all (sample, timestep, neuron) entries, equal-count and all (sample, neuron) pairs."""
+
+    layer: str
+    spikes: tuple[int, int]
+    mismatched: int
+    entries: int
+    equal_counts: int
+    count_pairs: int
+
+
+@dataclass
+class ParityTally:
+    """The integers behind a :class:`ParityReport`, for a block of samples; tallies of disjoint blocks merge
+    (:func:`merge_tallies`) into the tally of their union, whose :meth:`report` equals :func:`compare` on the
+    whole runs field for field (the fractions are computed once, from the merged integers).
+    ``first_key``: (global sample, layer position, timestep, neuron) of ``first``; ``correct``: each side's
+    correct predictions, None without labels."""
+
+    sides: tuple[str, str]
+    samples: int
+    layers: list[LayerTally]
+    class_agreements: int
+    correct: tuple[int, int] | None
+    first: Divergence | None = None
+    first_key: tuple[int, int, int, int] | None = None
+
+    def report(self) -> ParityReport:
+        """The parity report of these integers (tolerances not applied)."""
+        layers = [LayerParity(
+            layer=t.layer, spikes=t.spikes,
+            spike_train_agreement=1.0 - t.mismatched / t.entries if t.entries else 1.0,
+            spike_count_agreement=t.equal_counts / t.count_pairs if t.count_pairs else 1.0,
+            mismatched_entries=t.mismatched) for t in self.layers]
+        n = self.samples
+        accuracy: tuple[float | None, float | None] = (None, None)
+        if self.correct is not None:  # no samples: NaN, as the mean of nothing
+            accuracy = (self.correct[0] / n, self.correct[1] / n) if n else (float("nan"), float("nan"))
+        bit_exact = self.first is None and self.class_agreements == n
+        return ParityReport(self.sides, n, layers, self.class_agreements / n if n else 1.0, accuracy, self.first,
+                            bit_exact)
+
+
+def tally(a: RunRecord, b: RunRecord, labels: np.ndarray | None = None, offset: int = 0) -> ParityTally:
+    """The parity integers of two runs of the same samples (layers in a's order; both must have the same
+    layers); ``offset``: the global index of their first sample (for the first divergence)."""
     if set(a.spikes) != set(b.spikes):
         raise ValueError(f"runs '{a.name}' and '{b.name}' record different layers: {sorted(a.spikes)} vs {sorted(b.spikes)}")
     if len(a.predictions) != len(b.predictions):
         raise ValueError(f"runs '{a.name}' and '{b.name}' cover {len(a.predictions)} and {len(b.predictions)} samples")
-    layers: list[LayerParity] = []
+    layers: list[LayerTally] = []
     first: Divergence | None = None
     first_key: tuple[int, int, int, int] | None = None
-    order = list(a.spikes)
-    for rank, layer in enumerate(order):
+    for rank, layer in enumerate(a.spikes):
         # graded layers compare their message values where both runs kept them (RunRecord.messages)
         both_graded = layer in a.messages and layer in b.messages
         sa, sb = (a.messages[layer], b.messages[layer]) if both_graded else (a.spikes[layer], b.spikes[layer])
@@ -125,26 +170,48 @@ def compare(a: RunRecord, b: RunRecord, labels: np.ndarray | None = None) -> Par
             raise ValueError(f"layer '{layer}': spike shapes differ: {sa.shape} ({a.name}) vs {sb.shape} ({b.name})")
         mismatch = sa != sb
         counts_a, counts_b = sa.sum(axis=1), sb.sum(axis=1)
-        layers.append(LayerParity(
-            layer=layer, spikes=(int(np.count_nonzero(sa)), int(np.count_nonzero(sb))),
-            spike_train_agreement=float(1.0 - mismatch.mean()) if mismatch.size else 1.0,
-            spike_count_agreement=float((counts_a == counts_b).mean()) if counts_a.size else 1.0,
-            mismatched_entries=int(mismatch.sum())))
-        if mismatch.any():
-            sample, t, neuron = np.argwhere(mismatch)[0]
-            # argwhere is (sample, t, neuron)-ordered within a layer; across layers the earliest sample wins,
-            # then the earlier layer.
-            key = (int(sample), rank, int(t), int(neuron))
+        mismatched = int(np.count_nonzero(mismatch))
+        layers.append(LayerTally(layer, (int(np.count_nonzero(sa)), int(np.count_nonzero(sb))), mismatched,
+                                 int(mismatch.size), int(np.count_nonzero(counts_a == counts_b)), int(counts_a.size)))
+        if mismatched:
+            # the first in (sample, t, neuron) order within a layer; across layers the earliest sample wins,
+            # then the earlier layer
+            sample, t, neuron = np.unravel_index(int(np.argmax(mismatch.reshape(-1))), mismatch.shape)
+            key = (offset + int(sample), rank, int(t), int(neuron))
             if first_key is None or key < first_key:
                 first_key = key
-                first = Divergence(int(sample), layer, int(t), int(neuron), (int(sa[sample, t, neuron]), int(sb[sample, t, neuron])))
-    class_agreement = float((a.predictions == b.predictions).mean()) if len(a.predictions) else 1.0
-    accuracy: tuple[float | None, float | None] = (None, None)
+                first = Divergence(key[0], layer, int(t), int(neuron),
+                                   (int(sa[sample, t, neuron]), int(sb[sample, t, neuron])))
+    correct = None
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
-        accuracy = (float((a.predictions == labels).mean()), float((b.predictions == labels).mean()))
-    bit_exact = first is None and bool(np.array_equal(a.predictions, b.predictions))
-    return ParityReport((a.name, b.name), len(a.predictions), layers, class_agreement, accuracy, first, bit_exact)
+        correct = (int(np.count_nonzero(a.predictions == labels)), int(np.count_nonzero(b.predictions == labels)))
+    return ParityTally((a.name, b.name), len(a.predictions), layers,
+                       int(np.count_nonzero(a.predictions == b.predictions)), correct, first, first_key)
+
+
+def merge_tallies(parts: Sequence[ParityTally]) -> ParityTally:
+    """The tally of the union of disjoint blocks of samples (at least one part; the same sides and layers)."""
+    merged = parts[0]
+    for part in parts[1:]:
+        if part.sides != merged.sides or [t.layer for t in part.layers] != [t.layer for t in merged.layers]:
+            raise ValueError(f"cannot merge the tallies of {part.sides} and {merged.sides}: different sides or layers")
+        layers = [LayerTally(m.layer, (m.spikes[0] + p.spikes[0], m.spikes[1] + p.spikes[1]),
+                             m.mismatched + p.mismatched, m.entries + p.entries, m.equal_counts + p.equal_counts,
+                             m.count_pairs + p.count_pairs) for m, p in zip(merged.layers, part.layers)]
+        correct = (None if merged.correct is None or part.correct is None else
+                   (merged.correct[0] + part.correct[0], merged.correct[1] + part.correct[1]))
+        earliest = min((m for m in (merged, part) if m.first_key is not None), key=lambda m: m.first_key,
+                       default=merged)
+        merged = ParityTally(merged.sides, merged.samples + part.samples, layers,
+                             merged.class_agreements + part.class_agreements, correct, earliest.first,
+                             earliest.first_key)
+    return merged
+
+
+def compare(a: RunRecord, b: RunRecord, labels: np.ndarray | None = None) -> ParityReport:
+    """Compare two runs layer by layer (layers in a's order; both must have the same layers)."""
+    return tally(a, b, labels).report()
 
 
 def apply_tolerance(report: ParityReport, min_class_agreement: float | None = None,
@@ -221,9 +288,18 @@ def compare_many(sides: list[str], records: dict[str, RunRecord], unavailable: d
     """Compare each run of ``records`` with the first run in ``sides`` order; tolerances as
     :func:`apply_tolerance` (None: the pair's default)."""
     ran = [side for side in sides if side in records]
-    pairs = [apply_tolerance(compare(records[ran[0]], records[side], labels), min_class_agreement,
-                             min_spike_agreement) for side in ran[1:]]
+    tallies = {side: tally(records[ran[0]], records[side], labels) for side in ran[1:]}
     samples = len(records[ran[0]].predictions) if ran else 0
+    return many_from_tallies(sides, tallies, unavailable, samples, min_class_agreement, min_spike_agreement)
+
+
+def many_from_tallies(sides: list[str], tallies: dict[str, ParityTally], unavailable: dict[str, str], samples: int,
+                      min_class_agreement: float | None = None,
+                      min_spike_agreement: float | None = None) -> MultiParityReport:
+    """:func:`compare_many`'s report from ``tallies``: each side that ran after the first that ran, its
+    tally against that first side (merged over every block of the samples)."""
+    pairs = [apply_tolerance(tallies[side].report(), min_class_agreement, min_spike_agreement)
+             for side in sides if side in tallies]
     return MultiParityReport(list(sides), samples, pairs, dict(unavailable), all(p.passed for p in pairs))
 
 

@@ -166,6 +166,14 @@ def _add_memory_budget(parser: argparse.ArgumentParser) -> None:
                              f"available memory, or ${ENV_VAR})")
 
 
+def _add_chunk_argument(parser: argparse.ArgumentParser) -> None:
+    from ..pipeline.streaming import DEFAULT_CHUNK
+
+    parser.add_argument("--chunk", type=types_.POSITIVE, default=DEFAULT_CHUNK, metavar="N",
+                        help="samples run and reduced at a time: memory holds one chunk's spikes per side, "
+                             "whatever --samples (a Lava side runs its samples at once)")
+
+
 def _lava_timeout(seconds: float | None):
     """--timeout: the limit of every Lava run of the command (a no-op without one)."""
     import contextlib

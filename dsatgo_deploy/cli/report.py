@@ -37,12 +37,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         from ..pipeline.sharding import join
 
         shard = join(args.device)  # the backend's run is sharded under torchrun; rank 0 writes the report
-        record = shard.run(args.backend, net=net, checkpoint=None, x=x, progress=not args.json)
+        # counted chunk by chunk, in bounded memory; the ladder's rungs (--model) too, on rank 0
+        summary = shard.summarize(args.backend, net=net, x=x, chunk=args.chunk, counts=True, progress=not args.json)
         if not shard.main:
             return EXIT_OK
         calibration = data.x_train[: args.calibrate] if checkpoint is not None and args.calibrate > 0 else None
         report, files = reports.write_network_report(
-            net, x, y, out.parent, profiles=args.profile, record=record, checkpoint=checkpoint,
+            net, x, y, out.parent, profiles=args.profile, summary=summary, chunk=args.chunk, checkpoint=checkpoint,
             calibration_x=calibration, lava=args.lava, fmt=args.format, source=args.network, device=shard.device,
             json_name=out.name, system=args.system, chips=args.chips)
     if args.json:
@@ -105,6 +106,9 @@ def add_report_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="Loihi 2 system of the report's system model (default: the smallest that holds the network)")
     report.add_argument("--chips", type=types_.POSITIVE, metavar="N", help="Loihi 2 system of N chips (instead of --system)")
     _add_timeout_argument(report)
+    from .common import _add_chunk_argument
+
+    _add_chunk_argument(report)
     report.add_argument("--json", action="store_true", help="print the report as JSON")
     report.set_defaults(func=cmd_report)
     return report

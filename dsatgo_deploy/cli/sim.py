@@ -13,7 +13,6 @@ from .common import (EXIT_OK, EXIT_PARITY_FAILED, _add_input_argument, _add_netx
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
-    from ..hardware_sim.counts import spikes_per_inference
     from ..pipeline.sharding import join
 
     shard = join(args.device)  # under torchrun: this process's block of the samples
@@ -29,7 +28,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
     data = _load_data(net.provenance.get("training", {}), args, net.input_shape)
     x, y = _test_samples(data, args.samples)
     started = time.time()
-    record = shard.run(args.backend, net=net, checkpoint=None, x=x, progress=not args.json)
+    if args.save_spikes:  # the one mode that holds every spike: the recording is one file of whole arrays
+        from ..hardware_sim.run_summary import summarize
+
+        record = shard.run(args.backend, net=net, checkpoint=None, x=x, progress=not args.json)
+        summary = None if record is None else summarize(net, record, x if args.report else None)
+    else:  # chunk by chunk, in bounded memory; under torchrun only the summaries travel
+        summary = shard.summarize(args.backend, net=net, x=x, chunk=args.chunk, counts=bool(args.report),
+                                  progress=not args.json)
     if not shard.main:
         return EXIT_OK
     seconds = time.time() - started
@@ -37,14 +43,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
         from ..hardware_sim.recording import save_recording
 
         save_recording(args.save_spikes, record)
-    accuracy = None if y is None else float((record.predictions == y).mean())
-    spikes = spikes_per_inference(net, record.spikes)  # hardware_sim/counts.py counts them for every report
+    accuracy = summary.accuracy(y)
+    spikes = summary.spikes_per_inference()  # hardware_sim/counts.py counts them for every report
     result = {"backend": args.backend, "samples": len(x), "accuracy": accuracy, "seconds": round(seconds, 3),
               "spikes_per_inference": spikes}
     if args.report:
         from ..pipeline.reports import write_network_report
 
-        write_network_report(net, x, y, args.report, record=record, source=args.network, device=args.device)
+        write_network_report(net, x, y, args.report, summary=summary, source=args.network, device=args.device)
         result["report"] = str(args.report)
     if args.json:
         _print_json(result)
@@ -104,8 +110,7 @@ def _input_shape(net, checkpoint: dict | None, nir) -> tuple[int, ...]:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from ..checkpoint import load_checkpoint
-    from ..hardware_sim.nir_frameworks import FrameworkUnavailable
-    from ..hardware_sim.parity import apply_tolerance, compare, compare_many, format_many, format_note, format_report
+    from ..hardware_sim.parity import apply_tolerance, format_many, format_note, format_report, many_from_tallies
     from ..pipeline.nir_sides import describe, is_nir_side
     from ..pipeline.sharding import join
 
@@ -128,26 +133,24 @@ def cmd_parity(args: argparse.Namespace) -> int:
     training = net.provenance.get("training", {}) if net else checkpoint["meta"] if checkpoint else {}
     data = _load_data(training, args, _input_shape(net, checkpoint, nir))
     x, y = _test_samples(data, args.samples)
-    records, unavailable = {}, {}
-    for side in sides:
-        try:
-            records[side] = shard.run(side, net=net, checkpoint=checkpoint, x=x, progress=not args.json,
-                                      recording=args.recorded, nir=nir)
-        except FrameworkUnavailable as reason:  # a framework missing here is reported, not a failure
-            unavailable[side] = str(reason)
+    # chunk by chunk, the sides in lockstep; under torchrun each process its block, rank 0 merges the tallies
+    merged = shard.tally(sides, net=net, checkpoint=checkpoint, x=x, y=y, chunk=args.chunk, progress=not args.json,
+                         recording=args.recorded, nir=nir)
     if not shard.main:
         return EXIT_OK
-    notes = {side: describe(side, nir) for side in records if is_nir_side(side)}
+    tallies, unavailable = merged
+    notes = {side: describe(side, nir) for side in sides if is_nir_side(side) and side not in unavailable}
     if len(sides) == 2 and not unavailable:  # two sides: one pair, reported as it always was
         # Tolerances the user left out take the pair's defaults (hardware_sim/parity.py default_tolerance).
-        report = apply_tolerance(compare(records[sides[0]], records[sides[1]], y), args.min_class_agreement,
-                                 args.min_spike_agreement)
+        report = apply_tolerance(tallies[sides[1]].report(), args.min_class_agreement, args.min_spike_agreement)
         if args.json:
             _print_json(report.to_dict() | ({"notes": notes} if notes else {}))
         else:
             print("\n".join([*(format_note(side, note) for side, note in notes.items()), format_report(report)]))
         return EXIT_OK if report.passed else EXIT_PARITY_FAILED
-    many = compare_many(sides, records, unavailable, y, args.min_class_agreement, args.min_spike_agreement)
+    ran = len(unavailable) < len(sides)
+    many = many_from_tallies(sides, tallies, unavailable, len(x) if ran else 0, args.min_class_agreement,
+                             args.min_spike_agreement)
     many.notes = notes
     if args.json:
         _print_json(many.to_dict())
@@ -177,10 +180,13 @@ def add_sim_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     sim.add_argument("--samples", type=types_.POSITIVE, default=None, help="test samples (default: all)")
     sim.add_argument("--device", type=types_.device, default="cpu", help="torch device of the reference simulator")
     _add_timeout_argument(sim)
+    from .common import _add_chunk_argument
+
+    _add_chunk_argument(sim)
     sim.add_argument("--report", metavar="DIR", help="also write report.json, report.md and plots into DIR")
     sim.add_argument("--save-spikes", metavar="FILE",
                      help="write every spiking layer's spikes and the predictions to FILE (.npz), the format "
-                          "`dsatgo parity --recorded` reads")
+                          "`dsatgo parity --recorded` reads; this mode holds every spike in memory (no --chunk)")
     sim.add_argument("--json", action="store_true", help="print the figures as JSON")
     sim.set_defaults(func=cmd_sim)
     return sim
@@ -233,6 +239,9 @@ def add_parity_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     parity.add_argument("--device", type=types_.device, default="cpu",
                         help="torch device for the torch and reference sides")
     _add_timeout_argument(parity)
+    from .common import _add_chunk_argument
+
+    _add_chunk_argument(parity)
     parity.add_argument("--json", action="store_true", help="print the report as JSON")
     parity.set_defaults(func=cmd_parity)
     return parity

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dsatgo_deploy.hardware_sim.loihi2_report import choose_system
+from dsatgo_deploy.hardware_sim.run_summary import RunSummary
 from dsatgo_deploy.hardware_sim.report import (DEFAULT_PROFILES, REPORT_JSON, build_report, check_report_output,
                                                format_terminal,
                                                load_report, render, write_report)
@@ -32,24 +33,28 @@ def write_network_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | 
                          checkpoint: dict | None = None, calibration_x: np.ndarray | None = None, lava: bool = False,
                          fmt: str = "md", source: str | None = None, device: str = "cpu",
                          json_name: str = REPORT_JSON, system: str | None = None,
-                         chips: int | None = None) -> tuple[dict[str, Any], list[Path]]:
+                         chips: int | None = None, summary: RunSummary | None = None,
+                         chunk: int | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Report of ``net`` on (x, y) written to ``folder`` (report.json, report.md|html, PNGs).
 
-    ``record``: an engine's run on x to count (default: the reference simulator).
+    ``record``: an engine's run on x to count (default: the reference simulator); or ``summary``: that run
+    reduced chunk by chunk with its counts (pipeline/streaming.py). ``chunk``: run the ladder's rungs that many
+    samples at a time (pipeline/ladder.py; None: whole records).
     ``checkpoint``: the trained model ``net`` was exported from; adds the accuracy
     ladder (needs y), with Lava as its last rung when ``lava`` (or when ``record``
     is a Lava run, which is then reused). ``system`` / ``chips``: the Loihi 2 system of the
     report's system model (default: the smallest that holds ``net``), checked before any run.
     Returns (report, paths written)."""
     choose_system(net, system, chips)  # UserError now, not after the run, when the system is too small
-    if record is None:
+    if record is None and summary is None:
         record = run_reference(net, x, device)
     ladder = None
     if checkpoint is not None and y is not None:
         ladder = compute_ladder(checkpoint, net, x, y, calibration_x=calibration_x, profiles=profiles,
-                                lava=lava, runs={record.name: record}, device=device)
+                                lava=lava, runs={run.name: run for run in (record, summary) if run is not None},
+                                device=device, chunk=chunk)
     report = build_report(net, x, y, profiles=profiles, record=record, ladder=ladder, source=source,
-                          system=system, chips=chips)
+                          system=system, chips=chips, summary=summary)
     return report, write_report(report, folder, fmt, json_name)
 
 

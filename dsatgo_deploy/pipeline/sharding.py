@@ -1,5 +1,7 @@
 """Samples shared across processes under torchrun: each process runs a side on one contiguous block
-of the samples, rank 0 gathers the blocks' RunRecords in sample order and alone prints and writes.
+of the samples and reduces it chunk by chunk (pipeline/streaming.py: parity tallies, run summaries);
+rank 0 gathers the blocks' small summaries, merges them and alone prints and writes. Only ``dsatgo sim
+--save-spikes`` gathers whole RunRecords, which hold every spike.
 
 ``torchrun --nproc_per_node=N -m dsatgo_deploy.cli sim|parity|report ...`` sets RANK, WORLD_SIZE and
 LOCAL_RANK; each process then uses the CPU (gloo) or, with ``--device cuda``, the GPU cuda:LOCAL_RANK
@@ -18,11 +20,14 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from dsatgo_deploy.hardware_sim.parity import ParityTally, merge_tallies
+from dsatgo_deploy.hardware_sim.run_summary import RunSummary, merge_summaries
 from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.runs import RunRecord
 
 from .nir_sides import NirSource
 from .sides import run_side
+from .streaming import DEFAULT_CHUNK, summarize_side, tally_sides
 
 __all__ = ["Shard", "block", "join", "merge_records"]
 
@@ -79,6 +84,46 @@ class Shard:
         # Records travel between the processes of this one run only (never from a file).
         dist.gather_object(record, gathered, dst=0)
         return merge_records(gathered) if self.main else None
+
+    def _gather(self, part: object) -> list | None:
+        """Every process's ``part`` in rank order on rank 0 (None elsewhere); small summaries only."""
+        gathered: list | None = [None] * self.world if self.main else None
+        # Summaries travel between the processes of this one run only (never from a file).
+        dist.gather_object(part, gathered, dst=0)
+        return gathered
+
+    def summarize(self, side: str, *, net: DeployableNetwork, x: np.ndarray, chunk: int = DEFAULT_CHUNK,
+                  counts: bool = False, progress: bool = False) -> RunSummary | None:
+        """``side`` on this process's block of x, reduced chunk by chunk (pipeline/streaming.py); on rank 0
+        the merged summary of all of x, on the other ranks None."""
+        if self.world == 1:
+            return summarize_side(side, x, chunk, net=net, counts=counts, device=self.device, progress=progress)
+        mine = x[block(len(x), self.rank, self.world)]
+        part = None if not len(mine) else summarize_side(side, mine, chunk, net=net, counts=counts,
+                                                         device=self.device, progress=progress and self.main)
+        gathered = self._gather(part)
+        return merge_summaries([p for p in gathered if p is not None]) if self.main else None
+
+    def tally(self, sides: list[str], *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
+              y: np.ndarray | None, chunk: int = DEFAULT_CHUNK, progress: bool = False, recording: str | None = None,
+              nir: NirSource | None = None) -> tuple[dict[str, ParityTally], dict[str, str]] | None:
+        """Parity of ``sides`` on this process's block of x (streaming.tally_sides); on rank 0 the tallies
+        merged over all of x and the sides that could not run (on any process), on the other ranks None."""
+        where = block(len(x), self.rank, self.world)
+        local: tuple[dict[str, ParityTally], dict[str, str]] = ({}, {})
+        if where.stop > where.start:
+            local = tally_sides(sides, x[where], None if y is None else y[where], chunk, net=net,
+                                checkpoint=checkpoint, device=self.device, progress=progress and self.main,
+                                recording=recording, nir=nir, offset=where.start, total=len(x))
+        if self.world == 1:
+            return local
+        gathered = self._gather(local)
+        if not self.main:
+            return None
+        unavailable = {side: why for _, missing in gathered for side, why in missing.items()}
+        tallies = {side: merge_tallies(found) for side in sides
+                   if (found := [t[side] for t, _ in gathered if side in t]) and side not in unavailable}
+        return tallies, unavailable
 
 
 def join(device: str = "cpu") -> Shard:

@@ -23,9 +23,10 @@ from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.profiles import BUILTIN_PROFILES, Profile, load_profiles
 from dsatgo_deploy.runs import RunRecord
 
-from ..counts import LayerCounts, OperationCounts, count_operations
+from ..counts import LayerCounts, OperationCounts
 from ..energy import EnergyEstimate, estimate_energy
 from ..loihi2_report import choose_system, system_figures
+from ..run_summary import RunSummary, summarize
 
 REPORT_FORMAT = "dsatgo-report"
 SCHEMA_VERSION = 1
@@ -131,22 +132,25 @@ def system_section(net: DeployableNetwork, counts: OperationCounts, system: str 
     return system_figures(net, counts, "loihi2", name, count) | {"selection": how}
 
 
-def build_report(net: DeployableNetwork, x: np.ndarray, y: np.ndarray | None = None, *,
+def build_report(net: DeployableNetwork, x: np.ndarray | None, y: np.ndarray | None = None, *,
                  profiles: Sequence[str | Profile] = DEFAULT_PROFILES, record: RunRecord | None = None,
                  ladder: dict[str, Any] | None = None, source: str | None = None,
                  dataset: str | None = None, device: str = "cpu", system: str | None = None,
-                 chips: int | None = None) -> dict[str, Any]:
-    """report.json of ``net`` on samples x: counts from ``record`` (any engine's run on x)
-    or, when None, from the reference simulator; energy per profile; the Loihi 2 system model on
-    ``system`` / ``chips`` chips (default: the smallest that holds ``net``); accuracy when y is given."""
-    if record is None:
-        from ..reference import simulate
+                 chips: int | None = None, summary: RunSummary | None = None) -> dict[str, Any]:
+    """report.json of ``net`` on samples x: counts from ``summary`` (run_summary.py: any engine's run
+    reduced block by block, with its counts), else from ``record`` (any engine's run on x) or, when both are
+    None, from the reference simulator; energy per profile; the Loihi 2 system model on ``system`` /
+    ``chips`` chips (default: the smallest that holds ``net``); accuracy when y is given."""
+    if summary is None or summary.counts is None:
+        if record is None:
+            from ..reference import simulate
 
-        record = simulate(net, x, device=device)
-    counts = count_operations(net, record.spikes, net.encode_input(np.asarray(x)))
+            record = simulate(net, x, device=device)
+        summary = summarize(net, record, x)
+    counts = summary.counts
     report: dict[str, Any] = {
-        "format": REPORT_FORMAT, "schema_version": SCHEMA_VERSION, "engine": record.name,
-        "accuracy": None if y is None else float((record.predictions == np.asarray(y)).mean()),
+        "format": REPORT_FORMAT, "schema_version": SCHEMA_VERSION, "engine": summary.name,
+        "accuracy": summary.accuracy(y),
         "network": network_section(net, source, dataset),
         **counts_report(counts, [estimate_energy(counts, p) for p in load_profiles(profiles)]),
         "loihi2_system": system_section(net, counts, system, chips),

@@ -78,3 +78,44 @@ def test_sharded_parity_equals_one_process(exported, trained_checkpoint, tmp_pat
     sharded = json.loads(_torchrun(args, tmp_path).stdout)
     assert sharded == single
     assert sharded["layers"] and 0.0 < sharded["class_agreement"] <= 1.0
+
+
+def test_sharded_chunked_sim_equals_one_process(exported, tmp_path, capsys):
+    """Without --save-spikes each process reduces its block chunk by chunk; only the summaries travel."""
+    assert main(["sim", str(exported.out_dir), "--samples", str(SAMPLES), "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    done = _torchrun(["sim", str(exported.out_dir), "--samples", str(SAMPLES), "--json", "--chunk", "7"], tmp_path)
+    sharded = json.loads(done.stdout)
+    for key in ("samples", "accuracy", "spikes_per_inference"):
+        assert sharded[key] == single[key], key
+    assert sharded["accuracy"] > 0.5 and all(v > 0 for v in sharded["spikes_per_inference"].values())
+
+
+def test_sharded_report_equals_one_process(exported, trained_checkpoint, tmp_path, capsys):
+    """The backend's counts sharded and chunked; the ladder's rungs chunked on rank 0."""
+    one, two = tmp_path / "one" / "report.json", tmp_path / "two" / "report.json"
+    for path in (one, two):
+        path.parent.mkdir()
+    args = ["report", str(exported.out_dir), "--samples", str(SAMPLES), "--json", "--model", str(trained_checkpoint),
+            "--calibrate", "64"]
+    assert main([*args, "--out", str(one)]) == 0
+    capsys.readouterr()
+    _torchrun([*args, "--out", str(two), "--chunk", "7"], tmp_path)
+    single, sharded = json.loads(one.read_text()), json.loads(two.read_text())
+    assert sharded == single  # every count, rate and energy figure
+    assert sharded["samples"] == SAMPLES and sharded["totals"]["synops"] > 0 and len(sharded["ladder"]["rungs"]) == 5
+
+
+def test_sharded_parity_of_three_sides_in_chunks_equals_one_process(exported, trained_checkpoint, tmp_path, capsys):
+    args = ["parity", "--model", str(trained_checkpoint), "--network", str(exported.out_dir),
+            "--sides", "torch,reference,onnx", "--samples", str(SAMPLES), "--json"]
+    assert main(args) in (0, 1)
+    single = json.loads(capsys.readouterr().out)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "dsatgo_deploy.cli", *args, "--chunk", "7"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == (0 if single["passed"] else 1), done.stderr[-3000:]
+    sharded = json.loads(done.stdout)
+    assert sharded == single
+    assert [pair["sides"] for pair in sharded["pairs"]] == [["torch", "reference"], ["torch", "onnx"]]
