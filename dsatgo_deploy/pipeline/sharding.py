@@ -41,15 +41,22 @@ def block(num_samples: int, rank: int, world: int) -> slice:
 
 
 def merge_records(records: list[RunRecord | None]) -> RunRecord:
-    """The blocks' records (None for an empty block), in rank order, as one record."""
+    """The blocks' records (None for an empty block), in rank order, as one record: spikes, predictions,
+    readout trace, graded layers' message values and recorded states where every block has them."""
     present = [r for r in records if r is not None]
     first = present[0]
     readouts = [r.readout_trace for r in present]
-    return RunRecord(
+    merged = RunRecord(
         first.name,
         {layer: np.concatenate([r.spikes[layer] for r in present]) for layer in first.spikes},
         np.concatenate([r.predictions for r in present]),
         None if any(t is None for t in readouts) else np.concatenate(readouts))
+    merged.messages = {layer: np.concatenate([r.messages[layer] for r in present]) for layer in first.messages
+                       if all(layer in r.messages for r in present)}
+    merged.states = {layer: {key: np.concatenate([r.states[layer][key] for r in present]) for key in states}
+                     for layer, states in first.states.items()
+                     if all(key in r.states.get(layer, {}) for r in present for key in states)}
+    return merged
 
 
 @dataclass(frozen=True)

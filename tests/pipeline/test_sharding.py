@@ -48,8 +48,13 @@ def test_merge_keeps_sample_order_and_skips_empty_blocks():
     trace = rng.integers(-50, 50, (5, 3, 2))
     whole = RunRecord.from_readout("reference", {"fc1": spikes}, trace)
     parts = [RunRecord.from_readout("reference", {"fc1": spikes[s]}, trace[s]) for s in (slice(0, 2), slice(2, 5))]
+    messages = rng.integers(-9, 10, (5, 3, 4)) * spikes  # a graded layer's values where it sent
+    voltages = rng.integers(-99, 99, (5, 3, 4))
+    for part, s in zip(parts, (slice(0, 2), slice(2, 5))):
+        part.messages, part.states = {"fc1": messages[s]}, {"fc1": {"v": voltages[s]}}
     merged = merge_records([parts[0], None, parts[1]])
     assert np.array_equal(merged.spikes["fc1"], whole.spikes["fc1"])
+    assert np.array_equal(merged.messages["fc1"], messages) and np.array_equal(merged.states["fc1"]["v"], voltages)
     assert np.array_equal(merged.predictions, whole.predictions)
     assert np.array_equal(merged.readout_trace, whole.readout_trace)
 
