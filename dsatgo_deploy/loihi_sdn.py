@@ -35,6 +35,9 @@ from dsatgo_deploy import loihi
 #: netx's scaling exponents of SDNN neurons (hdf5.py get_neuron_params; spike_exp is Network's default).
 NETX_STATE_EXP = 6
 NETX_SPIKE_EXP = 6
+#: The largest |graded message| a sigma-delta neuron can send: its messages are int32 and nothing clips them to
+#: the layer's ``message_bits`` (lava-dl's PilotNet SDNN declares 16 bits and sends 41,772).
+MAX_GRADED_MESSAGE = 1 << 31
 #: netx's delays are clipped to this and DelayDense's buffer holds max_delay + 1 steps (hdf5.py create_dense).
 NETX_MAX_DELAY = 62
 #: DelayDense raises on larger delays (Loihi 2 has 6 delay bits).

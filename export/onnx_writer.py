@@ -72,7 +72,7 @@ from typing import Any
 
 import numpy as np
 
-from dsatgo_deploy import loihi
+from dsatgo_deploy import loihi, loihi_sdn
 from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.fileio import atomic_file
 from dsatgo_deploy.network import INPUT, DeployableNetwork, Layer
@@ -172,9 +172,10 @@ def _synaptic_input(b: _Builder, net: DeployableNetwork, layer: Layer, produced:
         # binary input spikes: every non-zero payload is one spike, as in the reference (m = x != 0)
         binary[INPUT] = b.op("Not", [b.op("Equal", [flat_x, b.i64(0)])], hint="input_spikes")
     source_shape = tuple(net.input_shape) if layer.sources[0] == INPUT else shapes[layer.sources[0]]
-    # the largest |message| of a source, as the reference bounds it (graded layer messages: input_message_bits)
+    # the largest |message| of a source: the input's payload range; a graded layer's messages are int32, whatever
+    # its message_bits declare (a static graph cannot widen its sums for the messages sent, as the reference does)
     bounds = [max(abs(v) for v in net.input_encoding.payload_range) if source == INPUT else
-              1 << (layer.input_message_bits - 1) if graded else 1 for source in layer.sources]
+              loihi_sdn.MAX_GRADED_MESSAGE if graded else 1 for source in layer.sources]
     messages = [binary[INPUT] if source == INPUT and not graded else produced[source] for source in layer.sources]
     if layer.delay is not None:  # one source (check_onnx_expressible)
         return delayed_dense_input(b, layer, messages[0], history, lambda m, weight, hint: _dense_synapse(

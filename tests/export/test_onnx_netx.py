@@ -105,6 +105,17 @@ def test_pilotnet_sdnn_graded_messages_and_sigma_readout(lava_dl_files, name, st
     assert (net.has_readout and onnx.readout_trace[1].any()) or onnx.messages["conv4"].any()
 
 
+def test_graded_messages_beyond_their_declared_bits_stay_exact(lava_dl_files):
+    """Nothing clips a sigma-delta message to its 16 declared bits: PilotNet SDNN's frame scaled by 30,001
+    sends messages near 2**25, whose conv sums float32 cannot hold in one piece; the graph splits them."""
+    net = read_netx(lava_dl_files / "gts/pilotnet_sdnn/network.net", timesteps=4)
+    frame = np.load(lava_dl_files / "gts/pilotnet_sdnn/input.npy")[..., 0].transpose(2, 1, 0)
+    onnx, reference = assert_same_run(net, frame[None].astype(np.int64) * 30001, payloads=True)
+    assert max(int(np.abs(values).max()) for values in reference.messages.values()) > 1 << 24
+    for layer, values in reference.messages.items():
+        np.testing.assert_array_equal(onnx.messages[layer], values, err_msg=layer)
+
+
 def test_time_varying_bias_input_is_refused_as_the_reference_refuses_it(lava_dl_files):
     net = read_netx(lava_dl_files / "mnist.net", timesteps=4)
     frames = np.ones((1, 4, 784))
