@@ -188,6 +188,7 @@ def simulate(
     record: tuple[str, ...] = (),
     latency: bool = False,
     reset_interval: int | None = None,
+    forced: dict[str, np.ndarray] | None = None,
 ) -> RunRecord:
     """Run the network on samples x: static (B, *input_shape), the same input every timestep, or
     time-varying (B, T, *input_shape); analog (encoded with the network's input encoding), or the integer
@@ -200,13 +201,17 @@ def simulate(
     reset_interval: with latency, netx's reset_interval R (reset_offset 0): the layer at position k restarts
         from rest at wall steps k + n R, if netx resets its kind (LIF: LIFReset); T is then the wall steps run.
     Bias input (InputEncoding kind "bias"): each static sample's payloads are the bias mantissa of the identity
-    layer reading the input, whose a(t) is 0."""
+    layer reading the input, whose a(t) is 0.
+    forced: teacher forcing, {layer: (B, T, n) messages} of another run of the same samples (spikes, or a
+        graded layer's values): a layer named there sends those to the layers it feeds instead of its own, so
+        each layer's result measures its own error given the other run's inputs, not every error before it."""
     device = torch.device(device)
     encoded = encode_input(net, x, payloads=payloads)
     if net.input_encoding.kind == "bias" and encoded.ndim != 2:
         raise UserError("bias input sets the input neurons' bias once per sample: samples must be static "
                         f"(B, {', '.join(map(str, net.input_shape))}), not time-varying")
     static_input = encoded.ndim == 2 and not latency
+    _check_forced(net, forced, len(encoded))
     prepared = [_PreparedLayer(layer, _max_message(net, layer), device) for layer in net.layers]
     chunks: dict[str, list[dict[str, np.ndarray]]] = {layer.name: [] for layer in net.layers}
     steps = net.timesteps
@@ -230,8 +235,22 @@ def simulate(
             else:
                 states = _neuron_sequence(layer, bias, a, steps, record)
             outputs[layer.name] = states["s"]  # bool spikes (a binary synapse only asks which are non-zero) or graded
+            if forced is not None and layer.name in forced:
+                outputs[layer.name] = torch.as_tensor(np.asarray(forced[layer.name][start:start + batch_size]),
+                                                      device=device)
             chunks[layer.name].append({name: value.cpu().numpy() for name, value in states.items()})
     return _record(net, chunks, record)
+
+
+def _check_forced(net: DeployableNetwork, forced: dict[str, np.ndarray] | None, samples: int) -> None:
+    """Forced messages name spiking layers of ``net`` and have their (B, T, n) shape."""
+    for name, messages in (forced or {}).items():
+        layer = next((item for item in net.layers if item.name == name and item.spiking), None)
+        if layer is None:
+            raise ValueError(f"forced messages for '{name}', which is no spiking layer of the network")
+        expected = (samples, net.timesteps, layer.num_neurons)
+        if tuple(np.shape(messages)) != expected:
+            raise ValueError(f"layer '{name}': forced messages of shape {tuple(np.shape(messages))}, expected {expected}")
 
 
 def _restarted_sequence(layer: Layer, bias: torch.Tensor, a: torch.Tensor, steps: int, record: tuple[str, ...],

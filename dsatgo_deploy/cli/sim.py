@@ -130,32 +130,38 @@ def cmd_parity(args: argparse.Namespace) -> int:
                         "network.npz or a netx file)")
     if ("recorded" in sides) != (args.recorded is not None):
         raise UserError("--recorded FILE goes with the recorded side: --sides reference,recorded --recorded FILE")
+    if args.teacher_forced and "reference" not in sides[1:]:
+        raise UserError("--teacher-forced feeds the reference side the first side's spikes: list that side first, "
+                        "then reference (e.g. --sides torch,reference)")
     training = net.provenance.get("training", {}) if net else checkpoint["meta"] if checkpoint else {}
     data = _load_data(training, args, _input_shape(net, checkpoint, nir))
     x, y = _test_samples(data, args.samples)
     # chunk by chunk, the sides in lockstep; under torchrun each process its block, rank 0 merges the tallies
     merged = shard.tally(sides, net=net, checkpoint=checkpoint, x=x, y=y, chunk=args.chunk, progress=not args.json,
-                         recording=args.recorded, nir=nir)
+                         recording=args.recorded, nir=nir, teacher_forced=args.teacher_forced)
     if not shard.main:
         return EXIT_OK
     tallies, unavailable = merged
     notes = {side: describe(side, nir) for side in sides if is_nir_side(side) and side not in unavailable}
+    forced = ({"teacher_forced": f"each layer of reference fed {sides[0]}'s spikes of its sources: its own error, "
+                                 "not the compounding of every error before it"} if args.teacher_forced else {})
     if len(sides) == 2 and not unavailable:  # two sides: one pair, reported as it always was
         # Tolerances the user left out take the pair's defaults (hardware_sim/parity.py default_tolerance).
         report = apply_tolerance(tallies[sides[1]].report(), args.min_class_agreement, args.min_spike_agreement)
         if args.json:
-            _print_json(report.to_dict() | ({"notes": notes} if notes else {}))
+            _print_json(report.to_dict() | ({"notes": notes} if notes else {}) | forced)
         else:
-            print("\n".join([*(format_note(side, note) for side, note in notes.items()), format_report(report)]))
+            print("\n".join([*(f"teacher forced: {text}" for text in forced.values()),
+                             *(format_note(side, note) for side, note in notes.items()), format_report(report)]))
         return EXIT_OK if report.passed else EXIT_PARITY_FAILED
     ran = len(unavailable) < len(sides)
     many = many_from_tallies(sides, tallies, unavailable, len(x) if ran else 0, args.min_class_agreement,
                              args.min_spike_agreement)
     many.notes = notes
     if args.json:
-        _print_json(many.to_dict())
+        _print_json(many.to_dict() | forced)
     else:
-        print(format_many(many))
+        print("\n".join([*(f"teacher forced: {text}" for text in forced.values()), format_many(many)]))
     return EXIT_OK if many.passed else EXIT_PARITY_FAILED
 
 
@@ -242,6 +248,10 @@ def add_parity_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     from .common import _add_chunk_argument
 
     _add_chunk_argument(parity)
+    parity.add_argument("--teacher-forced", action="store_true",
+                        help="feed each layer of the reference side the first side's spikes of its sources, so each "
+                             "layer's agreement measures its own quantization error: in a deep network a float and "
+                             "an integer run drift apart with depth even when every layer is right (README: Safety)")
     parity.add_argument("--json", action="store_true", help="print the report as JSON")
     parity.set_defaults(func=cmd_parity)
     return parity

@@ -113,7 +113,8 @@ class Shard:
 
     def tally(self, sides: list[str], *, net: DeployableNetwork | None, checkpoint: dict | None, x: np.ndarray,
               y: np.ndarray | None, chunk: int = DEFAULT_CHUNK, progress: bool = False, recording: str | None = None,
-              nir: NirSource | None = None) -> tuple[dict[str, ParityTally], dict[str, str]] | None:
+              nir: NirSource | None = None, teacher_forced: bool = False
+              ) -> tuple[dict[str, ParityTally], dict[str, str]] | None:
         """Parity of ``sides`` on this process's block of x (streaming.tally_sides); on rank 0 the tallies
         merged over all of x and the sides that could not run (on any process), on the other ranks None."""
         where = block(len(x), self.rank, self.world)
@@ -121,7 +122,8 @@ class Shard:
         if where.stop > where.start:
             local = tally_sides(sides, x[where], None if y is None else y[where], chunk, net=net,
                                 checkpoint=checkpoint, device=self.device, progress=progress and self.main,
-                                recording=recording, nir=nir, offset=where.start, total=len(x))
+                                recording=recording, nir=nir, offset=where.start, total=len(x),
+                                teacher_forced=teacher_forced)
         if self.world == 1:
             return local
         gathered = self._gather(local)

@@ -71,8 +71,12 @@ def run_torch(checkpoint: dict, x: np.ndarray, device: str = "cpu", batch_size: 
     return record_model(load_model(checkpoint, device), x, "torch", batch_size, device)
 
 
-def run_reference(net: DeployableNetwork, x: np.ndarray, device: str = "cpu") -> RunRecord:
-    return simulate(net, x, device=device)
+def run_reference(net: DeployableNetwork, x: np.ndarray, device: str = "cpu", teacher: RunRecord | None = None
+                  ) -> RunRecord:
+    """The reference simulator on x; with ``teacher`` (another side's record of x, same layers), teacher forced:
+    each layer fed the teacher's messages of its sources (hardware_sim/reference.py ``forced``)."""
+    forced = None if teacher is None else teacher.spikes | teacher.messages
+    return simulate(net, x, device=device, forced=forced)
 
 
 def run_lava(net: DeployableNetwork, x: np.ndarray, **kwargs) -> RunRecord:

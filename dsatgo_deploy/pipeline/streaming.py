@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from dsatgo_deploy.errors import UserError
 from dsatgo_deploy.hardware_sim.nir_frameworks import FrameworkUnavailable
 from dsatgo_deploy.hardware_sim.parity import ParityTally, merge_tallies, tally
 from dsatgo_deploy.hardware_sim.run_summary import RunSummary, merge_summaries, summarize
@@ -34,7 +35,7 @@ from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.runs import RunRecord
 
 from .nir_sides import NirSource
-from .sides import load_model, record_model, run_side
+from .sides import load_model, record_model, run_reference, run_side
 
 DEFAULT_CHUNK = 64  # samples per chunk (module doc)
 WHOLE_SIDES = ("lava", "lava-float", "recorded")  # run (or read) once per block, then reduced chunk by chunk
@@ -92,16 +93,27 @@ def _runner(side: str, *, net: DeployableNetwork | None, checkpoint: dict | None
 def stream(sides: list[str], x: np.ndarray, chunk: int, unavailable: dict[str, str], *,
            net: DeployableNetwork | None, checkpoint: dict | None, device: str = "cpu", progress: bool = False,
            recording: str | None = None, nir: NirSource | None = None, offset: int = 0,
-           total: int | None = None) -> Iterator[tuple[slice, dict[str, RunRecord]]]:
+           total: int | None = None, teacher: str | None = None) -> Iterator[tuple[slice, dict[str, RunRecord]]]:
     """Run ``sides`` in lockstep on the block x, ``chunk`` samples at a time: (the chunk's samples within x,
     each side's record of them). The block's first sample is sample ``offset`` of ``total`` (default: x is
     all of them). A side whose framework cannot run here (FrameworkUnavailable, raised at its first chunk)
-    is left out and entered in ``unavailable`` with the reason."""
+    is left out and entered in ``unavailable`` with the reason. ``teacher``: a side listed before
+    "reference" whose record of each chunk teacher-forces the reference side (pipeline/sides.py run_reference)."""
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1 sample, got {chunk}")
     total = len(x) if total is None else total
     runners = {side: _runner(side, net=net, checkpoint=checkpoint, block=x, device=device, progress=progress,
                              recording=recording, nir=nir, offset=offset, total=total) for side in sides}
+    if teacher is not None:
+        if teacher not in sides or "reference" not in sides[sides.index(teacher) + 1:] or net is None:
+            raise ValueError(f"teacher forcing needs the side '{teacher}' listed before the reference side")
+
+        def forced(start: int, xs: np.ndarray) -> RunRecord:  # ``records``: this chunk's, filled in sides order
+            if teacher not in records:
+                raise UserError(f"teacher forcing: the side '{teacher}' could not run ({unavailable.get(teacher)})")
+            return run_reference(net, xs, device, teacher=records[teacher])
+
+        runners["reference"] = forced
     for start in range(0, len(x), chunk):
         part = slice(start, min(start + chunk, len(x)))
         records = {}
@@ -130,14 +142,17 @@ def summarize_side(side: str, x: np.ndarray, chunk: int = DEFAULT_CHUNK, *, net:
 def tally_sides(sides: list[str], x: np.ndarray, labels: np.ndarray | None, chunk: int = DEFAULT_CHUNK, *,
                 net: DeployableNetwork | None, checkpoint: dict | None, device: str = "cpu", progress: bool = False,
                 recording: str | None = None, nir: NirSource | None = None, offset: int = 0,
-                total: int | None = None) -> tuple[dict[str, ParityTally], dict[str, str]]:
+                total: int | None = None, teacher_forced: bool = False
+                ) -> tuple[dict[str, ParityTally], dict[str, str]]:
     """Parity of ``sides`` on the block x (labels: its labels or None), chunk by chunk: each side that ran
     after the first that ran, its tally against that first side; and the sides that could not run, with
-    why. ``offset`` / ``total``: the block's place among all samples (:func:`stream`)."""
+    why. ``offset`` / ``total``: the block's place among all samples (:func:`stream`). ``teacher_forced``:
+    the reference side is fed the first side's messages of each layer's sources (:func:`stream` teacher)."""
     unavailable: dict[str, str] = {}
     parts: dict[str, list[ParityTally]] = {}
     for part, records in stream(sides, x, chunk, unavailable, net=net, checkpoint=checkpoint, device=device,
-                                progress=progress, recording=recording, nir=nir, offset=offset, total=total):
+                                progress=progress, recording=recording, nir=nir, offset=offset, total=total,
+                                teacher=sides[0] if teacher_forced else None):
         ran = [side for side in sides if side in records]
         chunk_labels = None if labels is None else np.asarray(labels)[part]
         for side in ran[1:]:

@@ -4,6 +4,7 @@ divide the samples equal, field for field, what the whole runs give; memory does
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from dsatgo_deploy.hardware_sim.counts import spikes_per_inference
 from dsatgo_deploy.hardware_sim.parity import compare, compare_many, many_from_tallies
 from dsatgo_deploy.hardware_sim.recording import load_recording, save_recording
 from dsatgo_deploy.hardware_sim.report import build_report
-from dsatgo_deploy.pipeline.sides import run_reference, run_side
+from dsatgo_deploy.pipeline.sides import load_model, record_model, run_reference, run_side
 from dsatgo_deploy.pipeline.streaming import stream, summarize_side, tally_sides
 
 SAMPLES = 61
@@ -183,3 +184,50 @@ def test_chunked_ladder_equals_the_whole_ladder(exported, trained_checkpoint, di
     assert chunked == whole
     rungs = [rung for rung in whole["rungs"] if rung["available"]]
     assert len(rungs) == 4 and all(rung["accuracy"] > 0.5 and rung["spikes_per_inference"] > 0 for rung in rungs)
+
+
+def test_teacher_forcing_feeds_each_layer_the_given_spikes_of_its_sources(conv_exported):
+    """simulate(forced=...): forced by its own run, the reference is that run; with one layer's spikes flipped,
+    only the layer it feeds changes (the flipped layer itself is computed from its own inputs)."""
+    from dsatgo_deploy.hardware_sim.reference import simulate
+
+    result, images = conv_exported
+    net, x = result.network, images.x_test[:12]
+    chain = [layer for layer in net.layers if layer.spiking]
+    assert len(chain) >= 3 and all(layer.sources == [before.name] for before, layer in zip(chain, chain[1:]))
+    free = simulate(net, x)
+    itself = simulate(net, x, forced=free.spikes)
+    assert all(np.array_equal(itself.spikes[k], v) for k, v in free.spikes.items())
+    assert np.array_equal(itself.readout_trace, free.readout_trace)
+    flipped = dict(free.spikes)
+    flipped[chain[0].name] = free.spikes[chain[0].name] ^ (np.arange(chain[0].num_neurons) % 3 == 0)
+    forced = simulate(net, x, forced=flipped)
+    assert np.array_equal(forced.spikes[chain[0].name], free.spikes[chain[0].name])
+    assert not np.array_equal(forced.spikes[chain[1].name], free.spikes[chain[1].name])
+    assert np.array_equal(forced.spikes[chain[2].name], free.spikes[chain[2].name])  # fed chain[1] as freely run
+    with pytest.raises(ValueError, match="shape"):
+        simulate(net, x[:3], forced=free.spikes)
+
+
+def test_parity_teacher_forced_on_the_command_line(conv_exported, digits_conv_checkpoint, tmp_path, capsys):
+    """--teacher-forced: the reference side is fed torch's spikes, chunk by chunk; its spike totals are the
+    library's forced run on torch's record; listing reference first is refused in one line."""
+    from dsatgo_deploy.cli import main
+    from dsatgo_deploy.hardware_sim.reference import simulate
+
+    result, images = conv_exported
+    x = images.x_test[:20].astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    args = ["parity", "--model", str(digits_conv_checkpoint), "--network", str(result.out_dir), "--input",
+            str(tmp_path / "x.npy"), "--samples", "20", "--chunk", "7", "--json"]
+    assert main([*args, "--sides", "torch,reference", "--teacher-forced"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "torch's spikes" in report["teacher_forced"]
+    torch_run = record_model(load_model(load_checkpoint(digits_conv_checkpoint)), x, "torch")
+    expected = simulate(result.network, x, forced=torch_run.spikes)
+    assert [layer["spikes"] for layer in report["layers"]] == [
+        [int(torch_run.spikes[k].sum()), int(v.sum())] for k, v in expected.spikes.items()]
+    free = simulate(result.network, x)
+    assert any(int(v.sum()) != int(expected.spikes[k].sum()) for k, v in free.spikes.items())  # forcing bites
+    assert main([*args, "--sides", "reference,torch", "--teacher-forced"]) == 2
+    assert "--teacher-forced" in capsys.readouterr().err
