@@ -181,16 +181,21 @@ def test_validation_names_layer_and_field(mutate, field, fragment):
     assert fragment in str(info.value), str(info.value)
 
 
-def test_a_delay_in_the_header_is_refused(tmp_path):
+def _small_net_arrays(tmp_path, edit_header) -> dict[str, np.ndarray]:
+    """The arrays of the small net's saved file, its JSON header changed by ``edit_header(header)``."""
     import json
 
-    net = _small_net()
-    N.save(net, tmp_path / "net.npz")
+    N.save(_small_net(), tmp_path / "net.npz")
     with np.load(tmp_path / "net.npz") as archive:
         arrays = {key: archive[key] for key in archive.files}
     header = json.loads(arrays["header"].tobytes())
-    header["layers"][0]["delay"] = [[1, 2, 3], [0, 0, 0]]
+    edit_header(header)
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    return arrays
+
+
+def test_a_delay_in_the_header_is_refused(tmp_path):
+    arrays = _small_net_arrays(tmp_path, lambda header: header["layers"][0].update(delay=[[1, 2, 3], [0, 0, 0]]))
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(NetworkFormatError, match=r"bad.npz: layer 'hidden': field 'delay': belongs in its own array"):
         N.load(tmp_path / "bad.npz")
@@ -251,15 +256,7 @@ def test_dsatgo_sim_and_report_run_ntidigits_and_predict_a_class(lava_dl_files, 
 
 
 def test_a_version_2_file_still_loads(tmp_path):
-    import json
-
-    net = _small_net()
-    N.save(net, tmp_path / "net.npz")
-    with np.load(tmp_path / "net.npz") as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    header = json.loads(arrays["header"].tobytes())
-    header["format_version"] = 2
-    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    arrays = _small_net_arrays(tmp_path, lambda header: header.update(format_version=2))
     np.savez(tmp_path / "v2.npz", **arrays)
     loaded = N.load(tmp_path / "v2.npz")
     assert loaded.format_version == 2 and all(layer.delay is None and layer.weight_rec is None for layer in loaded.layers)
