@@ -112,7 +112,8 @@ def bias_input_note(net: DeployableNetwork, x: np.ndarray) -> str | None:
             "fire: scale them as lava-dl does (PilotNet's image holds 1..76) or pass --input-bits to send messages")
 
 
-def _note_bias_input(net: DeployableNetwork, x: np.ndarray) -> None:
+def note_bias_input(net: DeployableNetwork, x: np.ndarray) -> None:
+    """Print :func:`bias_input_note` on stderr, once per network."""
     if _NOTED.get(id(net)) is not net and (note := bias_input_note(net, x)) is not None:
         _NOTED[id(net)] = net
         print(note, file=sys.stderr)
@@ -133,7 +134,7 @@ def run_side(side: str, *, net: DeployableNetwork | None, checkpoint: dict | Non
     if net is None:
         raise ValueError(f"the {side} side needs the deployable network (--network)")
     if side in NETWORK_SIDES:
-        _note_bias_input(net, x)
+        note_bias_input(net, x)
     if side == "reference":
         return run_reference(net, x, device)
     if side == "lava":

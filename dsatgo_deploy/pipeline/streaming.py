@@ -35,7 +35,7 @@ from dsatgo_deploy.network import DeployableNetwork
 from dsatgo_deploy.runs import RunRecord
 
 from .nir_sides import NirSource
-from .sides import load_model, record_model, run_reference, run_side
+from .sides import NETWORK_SIDES, load_model, note_bias_input, record_model, run_reference, run_side
 
 DEFAULT_CHUNK = 64  # samples per chunk (module doc)
 WHOLE_SIDES = ("lava", "lava-float", "recorded")  # run (or read) once per block, then reduced chunk by chunk
@@ -102,6 +102,8 @@ def stream(sides: list[str], x: np.ndarray, chunk: int, unavailable: dict[str, s
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1 sample, got {chunk}")
     total = len(x) if total is None else total
+    if net is not None and any(side in NETWORK_SIDES for side in sides):
+        note_bias_input(net, x)  # on the whole block: the onnx and teacher-forced runners bypass run_side
     runners = {side: _runner(side, net=net, checkpoint=checkpoint, block=x, device=device, progress=progress,
                              recording=recording, nir=nir, offset=offset, total=total) for side in sides}
     if teacher is not None:

@@ -206,6 +206,8 @@ def test_bias_driven_input_with_samples_within_0_1_gets_a_note(lava_dl_files, tm
     assert capsys.readouterr().err.count("note: the input layer input0 is driven by its bias") == 1
     assert main(["sim", mnist, "--timesteps", "8", "--input-bits", "8", "--input", str(tmp_path / "x1.npy")]) == 0
     assert "note:" not in capsys.readouterr().err  # messages, not a bias: nothing to say
+    assert main(["sim", mnist, "--timesteps", "8", "--backend", "onnx", "--input", str(tmp_path / "x1.npy")]) == 0
+    assert capsys.readouterr().err.count("note: the input layer input0 is driven by its bias") == 1  # onnx too
 
 
 def test_help_says_bias_driven_input_needs_scaled_samples(capsys):
